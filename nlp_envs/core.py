@@ -1,0 +1,465 @@
+"""The env core shared by every task family.
+
+:class:`NlpEnv` owns what all NLP envs have in common: the dataset and split (through
+:mod:`nlp_envs.data`), tokenization and prepared arrays (:mod:`nlp_envs.prepared`), the seeded order
+in which examples are visited, ``reset(seed=, options={"index": i})``, action validation, the
+episode bookkeeping (step before reset / after the end), and text rendering. A task file implements
+only the task: how to build its arrays, the observation of the current state, and one step.
+
+:class:`NlpVectorEnv` is the base of the native vector envs: all sub-envs are stepped at once with
+numpy, with Gymnasium's default NEXT_STEP autoreset, and they are equal step for step to a
+``SyncVectorEnv`` of the single env under the same seeds (sub-env ``i`` is seeded ``seed + i``).
+
+Example order
+    ``order="shuffle"`` (default): each pass over the split visits every example once, in a new
+    permutation drawn from the env's ``np_random`` when the pass starts. ``order="sequential"``:
+    examples in index order, for evaluation; with ``shard_index``/``num_shards`` an env visits only
+    ``indices[shard_index::num_shards]`` (the vector env shards the split across its sub-envs, so one
+    pass of all of them visits every example exactly once). ``reset(seed=...)`` restarts the pass.
+"""
+
+from __future__ import annotations
+
+import operator
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import InvalidAction, ResetNeeded
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode
+
+from nlp_envs.data import TaskData, load_task_data
+from nlp_envs.prepared import Prepared, cache_key, get_prepared
+
+ORDERS = ("shuffle", "sequential")
+
+
+def int_box(high: int | np.ndarray, shape: tuple[int, ...], low: int = 0) -> spaces.Box:
+    """An ``int64`` Box with exact finite bounds."""
+    return spaces.Box(low=low, high=high, shape=shape, dtype=np.int64)
+
+
+class ExampleOrder:
+    """The sequence of example indices one env visits (see the module doc)."""
+
+    def __init__(self, num_examples: int, order: str, shard_index: int = 0, num_shards: int = 1) -> None:
+        if order not in ORDERS:
+            raise ValueError(f"order={order!r}: expected one of {ORDERS}")
+        if num_shards < 1 or not 0 <= shard_index < num_shards:
+            raise ValueError(f"shard_index={shard_index} must be in [0, num_shards={num_shards})")
+        self.indices = np.arange(shard_index, num_examples, num_shards, dtype=np.int64)
+        if len(self.indices) == 0:
+            raise ValueError(
+                f"shard {shard_index} of {num_shards} is empty: the split has only {num_examples} examples"
+            )
+        self.shuffle = order == "shuffle"
+        self.perm = self.indices
+        self.pos = len(self.indices)  # the first draw starts a pass
+        self.passes = 0
+
+    def restart(self) -> None:
+        """Start a new pass at the next draw (called by ``reset(seed=...)``)."""
+        self.pos = len(self.indices)
+        self.passes = 0
+
+    def next(self, rng: np.random.Generator) -> int:
+        if self.pos >= len(self.perm):
+            self.perm = rng.permutation(self.indices) if self.shuffle else self.indices
+            self.pos = 0
+            self.passes += 1
+        i = self.perm[self.pos]
+        self.pos += 1
+        return int(i)
+
+
+class NlpEnv(gym.Env[dict, np.int64]):
+    """Base class of every nlp-envs environment (see the module doc for what it owns).
+
+    Subclasses set :attr:`task` (a data-layer family) and implement :meth:`_prepare_split`,
+    :meth:`_start_episode`, :meth:`_step_action` and :meth:`_render_text`.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    #: data-layer task family (``"classification"``, ``"ner"``...)
+    task: ClassVar[str]
+    #: the default dataset name (an embedded generator)
+    default_dataset: ClassVar[str]
+    #: bump when preprocessing changes, to invalidate caches
+    prep_version: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        *,
+        dataset: Any = None,
+        split: str = "train",
+        data_dir: str | None = None,
+        tokenizer: Any = None,
+        vocab_size: int = 4000,
+        max_length: int = 64,
+        order: str = "shuffle",
+        shard_index: int = 0,
+        num_shards: int = 1,
+        render_mode: str | None = None,
+        dataset_kwargs: Mapping[str, Any] | None = None,
+        columns: Mapping[str, Any] | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r}: expected one of {self.metadata['render_modes']} or None")
+        if not isinstance(max_length, int) or max_length < 4:
+            raise ValueError(f"max_length={max_length!r} must be an int >= 4")
+        if not isinstance(vocab_size, int) or vocab_size < 100:
+            raise ValueError(f"vocab_size={vocab_size!r} must be an int >= 100")
+        self.render_mode = render_mode
+        self.split = split
+        self.max_length = max_length
+        self.order = order
+        self.dataset_name = str(dataset if dataset is not None else self.default_dataset)
+        self._tokenizer_spec = tokenizer
+        self._vocab_size = vocab_size
+        self.data: TaskData = load_task_data(
+            self.task,
+            dataset if dataset is not None else self.default_dataset,
+            data_dir=data_dir,
+            dataset_kwargs=dataset_kwargs,
+            **dict(columns or {}),
+        )
+        key = cache_key(
+            type(self).__name__, self.prep_version, self.data.fingerprint, split,
+            _tokenizer_key(tokenizer), vocab_size, max_length, self._prep_settings(),
+        )
+        self.prepared: Prepared = get_prepared(key, lambda: self._prepare_split(split))
+        self.encoder = self.prepared.encoder
+        self.num_examples = int(self.prepared.meta["num_examples"])
+        self._order = ExampleOrder(self.num_examples, order, shard_index, num_shards)
+        self._index = -1  # current example, -1 before the first reset
+        self._needs_reset = True
+        self._last_action: Any = None
+
+    # -- for subclasses ------------------------------------------------------------------------
+    def _prep_settings(self) -> Any:
+        """Extra settings that change the prepared arrays (part of the cache key)."""
+        return None
+
+    @abstractmethod
+    def _prepare_split(self, split: str) -> Prepared:
+        """Tokenize split ``split`` of ``self.data`` into a :class:`Prepared` (meta needs ``num_examples``)."""
+
+    @abstractmethod
+    def _start_episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Begin an episode on example ``index``: return the first observation and info."""
+
+    @abstractmethod
+    def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Apply a validated action."""
+
+    @abstractmethod
+    def _render_text(self) -> str:
+        """The current state as text (for ``render``)."""
+
+    # -- Gymnasium API ---------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self._order.restart()
+        index = None
+        if options:
+            unknown = set(options) - {"index"}
+            if unknown:
+                raise ValueError(f"unknown reset options {sorted(unknown)}; supported: ['index']")
+            index = options.get("index")
+        if index is None:
+            index = self._order.next(self.np_random)
+        else:
+            try:
+                index = operator.index(index)
+            except TypeError:
+                raise ValueError(f"options['index']={index!r} must be an int") from None
+            if not 0 <= index < self.num_examples:
+                raise ValueError(
+                    f"options['index']={index} is out of range: split {self.split!r} has {self.num_examples} examples"
+                )
+        self._index = index
+        self._needs_reset = False
+        self._last_action = None
+        obs, info = self._start_episode(index)
+        if self.render_mode == "human":
+            self.render()
+        return obs, info
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
+        if self._needs_reset:
+            raise ResetNeeded(
+                "call reset() before step(): " + ("no episode started yet" if self._index < 0 else "the episode is over")
+            )
+        a = self._validate_action(action)
+        self._last_action = a
+        obs, reward, terminated, truncated, info = self._step_action(a)
+        if terminated or truncated:
+            self._needs_reset = True
+        if self.render_mode == "human":
+            self.render()
+        return obs, reward, terminated, truncated, info
+
+    def _validate_action(self, action: Any) -> int:
+        n = self.action_space.n  # type: ignore[attr-defined]
+        try:
+            a = operator.index(action)
+        except TypeError:
+            shape = getattr(action, "shape", None)
+            raise InvalidAction(
+                f"action {action!r} (type {type(action).__name__}{'' if shape is None else f', shape {shape}'}) "
+                f"is not an integer: expected an int in [0, {n})"
+            ) from None
+        if not 0 <= a < n:
+            raise InvalidAction(f"action {a} is out of range: expected an int in [0, {n})")
+        return a
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; use gym.make(..., render_mode='ansi')")
+            return None
+        text = self._render_text() if self._index >= 0 else "(no episode: call reset())"
+        if self.render_mode == "ansi":
+            return text
+        print(text)
+        return None
+
+    # -- helpers ----------------------------------------------------------------------------------
+    @property
+    def current_index(self) -> int:
+        """Index (in the split) of the current example; -1 before the first reset."""
+        return self._index
+
+
+def _tokenizer_key(spec: Any) -> Any:
+    if spec is None or isinstance(spec, str):
+        return spec
+    fp = getattr(spec, "fingerprint", None)
+    if fp:
+        return fp
+    backend = getattr(spec, "backend_tokenizer", spec)
+    to_str = getattr(backend, "to_str", None)
+    if to_str is not None:
+        import hashlib
+
+        return hashlib.blake2b(to_str().encode(), digest_size=16).hexdigest()
+    return repr(spec)
+
+
+class VectorOrder:
+    """:class:`ExampleOrder` for ``num_envs`` sub-envs at once, with numpy (equal draws per sub-env).
+
+    In shuffle mode every sub-env walks its own permutation of the same indices (stored as one
+    ``(num_envs, n)`` array); in sequential mode sub-env ``i`` walks ``indices[i::num_envs]``.
+    """
+
+    def __init__(self, num_examples: int, num_envs: int, order: str, shard_index: int, num_shards: int) -> None:
+        if order not in ORDERS:
+            raise ValueError(f"order={order!r}: expected one of {ORDERS}")
+        self.shuffle = order == "shuffle"
+        self.num_envs = num_envs
+        base = np.arange(shard_index, num_examples, num_shards, dtype=np.int64)
+        if self.shuffle:
+            if len(base) == 0:
+                raise ValueError(f"shard {shard_index} of {num_shards} is empty ({num_examples} examples)")
+            dtype = np.int32 if num_examples < 2**31 else np.int64
+            self.base = base
+            self.perm = np.tile(base.astype(dtype), (num_envs, 1))
+            self.sizes = np.full(num_envs, len(base), dtype=np.int64)
+        else:
+            if len(base) < num_envs:
+                raise ValueError(
+                    f"order='sequential' with {num_envs} sub-envs needs at least {num_envs} examples; "
+                    f"the split (shard) has {len(base)}: use fewer envs"
+                )
+            self.base = base
+            self.sizes = np.array([len(base[i::num_envs]) for i in range(num_envs)], dtype=np.int64)
+        self.pos = self.sizes.copy()
+
+    def restart(self, env_ids: np.ndarray | slice = slice(None)) -> None:
+        self.pos[env_ids] = self.sizes[env_ids]
+
+    def next(self, env_ids: np.ndarray, rngs: list[np.random.Generator]) -> np.ndarray:
+        """Next example index of each sub-env in ``env_ids`` (an int array)."""
+        wrap = env_ids[self.pos[env_ids] >= self.sizes[env_ids]]
+        for i in wrap:  # only at pass boundaries
+            if self.shuffle:
+                self.perm[i] = rngs[i].permutation(self.base)
+            self.pos[i] = 0
+        pos = self.pos[env_ids]
+        self.pos[env_ids] = pos + 1
+        if self.shuffle:
+            return self.perm[env_ids, pos].astype(np.int64)
+        return self.base[env_ids + pos * self.num_envs]
+
+
+class NlpVectorEnv(gym.vector.VectorEnv):
+    """Base of the native (numpy) vector envs: one shared prepared split, ``num_envs`` cursors.
+
+    Subclasses set :attr:`env_class` and implement :meth:`_begin`, :meth:`_advance` and
+    :meth:`_observe`. Actions of sub-envs that are being autoreset (NEXT_STEP mode: the step after
+    an episode ended) are ignored, exactly as in ``SyncVectorEnv``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    env_class: ClassVar[type[NlpEnv]]
+
+    def __init__(self, num_envs: int = 1, *, order: str = "shuffle", shard_index: int = 0, num_shards: int = 1,
+                 render_mode: str | None = None, **env_kwargs: Any) -> None:
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r} must be a positive int")
+        if render_mode is not None:
+            raise ValueError("native vector envs do not render; render a single env instead")
+        self.num_envs = num_envs
+        # The template env holds the prepared data (shared, read-only) and the single spaces.
+        self.env = self.env_class(order=order, shard_index=shard_index, num_shards=num_shards, **env_kwargs)
+        self.single_observation_space = self.env.observation_space
+        self.single_action_space = self.env.action_space
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self.render_mode = None
+        self.order = order
+        self._vorder = VectorOrder(self.env.num_examples, num_envs, order, shard_index, num_shards)
+        self._rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(num_envs)]
+        self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._started = False
+        self._all = np.arange(num_envs)
+
+    @property
+    def prepared(self) -> Prepared:
+        return self.env.prepared
+
+    @property
+    def np_random_list(self) -> list[np.random.Generator]:
+        """Per-sub-env generators (sub-env ``i`` seeded with ``seed + i``)."""
+        return self._rngs
+
+    def _next_indices(self, env_ids: np.ndarray) -> np.ndarray:
+        return self._vorder.next(env_ids, self._rngs)
+
+    # -- for subclasses -------------------------------------------------------------------------
+    @abstractmethod
+    def _begin(self, env_ids: np.ndarray) -> dict[str, Any]:
+        """Start new episodes in ``env_ids``; return their reset infos as ``key -> per-env values``."""
+
+    @abstractmethod
+    def _advance(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step the sub-envs in the int array ``active`` with their actions; return
+        ``(rewards, terminated, truncated, infos)`` for those sub-envs (infos: key -> values)."""
+
+    @abstractmethod
+    def _observe(self) -> dict[str, np.ndarray]:
+        """The batched observation of all sub-envs."""
+
+    # -- Gymnasium vector API -------------------------------------------------------------------
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if options:
+            raise ValueError("native vector envs take no reset options (pin examples with a single env)")
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, int):
+            seeds = [seed + i for i in range(self.num_envs)]
+        else:
+            if len(seed) != self.num_envs:
+                raise ValueError(f"got {len(seed)} seeds for {self.num_envs} envs")
+            seeds = list(seed)
+        for i, s in enumerate(seeds):
+            if s is not None or not self._started:
+                self._rngs[i] = seeding.np_random(s)[0]
+                self._vorder.restart(np.array([i]))
+        self._started = True
+        self._autoreset[:] = False
+        infos = self._begin(self._all)
+        return self._observe(), _vector_info(infos, self._all, self.num_envs)
+
+    def step(self, actions: Any):
+        if not self._started:
+            raise ResetNeeded("call reset() before step()")
+        acts = self._validate_actions(actions)
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        resetting = np.flatnonzero(self._autoreset)
+        active = np.flatnonzero(~self._autoreset)
+        infos: dict[str, Any] = {}
+        if len(active):
+            r, te, tr, step_infos = self._advance(acts[active], active)
+            rewards[active] = r
+            terminated[active] = te
+            truncated[active] = tr
+            infos = _vector_info(step_infos, active, self.num_envs)
+        if len(resetting):
+            reset_infos = _vector_info(self._begin(resetting), resetting, self.num_envs)
+            infos = _merge_vector_infos(infos, reset_infos)
+        self._autoreset = terminated | truncated
+        return self._observe(), rewards, terminated, truncated, infos
+
+    def _validate_actions(self, actions: Any) -> np.ndarray:
+        arr = np.asarray(actions)
+        n = self.single_action_space.n  # type: ignore[attr-defined]
+        if arr.shape != (self.num_envs,):
+            raise InvalidAction(f"actions must have shape ({self.num_envs},), got {arr.shape}")
+        if arr.dtype.kind not in "iu":
+            raise InvalidAction(f"actions must be integers in [0, {n}), got dtype {arr.dtype}")
+        bad = np.flatnonzero((arr < 0) | (arr >= n))
+        if len(bad):
+            i = int(bad[0])
+            raise InvalidAction(f"action {int(arr[i])} of sub-env {i} is out of range [0, {n})")
+        return arr.astype(np.int64, copy=False)
+
+    def action_masks(self) -> np.ndarray:
+        """All-True masks ``(num_envs, n)``; families with invalid actions override this."""
+        return np.ones((self.num_envs, self.single_action_space.n), dtype=bool)  # type: ignore[attr-defined]
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.env.close()
+
+
+def _vector_info(values: dict[str, Any], env_ids: np.ndarray, num_envs: int) -> dict[str, Any]:
+    """Per-env values for ``env_ids`` as Gymnasium vector infos (``key`` array + ``_key`` mask)."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        v = np.asarray(v) if not isinstance(v, np.ndarray) else v
+        if v.ndim > 1:  # per-env arrays (e.g. action masks) are stacked, as in SyncVectorEnv
+            arr = np.zeros((num_envs, *v.shape[1:]), dtype=v.dtype)
+        elif v.dtype.kind in "iu":
+            arr = np.zeros(num_envs, dtype=np.int64)
+        elif v.dtype.kind == "f":
+            arr = np.zeros(num_envs, dtype=np.float64)
+        elif v.dtype.kind == "b":
+            arr = np.zeros(num_envs, dtype=bool)
+        else:
+            arr = np.full(num_envs, None, dtype=object)
+        arr[env_ids] = v
+        mask = np.zeros(num_envs, dtype=bool)
+        mask[env_ids] = True
+        out[k] = arr
+        out[f"_{k}"] = mask
+    return out
+
+
+def _merge_vector_infos(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        if k.startswith("_"):
+            continue
+        if k in out:
+            mask = b[f"_{k}"]
+            merged = out[k]
+            if merged.dtype != v.dtype:
+                merged = merged.astype(object)
+            merged = merged.copy()
+            merged[mask] = v[mask]
+            out[k] = merged
+            out[f"_{k}"] = out[f"_{k}"] | mask
+        else:
+            out[k] = v
+            out[f"_{k}"] = b[f"_{k}"]
+    return out

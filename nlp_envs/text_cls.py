@@ -1,0 +1,269 @@
+"""Text classification: read a text, choose its label."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from nlp_envs.core import NlpEnv, NlpVectorEnv, int_box
+from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
+from nlp_envs.readers import DataError
+from nlp_envs.tokenization import build_encoder
+
+
+def label_vocabulary(data_label_names: Sequence[str] | None, train_labels: Sequence[Any]) -> tuple[str, ...]:
+    """The label names in id order: the source's own list, else the sorted distinct train labels."""
+    if data_label_names:
+        return tuple(str(n) for n in data_label_names)
+    distinct = set(train_labels)
+    if all(isinstance(v, (int, np.integer)) for v in distinct):
+        return tuple(str(i) for i in range(max(int(v) for v in distinct) + 1))
+    return tuple(sorted(str(v) for v in distinct))
+
+
+def map_labels(labels: Sequence[Any], names: Sequence[str], *, where: str) -> np.ndarray:
+    """Label values (names or ids) to int ids; an unknown label fails naming its row."""
+    index = {n: i for i, n in enumerate(names)}
+    out = np.empty(len(labels), dtype=np.int64)
+    for row, v in enumerate(labels):
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            if not 0 <= int(v) < len(names):
+                raise DataError(f"{where}, row {row}: label id {v} out of range [0, {len(names)})")
+            out[row] = int(v)
+        else:
+            i = index.get(str(v))
+            if i is None:
+                raise DataError(
+                    f"{where}, row {row}: label {v!r} does not occur in the train split's label set "
+                    f"({len(names)} labels, e.g. {list(names[:5])}); fix the row or add the label to train"
+                )
+            out[row] = i
+    return out
+
+
+class TextClsEnv(NlpEnv):
+    """## Description
+
+    Text classification as an environment: each step shows one text (as token ids) and the agent
+    answers with a label. The default dataset is an embedded, seeded intent-detection corpus
+    (``"intents"``: 14 intents of a banking/travel/shopping assistant, with paraphrases, shared
+    vocabulary and contrastive distractors; see :mod:`nlp_envs.corpora.intents`); ``"banking77"``
+    reads Banking77 from a data directory.
+
+    ## Action Space
+
+    ``Discrete(num_labels)``: the label id; names in ``env.unwrapped.label_names``.
+
+    ## Observation Space
+
+    ``Dict`` of ``int64`` arrays:
+
+    | key              | dtype | shape            | range                  | meaning                          |
+    |------------------|-------|------------------|------------------------|----------------------------------|
+    | `input_ids`      | int64 | `(max_length,)`  | `[0, vocab_size - 1]`  | `[CLS] text [SEP]`, padded with 0 |
+    | `attention_mask` | int64 | `(max_length,)`  | `{0, 1}`               | 1 on real tokens                 |
+
+    Texts longer than ``max_length`` tokens are truncated (the final ``[SEP]`` kept) and flagged
+    with ``info["truncated_input"] = True``.
+
+    ## Rewards
+
+    1.0 for the correct label, else 0.0. With ``cost_matrix=C`` (shape ``(num_labels, num_labels)``)
+    the reward is ``1 - C[gold, action]`` (e.g. to make some confusions cheaper than others).
+
+    ## Starting State
+
+    The first example of the episode, drawn by the env's example order (a fresh seeded permutation
+    of the split on each pass; ``order="sequential"`` for evaluation); ``reset(options={"index": i})``
+    pins example ``i``.
+
+    ## Episode End
+
+    * Termination: after ``examples_per_episode`` answers (default 1: one text per episode).
+    * Truncation: never (there is no time limit).
+
+    Stepping after the end (or before ``reset``) raises ``gymnasium.error.ResetNeeded``; an action
+    that is not an int in range raises ``gymnasium.error.InvalidAction``.
+
+    ``info`` after ``reset``: ``index``, ``text``, ``label`` (gold id), ``truncated_input``. After
+    ``step``: the same keys for the example just answered, plus ``prediction`` and ``correct``.
+
+    ## Arguments
+
+    ```python
+    import gymnasium as gym
+    env = gym.make("TextCls-v0", split="train", max_length=64, examples_per_episode=1)
+    env = gym.make("TextCls-Banking77-v0", data_dir="../shared/data", split="test")
+    env = gym.make("TextCls-v0", dataset="my.csv", text_column="sentence", label_column="intent")
+    ```
+
+    | parameter              | default      | meaning                                                        |
+    |------------------------|--------------|----------------------------------------------------------------|
+    | `dataset`              | `"intents"`  | embedded name, known name, file/folder path, dict of split paths, or `datasets.Dataset(Dict)` |
+    | `split`                | `"train"`    | `train`, `validation` (alias `dev`) or `test`                  |
+    | `data_dir`             | `None`       | folder of real datasets (else `$NLP_ENVS_DATA_DIR`)            |
+    | `tokenizer`            | `None`       | `None` = WordPiece trained on train; `"minilm"`; a path; a tokenizer object |
+    | `vocab_size`           | `4000`       | size of the trained vocabulary                                 |
+    | `max_length`           | `64`         | tokens per text (truncation flagged in `info`)                 |
+    | `order`                | `"shuffle"`  | `"shuffle"` or `"sequential"`                                  |
+    | `shard_index`, `num_shards` | `0`, `1` | visit only `indices[shard_index::num_shards]`                |
+    | `examples_per_episode` | `1`          | answers per episode                                            |
+    | `cost_matrix`          | `None`       | reward `1 - C[gold, action]`                                   |
+    | `text_column`, `label_column` | `"text"`, `"label"` | columns of bring-your-own files / datasets     |
+    | `dataset_kwargs`       | `None`       | options of the embedded generator (`seed`, `label_noise`, `sizes`) |
+
+    ## Vectorized environment
+
+    ``gym.make_vec("TextCls-v0", num_envs=256)`` builds :class:`TextClsVectorEnv`: all sub-envs
+    stepped with numpy, NEXT_STEP autoreset, equal step for step to ``SyncVectorEnv`` under the same
+    seeds.
+
+    ## Version History
+
+    * v0: initial release.
+    """
+
+    task = "classification"
+    default_dataset = "intents"
+
+    def __init__(
+        self,
+        dataset: Any = None,
+        split: str = "train",
+        *,
+        examples_per_episode: int = 1,
+        cost_matrix: Sequence[Sequence[float]] | np.ndarray | None = None,
+        text_column: str | int = "text",
+        label_column: str | int = "label",
+        max_length: int = 64,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(examples_per_episode, int) or examples_per_episode < 1:
+            raise ValueError(f"examples_per_episode={examples_per_episode!r} must be a positive int")
+        self.examples_per_episode = examples_per_episode
+        super().__init__(
+            dataset=dataset, split=split, max_length=max_length,
+            columns={"text_column": text_column, "label_column": label_column}, **kwargs,
+        )
+        self.label_names: tuple[str, ...] = tuple(self.prepared.meta["label_names"])
+        self.num_labels = len(self.label_names)
+        self.reward_table = _reward_table(cost_matrix, self.num_labels)
+        self.action_space = spaces.Discrete(self.num_labels)
+        self.observation_space = spaces.Dict(
+            {
+                "input_ids": int_box(self.encoder.vocab_size - 1, (self.max_length,)),
+                "attention_mask": int_box(1, (self.max_length,)),
+            }
+        )
+        arrays = self.prepared.arrays
+        self._ids, self._mask = arrays["input_ids"], arrays["attention_mask"]
+        self._labels, self._truncated = arrays["labels"], arrays["truncated"]
+        self._texts: TextColumn = self.prepared.texts["text"]
+        self._answered = 0
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Gold label ids of the split (read-only array)."""
+        return self._labels
+
+    def _prepare_split(self, split: str) -> Prepared:
+        data = self.data
+        train = data.splits.get("train")
+        if train is None:
+            raise DataError(f"dataset {data.name!r} has no train split to build the label set and vocabulary from")
+        names = label_vocabulary(data.label_names, train["label"])
+        encoder = build_encoder(self._tokenizer_spec, train_texts=train["text"], vocab_size=self._vocab_size)
+        cols = data.split(split)
+        labels = map_labels(cols["label"], names, where=f"dataset {data.name!r} split {split!r} column 'label'")
+        ids, mask, truncated = tokenize_texts(encoder, cols["text"], self.max_length)
+        return Prepared(
+            encoder=encoder,
+            arrays={"input_ids": ids, "attention_mask": mask, "labels": labels, "truncated": truncated},
+            texts={"text": TextColumn.from_strings(cols["text"])},
+            meta={"num_examples": len(labels), "label_names": list(names), "dataset": data.name},
+        )
+
+    def _obs(self, i: int) -> dict[str, np.ndarray]:
+        return {"input_ids": self._ids[i].copy(), "attention_mask": self._mask[i].copy()}
+
+    def _info(self, i: int) -> dict[str, Any]:
+        return {"index": i, "text": self._texts[i], "label": int(self._labels[i]),
+                "truncated_input": bool(self._truncated[i])}
+
+    def _start_episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self._answered = 0
+        return self._obs(index), self._info(index)
+
+    def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        i = self._index
+        gold = int(self._labels[i])
+        reward = float(self.reward_table[gold, action])
+        info = self._info(i)
+        info["prediction"] = action
+        info["correct"] = action == gold
+        self._answered += 1
+        terminated = self._answered >= self.examples_per_episode
+        if not terminated:
+            self._index = self._order.next(self.np_random)
+        return self._obs(self._index), reward, terminated, False, info
+
+    def _render_text(self) -> str:
+        i = self._index
+        gold = self.label_names[int(self._labels[i])]
+        chosen = "-" if self._last_action is None else self.label_names[self._last_action]
+        mark = "" if self._last_action is None else ("  ✓" if chosen == gold else "  ✗")
+        return f"[{self.split} #{i}] {self._texts[i]}\n  gold: {gold}\n  chosen: {chosen}{mark}"
+
+
+def _reward_table(cost_matrix: Any, k: int) -> np.ndarray:
+    if cost_matrix is None:
+        return np.eye(k, dtype=np.float64)
+    c = np.asarray(cost_matrix, dtype=np.float64)
+    if c.shape != (k, k):
+        raise ValueError(f"cost_matrix has shape {c.shape}; expected ({k}, {k}) for {k} labels")
+    if not np.isfinite(c).all():
+        raise ValueError("cost_matrix has non-finite entries")
+    return 1.0 - c
+
+
+class TextClsVectorEnv(NlpVectorEnv):
+    """Native vector version of :class:`TextClsEnv` (numpy, NEXT_STEP autoreset)."""
+
+    env_class = TextClsEnv
+
+    def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
+        super().__init__(num_envs, **kwargs)
+        env: TextClsEnv = self.env  # type: ignore[assignment]
+        self.label_names = env.label_names
+        self._ids, self._mask = env._ids, env._mask
+        self._labels, self._truncated, self._texts = env._labels, env._truncated, env._texts
+        self._table = env.reward_table
+        self._per_episode = env.examples_per_episode
+        self._cur = np.zeros(num_envs, dtype=np.int64)
+        self._count = np.zeros(num_envs, dtype=np.int64)
+
+    def _begin(self, env_ids: np.ndarray) -> dict[str, Any]:
+        idx = self._next_indices(env_ids)
+        self._cur[env_ids] = idx
+        self._count[env_ids] = 0
+        return {"index": idx, "text": self._texts.take(idx), "label": self._labels[idx],
+                "truncated_input": self._truncated[idx]}
+
+    def _advance(self, actions: np.ndarray, active: np.ndarray):
+        idx = self._cur[active]
+        gold = self._labels[idx]
+        rewards = self._table[gold, actions]
+        self._count[active] += 1
+        done = self._count[active] >= self._per_episode
+        cont = active[~done]
+        if len(cont):
+            self._cur[cont] = self._next_indices(cont)
+        infos = {"index": idx, "text": self._texts.take(idx), "label": gold,
+                 "truncated_input": self._truncated[idx], "prediction": actions, "correct": actions == gold}
+        return rewards, done, np.zeros(len(active), dtype=bool), infos
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        return {"attention_mask": self._mask[self._cur], "input_ids": self._ids[self._cur]}
