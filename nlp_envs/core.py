@@ -160,6 +160,12 @@ class NlpEnv(gym.Env[dict, np.int64]):
     def _render_text(self) -> str:
         """The current state as text (for ``render``)."""
 
+    def parse_actions(self, line: str) -> list[int]:
+        """Turn what a person typed in ``nlp-envs play`` into actions (a label name or number for
+        classification, a tag for tagging, a whole reply for generation). Raise ``ValueError`` with a
+        hint when the input is not understood."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be played by hand yet")
+
     # -- Gymnasium API ---------------------------------------------------------------------------
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -339,6 +345,20 @@ class NlpVectorEnv(gym.vector.VectorEnv):
     def np_random_list(self) -> list[np.random.Generator]:
         """Per-sub-env generators (sub-env ``i`` seeded with ``seed + i``)."""
         return self._rngs
+
+    @property
+    def shard_sizes(self) -> np.ndarray:
+        """Examples per pass of each sub-env (``order="sequential"``: its shard of the split)."""
+        return self._vorder.sizes
+
+    @property
+    def autoresetting(self) -> np.ndarray:
+        """Sub-envs whose next ``step`` is an autoreset (their action will be ignored)."""
+        return self._autoreset.copy()
+
+    def make_evaluator(self) -> Any:
+        """The family's :class:`nlp_envs.evaluation.Evaluator` (collects results, computes metrics)."""
+        raise NotImplementedError(f"{type(self).__name__} has no evaluator")
 
     def _next_indices(self, env_ids: np.ndarray) -> np.ndarray:
         return self._vorder.next(env_ids, self._rngs)

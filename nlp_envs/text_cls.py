@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from nlp_envs.metrics import classification_metrics
 from nlp_envs.core import NlpEnv, NlpVectorEnv, int_box
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
@@ -210,6 +211,20 @@ class TextClsEnv(NlpEnv):
             self._index = self._order.next(self.np_random)
         return self._obs(self._index), reward, terminated, False, info
 
+    def parse_actions(self, line: str) -> list[int]:
+        """A label name (exact, or a unique prefix) or a label number."""
+        text = line.strip()
+        if text.isdigit() and int(text) < self.num_labels:
+            return [int(text)]
+        if text in self.label_names:
+            return [self.label_names.index(text)]
+        matches = [i for i, n in enumerate(self.label_names) if n.startswith(text)] if text else []
+        if len(matches) == 1:
+            return matches
+        raise ValueError(
+            f"{text!r} is not a label: type a number in [0, {self.num_labels}) or one of {list(self.label_names)}"
+        )
+
     def _render_text(self) -> str:
         i = self._index
         gold = self.label_names[int(self._labels[i])]
@@ -265,5 +280,32 @@ class TextClsVectorEnv(NlpVectorEnv):
                  "truncated_input": self._truncated[idx], "prediction": actions, "correct": actions == gold}
         return rewards, done, np.zeros(len(active), dtype=bool), infos
 
+    def make_evaluator(self) -> ClassificationEvaluator:
+        return ClassificationEvaluator(len(self.label_names))
+
     def _observe(self) -> dict[str, np.ndarray]:
         return {"attention_mask": self._mask[self._cur], "input_ids": self._ids[self._cur]}
+
+
+class ClassificationEvaluator:
+    """Accuracy and macro-F1 over one pass of a split (see :func:`nlp_envs.evaluate`)."""
+
+    done_key = "prediction"
+
+    def __init__(self, num_labels: int) -> None:
+        self.num_labels = num_labels
+        self._pred: list[np.ndarray] = []
+        self._gold: list[np.ndarray] = []
+        self._index: list[np.ndarray] = []
+
+    def add(self, infos: dict[str, Any], env_ids: np.ndarray) -> None:
+        self._pred.append(infos["prediction"][env_ids])
+        self._gold.append(infos["label"][env_ids])
+        self._index.append(infos["index"][env_ids])
+
+    def compute(self) -> dict[str, Any]:
+        pred, gold = np.concatenate(self._pred), np.concatenate(self._gold)
+        index = np.concatenate(self._index)
+        if len(np.unique(index)) != len(index):
+            raise RuntimeError("an example was scored twice: the evaluation pass is broken")
+        return dict(classification_metrics(pred, gold, self.num_labels))

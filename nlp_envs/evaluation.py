@@ -1,0 +1,154 @@
+"""``nlp_envs.evaluate``: run a policy over a whole split exactly once and return the task metrics.
+
+A policy is any callable from a batch of observations (the vector env's dict of arrays) to a batch of
+actions. It may also
+
+* accept an ``action_masks=`` keyword: it then receives the vector env's ``(num_envs, n)`` masks;
+* return scores of shape ``(num_envs, n)`` instead of actions: the action is the argmax, and
+  families that rank (dialogue selection) also report ranking metrics such as MRR;
+* be a Stable-Baselines3 model (anything with ``predict``): ``predict(obs, deterministic=True)``.
+
+The split is sharded over the sub-envs of the native vector env (``order="sequential"``): sub-env
+``i`` visits examples ``i, i + n, i + 2n, ...``; each example is scored once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from nlp_envs.core import NlpEnv, NlpVectorEnv
+
+
+class Evaluator(Protocol):
+    """Collects the per-example results of one family and turns them into metrics.
+
+    ``done_key`` is the info key present (with its ``_key`` mask) on the step that completes one
+    example; ``add`` receives the vector infos and the sub-env ids completing an example on this step.
+    """
+
+    done_key: str
+
+    def add(self, infos: dict[str, Any], env_ids: np.ndarray) -> None: ...
+
+    def compute(self) -> dict[str, Any]: ...
+
+
+def make_vector_env(env_or_id: Any, *, num_envs: int, **env_kwargs: Any) -> NlpVectorEnv:
+    """The native vector env of an env id, a ``gym.make`` env, or an env class, with ``env_kwargs``."""
+    if isinstance(env_or_id, NlpVectorEnv):
+        raise TypeError("pass an env id or a single env: evaluate() builds its own sequential vector env")
+    if isinstance(env_or_id, str):
+        spec = gym.spec(env_or_id if ":" not in env_or_id else env_or_id.split(":", 1)[1])
+        kwargs = {**spec.kwargs, **env_kwargs}
+        vec_cls = _load(spec.vector_entry_point)
+    elif isinstance(env_or_id, gym.Env):
+        base = env_or_id.unwrapped
+        if not isinstance(base, NlpEnv):
+            raise TypeError(f"{type(base).__name__} is not an nlp-envs env")
+        spec = env_or_id.spec or base.spec
+        if spec is None:
+            raise ValueError("the env has no spec (it was not built by gym.make): pass its id instead")
+        kwargs = {**spec.kwargs, **env_kwargs}
+        vec_cls = _load(spec.vector_entry_point)
+    else:
+        raise TypeError(f"expected an env id or an env, got {type(env_or_id).__name__}")
+    return vec_cls(num_envs=num_envs, **kwargs)
+
+
+def _load(entry: Any) -> Any:
+    if not isinstance(entry, str):
+        return entry
+    import importlib
+
+    mod, _, attr = entry.partition(":")
+    return getattr(importlib.import_module(mod), attr)
+
+
+def policy_caller(policy: Any, venv: NlpVectorEnv) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray | None]]:
+    """Wrap ``policy`` (see module doc) as ``obs -> (actions, scores or None)``."""
+    if not callable(policy) and hasattr(policy, "predict"):
+        wants_masks = "action_masks" in inspect.signature(policy.predict).parameters
+
+        def call_sb3(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, None]:
+            kw = {"action_masks": venv.action_masks()} if wants_masks else {}
+            actions, _ = policy.predict(obs, deterministic=True, **kw)
+            return np.asarray(actions, dtype=np.int64).reshape(venv.num_envs), None
+
+        return call_sb3
+    if not callable(policy):
+        raise TypeError(f"policy must be callable (obs -> actions) or have .predict, got {type(policy).__name__}")
+    try:
+        wants_masks = "action_masks" in inspect.signature(policy).parameters
+    except (TypeError, ValueError):
+        wants_masks = False
+
+    def call(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        out = policy(obs, action_masks=venv.action_masks()) if wants_masks else policy(obs)
+        arr = np.asarray(out)
+        if arr.ndim == 2:
+            if arr.shape[0] != venv.num_envs:
+                raise ValueError(f"policy returned scores of shape {arr.shape}; expected ({venv.num_envs}, n)")
+            return arr.argmax(axis=1).astype(np.int64), arr
+        if arr.shape != (venv.num_envs,):
+            raise ValueError(f"policy returned shape {arr.shape}; expected ({venv.num_envs},) actions")
+        return arr.astype(np.int64, copy=False), None
+
+    return call
+
+
+def evaluate(
+    env_or_id: Any,
+    policy: Any,
+    split: str = "test",
+    *,
+    num_envs: int = 64,
+    seed: int = 0,
+    **env_kwargs: Any,
+) -> dict[str, Any]:
+    """Run ``policy`` once over every example of ``split``; return the family's metrics.
+
+    Args:
+        env_or_id: an env id (``"TextCls-v0"``) or an env made by ``gym.make`` (its kwargs are reused).
+        policy: see the module doc.
+        split: the split to evaluate on.
+        num_envs: sub-envs of the vector env (capped at the split size).
+        seed: seed of the vector env (used by families with random elements, e.g. distractors).
+        env_kwargs: extra env kwargs (e.g. ``data_dir=``).
+
+    Returns:
+        A dict of metrics (e.g. ``accuracy``, ``macro_f1``) plus ``num_examples``, ``split``, ``env_id``.
+    """
+    env_kwargs = {**env_kwargs, "split": split, "order": "sequential"}
+    probe = make_vector_env(env_or_id, num_envs=1, **env_kwargs)
+    n = min(num_envs, probe.env.num_examples)
+    probe.close()
+    venv = make_vector_env(env_or_id, num_envs=n, **env_kwargs)
+    try:
+        evaluator: Evaluator = venv.make_evaluator()
+        call = policy_caller(policy, venv)
+        sizes = venv.shard_sizes
+        done = np.zeros(n, dtype=np.int64)
+        obs, _ = venv.reset(seed=seed)
+        key, mask_key = evaluator.done_key, f"_{evaluator.done_key}"
+        record_scores = getattr(evaluator, "record_scores", None)
+        while (done < sizes).any():
+            actions, scores = call(obs)
+            if scores is not None and record_scores is not None:
+                record_scores(scores, (done < sizes) & ~venv.autoresetting)
+            obs, _, _, _, infos = venv.step(actions)
+            if key in infos:
+                finished = np.flatnonzero(infos[mask_key] & (done < sizes))
+                if len(finished):
+                    evaluator.add(infos, finished)
+                    done[finished] += 1
+        result = evaluator.compute()
+    finally:
+        venv.close()
+    env_id = env_or_id if isinstance(env_or_id, str) else getattr(getattr(env_or_id, "spec", None), "id", None)
+    result.update(num_examples=int(sizes.sum()), split=split, env_id=env_id)
+    return result
