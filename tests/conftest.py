@@ -1,0 +1,36 @@
+"""Test session set-up: offline hub, a private cache dir, and the env ids to run conformance on."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+for _flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.setdefault(_flag, "1")
+os.environ.setdefault("NLP_ENVS_CACHE_DIR", os.path.join(tempfile.gettempdir(), "nlp_envs_test_cache"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+import nlp_envs  # noqa: E402,F401  (registers the ids)
+from nlp_envs.registration import registered_ids  # noqa: E402
+from nlp_envs.testing import env_available  # noqa: E402
+
+
+def available_ids() -> list:
+    """Every registered id, as pytest params; ids whose data is absent are skipped, not dropped."""
+    params = []
+    for env_id in registered_ids():
+        ok, why = env_available(env_id)
+        marks = [] if ok else [pytest.mark.skip(reason=why)]
+        params.append(pytest.param(env_id, id=env_id, marks=marks))
+    return params
+
+
+@pytest.fixture
+def data_dir() -> str:
+    """The real-data directory, or skip."""
+    d = os.environ.get("NLP_ENVS_DATA_DIR")
+    if not d or not os.path.isdir(d):
+        pytest.skip("NLP_ENVS_DATA_DIR is not set or missing")
+    return d
