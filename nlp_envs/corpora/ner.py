@@ -7,9 +7,9 @@ no network, and the same seed gives the same corpus on every machine and every P
 
 What makes it more than a gazetteer lookup
 ------------------------------------------
-* **Many contexts.** Sentences come from 68 templates (statements, quotes, questions, lists, sports
-  results, lower-case chat), and about a quarter join two templates into one sentence, so lengths
-  range from 5 to 30 tokens.
+* **Many contexts.** Sentences come from some seventy templates (statements, quotes, questions,
+  lists, sports results, lower-case chat), and about a quarter join two templates into one sentence,
+  so lengths range from 5 to 30 tokens.
 * **Multi-token entities.** "New York City", "Bank of Lisbon", "Maria del Carmen Ruiz", "Real Madrid",
   "March 3 , 2019", with particles ("del", "of", "van der") inside the entity.
 * **Ambiguous names resolved only by context.** The same string takes different types in different

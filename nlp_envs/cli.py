@@ -1,0 +1,272 @@
+"""The ``nlp-envs`` command line.
+
+``nlp-envs list``                       registered ids, spaces, dataset, split sizes
+``nlp-envs play ENV_ID``                play an env by hand in the terminal (stdin may be piped)
+``nlp-envs eval ENV_ID --agent random|majority [--split test] [--json]``
+``nlp-envs eval RUN_DIR [--split test] [--json]``     a trained agent's saved policy
+``nlp-envs train ENV_ID --algo ALGO ...``  transformer agent (reinforce, ppo, grpo, supervised) or SB3
+``nlp-envs quickstart``                 the README's main job on the embedded default
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import nlp_envs
+from nlp_envs.registration import ENV_SPECS
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _parse_kv(items: list[str] | None) -> dict[str, Any]:
+    """``key=value`` pairs; values parsed as JSON when possible (numbers, booleans, lists)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"--env-kwarg expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from nlp_envs.testing import env_available
+
+    table = Table(title="nlp-envs registered environments")
+    for col in ("id", "task", "dataset", "action space", "observation keys", "train/val/test"):
+        table.add_column(col)
+    rows = []
+    for env_id, _, _, kwargs, desc in ENV_SPECS:
+        ok, why = env_available(env_id)
+        if not ok:
+            rows.append({"id": env_id, "description": desc, "available": False, "reason": why})
+            table.add_row(env_id, desc, str(kwargs.get("dataset")), "-", "-", f"[dim]{why}[/dim]")
+            continue
+        env = gym.make(env_id)
+        base = env.unwrapped
+        sizes = {s: len(next(iter(cols.values()))) for s, cols in base.data.splits.items()}
+        size_txt = "/".join(str(sizes.get(s, "-")) for s in ("train", "validation", "test"))
+        rows.append({"id": env_id, "description": desc, "available": True, "dataset": base.data.name,
+                     "action_space": repr(env.action_space), "observation_keys": list(env.observation_space.spaces),
+                     "split_sizes": sizes})
+        table.add_row(env_id, desc, base.data.name, repr(env.action_space),
+                      ", ".join(env.observation_space.spaces), size_txt)
+        env.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _console().print(table)
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    console = _console()
+    kwargs = _parse_kv(args.env_kwarg)
+    env = gym.make(args.env_id, render_mode="ansi", split=args.split, **kwargs)
+    base = env.unwrapped
+    interactive = sys.stdin.isatty()
+    console.print(f"[bold]{args.env_id}[/bold] ({base.data.name}, split {args.split}). "
+                  "Type an action and Enter; 'q' quits; '?' shows the valid actions.")
+    total_returns = []
+    for ep in range(args.episodes):
+        env.reset(seed=None if ep else args.seed)
+        episode_return = 0.0
+        done = False
+        console.print(f"\n[bold cyan]Episode {ep + 1}[/bold cyan]")
+        console.print(env.render())
+        while not done:
+            if interactive:
+                console.print("> ", end="")
+            line = sys.stdin.readline()
+            if not line:  # end of piped input
+                console.print("\n(end of input)")
+                return _play_summary(console, total_returns)
+            line = line.strip()
+            if line in {"q", "quit", "exit"}:
+                return _play_summary(console, total_returns)
+            if line in {"?", "help"}:
+                console.print(_action_help(base))
+                continue
+            try:
+                actions = base.parse_actions(line)
+            except ValueError as e:
+                console.print(f"[red]{e}[/red]")
+                continue
+            for a in actions:
+                _, reward, term, trunc, info = env.step(a)
+                episode_return += float(reward)
+                console.print(f"reward {float(reward):+.3f}   return {episode_return:.3f}")
+                if term or trunc:
+                    done = True
+                    break
+            console.print(env.render())
+        total_returns.append(episode_return)
+        console.print(f"[bold]episode return: {episode_return:.3f}[/bold]")
+    return _play_summary(console, total_returns)
+
+
+def _action_help(base: Any) -> str:
+    names = getattr(base, "label_names", None) or getattr(base, "tag_names", None)
+    if names:
+        return "actions: " + ", ".join(f"{i}={n}" for i, n in enumerate(names))
+    return f"actions: integers in [0, {base.action_space.n})"
+
+
+def _play_summary(console: Any, returns: list[float]) -> int:
+    if returns:
+        console.print(f"episodes: {len(returns)}, mean return: {np.mean(returns):.3f}")
+    return 0
+
+
+def _baseline_policy(agent: str, env_id: str, seed: int, env_kwargs: dict[str, Any]) -> Any:
+    from agents import baselines
+
+    if agent == "random":
+        env = gym.make(env_id, **env_kwargs)
+        n = env.action_space.n
+        env.close()
+        return baselines.RandomPolicy(n, seed=seed)
+    if agent == "majority":
+        return baselines.MajorityPolicy.fit(env_id, **env_kwargs)
+    raise SystemExit(f"unknown --agent {agent!r}: expected random or majority")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    env_kwargs = _parse_kv(args.env_kwarg)
+    if args.data_dir:
+        env_kwargs["data_dir"] = args.data_dir
+    target = args.target
+    if Path(target).is_dir() and (Path(target) / "run.json").exists():
+        from agents import load_policy
+
+        env_id, saved_kwargs, policy = load_policy(target)
+        env_kwargs = {**saved_kwargs, **env_kwargs}
+        label = f"run {target}"
+    else:
+        if target not in gym.registry:
+            raise SystemExit(f"{target!r} is neither a registered env id nor a run directory (with run.json)")
+        env_id = target
+        if args.agent is None:
+            raise SystemExit("give --agent random|majority to evaluate a baseline on an env id")
+        fit_kwargs = {k: v for k, v in env_kwargs.items() if k != "split"}
+        policy = _baseline_policy(args.agent, env_id, args.seed, fit_kwargs)
+        label = args.agent
+    result = nlp_envs.evaluate(env_id, policy, split=args.split, num_envs=args.num_envs, **env_kwargs)
+    result["agent"] = label
+    if args.json:
+        print(json.dumps(result, default=_json_default))
+    else:
+        _print_metrics(result)
+    return 0
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _print_metrics(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result.get('env_id')} | {result.get('agent')} | split {result.get('split')}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in result.items():
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+            table.add_row(k, f"{v:.4f}" if isinstance(v, (float, np.floating)) else str(v))
+    _console().print(table)
+
+
+def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    argv = [args.env_id, *rest]
+    algo = next((rest[i + 1] for i, a in enumerate(rest[:-1]) if a == "--algo"), None)
+    if algo is None:
+        algo = next((a.split("=", 1)[1] for a in rest if a.startswith("--algo=")), None)
+    if algo is None:
+        raise SystemExit("nlp-envs train needs --algo (reinforce, ppo, grpo, supervised, sb3-ppo, sb3-a2c, "
+                         "sb3-dqn, sb3-maskable-ppo)")
+    if algo.startswith("sb3-"):
+        from agents import sb3
+
+        return int(sb3.main(argv) or 0)
+    from agents import train
+
+    return int(train.main(argv) or 0)
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from agents.quickstart import run
+
+    return int(run(out=args.out, total_steps=args.total_steps, seed=args.seed) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nlp-envs", description="NLP tasks as Gymnasium environments.")
+    p.add_argument("--version", action="version", version=f"nlp-envs {nlp_envs.__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="registered env ids with their spaces and split sizes")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    s = sub.add_parser("play", help="play an env by hand (reads actions from stdin)")
+    s.add_argument("env_id")
+    s.add_argument("--split", default="train")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--episodes", type=int, default=3)
+    s.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="extra gym.make kwargs")
+
+    s = sub.add_parser("eval", help="evaluate a baseline on an env id, or a trained run directory")
+    s.add_argument("target", help="env id, or a run directory holding run.json")
+    s.add_argument("--agent", choices=["random", "majority"], help="baseline to evaluate on an env id")
+    s.add_argument("--split", default="test")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--num-envs", type=int, default=64)
+    s.add_argument("--data-dir", default=None, help="real-data folder (default $NLP_ENVS_DATA_DIR)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="extra env kwargs")
+
+    s = sub.add_parser("train", help="train an agent (see `nlp-envs train ENV_ID --algo ALGO --help`)",
+                       add_help=False)
+    s.add_argument("env_id")
+
+    s = sub.add_parser("quickstart", help="the README main job: train on TextCls-v0, compare, plot")
+    s.add_argument("--out", default="runs/quickstart")
+    s.add_argument("--total-steps", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    if argv and argv[0] == "train":
+        args, rest = parser.parse_known_args(argv)
+        return cmd_train(args, rest)
+    args = parser.parse_args(argv)
+    handlers = {"list": cmd_list, "play": cmd_play, "eval": cmd_eval, "quickstart": cmd_quickstart}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
