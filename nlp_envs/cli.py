@@ -27,7 +27,7 @@ from nlp_envs.registration import ENV_SPECS
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _parse_kv(items: list[str] | None) -> dict[str, Any]:

@@ -43,8 +43,20 @@ def int_box(high: int | np.ndarray, shape: tuple[int, ...], low: int = 0) -> spa
     return spaces.Box(low=low, high=high, shape=shape, dtype=np.int64)
 
 
+def fast_lookup(arr: np.ndarray, max_rows: int = 250_000) -> Any:
+    """``arr.tolist()`` for small arrays (a list lookup is ~5x cheaper than numpy scalar indexing in
+    ``step``), the array itself for large ones (no per-row Python objects)."""
+    return arr.tolist() if len(arr) <= max_rows else arr
+
+
 class ExampleOrder:
-    """The sequence of example indices one env visits (see the module doc)."""
+    """The sequence of example indices one env visits (see the module doc).
+
+    Indices are handed out from small Python-list chunks of the current permutation, so that
+    ``next`` is a list lookup; only a pass boundary draws from the RNG (one ``permutation`` call).
+    """
+
+    CHUNK = 512
 
     def __init__(self, num_examples: int, order: str, shard_index: int = 0, num_shards: int = 1) -> None:
         if order not in ORDERS:
@@ -58,22 +70,56 @@ class ExampleOrder:
             )
         self.shuffle = order == "shuffle"
         self.perm = self.indices
-        self.pos = len(self.indices)  # the first draw starts a pass
+        self.pos = len(self.indices)  # position in `perm` after the current chunk; first draw starts a pass
         self.passes = 0
+        self._chunk: list[int] = []
+        self._k = 0
+        self.chunk_id = 0  # changes whenever a new chunk is drawn (see BlockRows)
 
     def restart(self) -> None:
         """Start a new pass at the next draw (called by ``reset(seed=...)``)."""
         self.pos = len(self.indices)
         self.passes = 0
+        self._chunk, self._k = [], 0
 
     def next(self, rng: np.random.Generator) -> int:
-        if self.pos >= len(self.perm):
-            self.perm = rng.permutation(self.indices) if self.shuffle else self.indices
-            self.pos = 0
-            self.passes += 1
-        i = self.perm[self.pos]
-        self.pos += 1
-        return int(i)
+        if self._k >= len(self._chunk):
+            if self.pos >= len(self.perm):
+                self.perm = rng.permutation(self.indices) if self.shuffle else self.indices
+                self.pos = 0
+                self.passes += 1
+            self._chunk = self.perm[self.pos : self.pos + self.CHUNK].tolist()
+            self.pos += len(self._chunk)
+            self._k = 0
+            self.chunk_id += 1
+        i = self._chunk[self._k]
+        self._k += 1
+        return i
+
+
+class BlockRows:
+    """Fresh observation rows for the examples of the order's current chunk, copied in one block.
+
+    Gymnasium requires every returned observation to own its memory. Copying two rows per reset
+    and per step costs more than the rest of a one-step episode, so rows are copied for a whole
+    chunk of upcoming examples at once (``copies`` copies of each, one fancy-index per array) and
+    handed out as views of distinct rows (pre-split into lists): fresh memory at a fraction of the
+    per-row cost. ``rows[name][j]`` is row ``j``; :meth:`row` says which ``j`` to use.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], copies: int = 2) -> None:
+        self.arrays = arrays
+        self.copies = copies
+        self._chunk_id = -1
+        self.rows: dict[str, list[np.ndarray]] = {}
+
+    def row(self, order: ExampleOrder, copy: int) -> int:
+        """Index (in :attr:`rows`) of copy ``copy`` of the example ``order`` handed out last."""
+        if order.chunk_id != self._chunk_id:
+            idx = np.repeat(np.asarray(order._chunk, dtype=np.int64), self.copies)
+            self.rows = {k: list(a[idx]) for k, a in self.arrays.items()}
+            self._chunk_id = order.chunk_id
+        return (order._k - 1) * self.copies + copy
 
 
 class NlpEnv(gym.Env[dict, np.int64]):
@@ -136,6 +182,7 @@ class NlpEnv(gym.Env[dict, np.int64]):
         self.num_examples = int(self.prepared.meta["num_examples"])
         self._order = ExampleOrder(self.num_examples, order, shard_index, num_shards)
         self._index = -1  # current example, -1 before the first reset
+        self._pinned = False  # True when the current example was pinned by reset(options={"index": i})
         self._needs_reset = True
         self._last_action: Any = None
 
@@ -174,13 +221,14 @@ class NlpEnv(gym.Env[dict, np.int64]):
         if seed is not None:
             self._order.restart()
         index = None
-        if options:
+        if options is not None:
             unknown = set(options) - {"index"}
             if unknown:
                 raise ValueError(f"unknown reset options {sorted(unknown)}; supported: ['index']")
             index = options.get("index")
-        if index is None:
-            index = self._order.next(self.np_random)
+        pinned = index is not None
+        if not pinned:
+            index = self._order.next(self._np_random or self.np_random)
         else:
             try:
                 index = operator.index(index)
@@ -191,6 +239,7 @@ class NlpEnv(gym.Env[dict, np.int64]):
                     f"options['index']={index} is out of range: split {self.split!r} has {self.num_examples} examples"
                 )
         self._index = index
+        self._pinned = pinned
         self._needs_reset = False
         self._last_action = None
         obs, info = self._start_episode(index)

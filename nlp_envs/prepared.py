@@ -31,14 +31,25 @@ from nlp_envs.cache import cache_dir
 from nlp_envs.tokenization import TextEncoder
 
 
-class TextColumn:
-    """A read-only column of strings stored as UTF-8 bytes + offsets (no per-row Python objects)."""
+#: Columns up to this many rows keep their decoded strings in memory after first use (fast ``info``);
+#: larger ones decode on demand, holding no per-row Python objects.
+DECODED_CACHE_MAX_ROWS = 250_000
 
-    __slots__ = ("_bytes", "_offsets")
+
+class TextColumn:
+    """A read-only column of strings stored as UTF-8 bytes + offsets.
+
+    Small columns (<= :data:`DECODED_CACHE_MAX_ROWS` rows) decode every row once, on first access, into
+    an object array, so that ``col[i]`` and ``col.take(idx)`` cost a lookup; larger ones decode on
+    demand and hold no per-row Python objects.
+    """
+
+    __slots__ = ("_bytes", "_offsets", "_decoded")
 
     def __init__(self, data: np.ndarray, offsets: np.ndarray) -> None:
         self._bytes = data
         self._offsets = offsets
+        self._decoded: np.ndarray | None = None
 
     @classmethod
     def from_strings(cls, texts: Iterable[str]) -> TextColumn:
@@ -51,20 +62,42 @@ class TextColumn:
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
-    def __getitem__(self, i: int) -> str:
+    def _decode(self, i: int) -> str:
         o = self._offsets
         return self._bytes[o[i] : o[i + 1]].tobytes().decode("utf-8", "surrogatepass")
 
-    def take(self, indices: Iterable[int]) -> np.ndarray:
+    def decoded(self) -> np.ndarray | None:
+        """All rows as an object array (built on first call), or None for a large column."""
+        if self._decoded is None and len(self) <= DECODED_CACHE_MAX_ROWS:
+            buf = self._bytes.tobytes()
+            offs = self._offsets.tolist()
+            out = np.empty(len(self), dtype=object)
+            out[:] = [buf[a:b].decode("utf-8", "surrogatepass") for a, b in zip(offs[:-1], offs[1:])]
+            self._decoded = out
+        return self._decoded
+
+    def __getitem__(self, i: int) -> str:
+        d = self._decoded if self._decoded is not None else self.decoded()
+        return d[i] if d is not None else self._decode(i)
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
         """Strings at ``indices`` as an object array."""
-        idx = list(indices)
-        out = np.empty(len(idx), dtype=object)
-        for k, i in enumerate(idx):
-            out[k] = self[int(i)]
+        d = self._decoded if self._decoded is not None else self.decoded()
+        if d is not None:
+            return d[indices]
+        out = np.empty(len(indices), dtype=object)
+        out[:] = [self._decode(int(i)) for i in indices]
         return out
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self._bytes, self._offsets
+
+    def __getstate__(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._bytes, self._offsets
+
+    def __setstate__(self, state: tuple[np.ndarray, np.ndarray]) -> None:
+        self._bytes, self._offsets = state
+        self._decoded = None
 
 
 class ListColumn:

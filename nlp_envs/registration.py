@@ -15,6 +15,22 @@ ENV_SPECS: list[tuple[str, str, str, dict[str, Any], str]] = [
      {"dataset": "intents"}, "intent classification, embedded corpus"),
     ("TextCls-Banking77-v0", "nlp_envs.text_cls:TextClsEnv", "nlp_envs.text_cls:TextClsVectorEnv",
      {"dataset": "banking77"}, "Banking77 intent classification (data dir)"),
+    ("NerTag-v0", "nlp_envs.ner:NerTagEnv", "nlp_envs.ner:NerTagVectorEnv",
+     {"dataset": "entities"}, "BIO entity tagging word by word, embedded corpus"),
+    ("NerTag-BTC-v0", "nlp_envs.ner:NerTagEnv", "nlp_envs.ner:NerTagVectorEnv",
+     {"dataset": "btc"}, "Broad Twitter Corpus entity tagging (data dir)"),
+    ("NerTag-WNUT17-v0", "nlp_envs.ner:NerTagEnv", "nlp_envs.ner:NerTagVectorEnv",
+     {"dataset": "wnut17"}, "WNUT-17 emerging entity tagging (data dir)"),
+    ("DialogReply-v0", "nlp_envs.dialog:DialogReplyEnv", "nlp_envs.dialog:DialogReplyVectorEnv",
+     {"dataset": "dialogs"}, "dialogue reply generation token by token, embedded corpus"),
+    ("DialogReply-SGD-v0", "nlp_envs.dialog:DialogReplyEnv", "nlp_envs.dialog:DialogReplyVectorEnv",
+     {"dataset": "sgd"}, "Schema-Guided Dialogue reply generation (data dir)"),
+    ("DialogReply-Taskmaster4-v0", "nlp_envs.dialog:DialogReplyEnv", "nlp_envs.dialog:DialogReplyVectorEnv",
+     {"dataset": "taskmaster4"}, "Taskmaster-4 coffee-ordering reply generation (data dir)"),
+    ("DialogSelect-v0", "nlp_envs.dialog_select:DialogSelectEnv", "nlp_envs.dialog_select:DialogSelectVectorEnv",
+     {"dataset": "dialogs"}, "dialogue reply selection among 10 candidates, embedded corpus"),
+    ("DialogSelect-SGD-v0", "nlp_envs.dialog_select:DialogSelectEnv", "nlp_envs.dialog_select:DialogSelectVectorEnv",
+     {"dataset": "sgd"}, "Schema-Guided Dialogue reply selection, provided dev/test sets (data dir)"),
 ]
 
 #: The ids this package declares (the conformance tests check they equal the registry's).

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from nlp_envs.metrics import classification_metrics
-from nlp_envs.core import NlpEnv, NlpVectorEnv, int_box
+from nlp_envs.core import BlockRows, NlpEnv, NlpVectorEnv, fast_lookup, int_box
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
 from nlp_envs.tokenization import build_encoder
@@ -163,7 +163,11 @@ class TextClsEnv(NlpEnv):
         self._ids, self._mask = arrays["input_ids"], arrays["attention_mask"]
         self._labels, self._truncated = arrays["labels"], arrays["truncated"]
         self._texts: TextColumn = self.prepared.texts["text"]
+        self._labels_fast = fast_lookup(self._labels)
+        self._truncated_fast = fast_lookup(self._truncated)
         self._answered = 0
+        self._cur_info: dict[str, Any] = {}
+        self._rows = BlockRows({"input_ids": self._ids, "attention_mask": self._mask})
 
     @property
     def labels(self) -> np.ndarray:
@@ -187,29 +191,38 @@ class TextClsEnv(NlpEnv):
             meta={"num_examples": len(labels), "label_names": list(names), "dataset": data.name},
         )
 
-    def _obs(self, i: int) -> dict[str, np.ndarray]:
-        return {"input_ids": self._ids[i].copy(), "attention_mask": self._mask[i].copy()}
+    def _obs(self, i: int, copy: int) -> dict[str, np.ndarray]:
+        """Observation of example ``i`` in fresh memory (copy 0 when it is shown first, copy 1 when
+        the terminal step shows it again); rows come from :class:`BlockRows` unless pinned."""
+        if self._pinned:
+            return {"input_ids": self._ids[i].copy(), "attention_mask": self._mask[i].copy()}
+        j = self._rows.row(self._order, copy)
+        rows = self._rows.rows
+        return {"input_ids": rows["input_ids"][j], "attention_mask": rows["attention_mask"][j]}
 
-    def _info(self, i: int) -> dict[str, Any]:
-        return {"index": i, "text": self._texts[i], "label": int(self._labels[i]),
-                "truncated_input": bool(self._truncated[i])}
+    def _example_info(self, i: int) -> dict[str, Any]:
+        return {"index": i, "text": self._texts[i], "label": int(self._labels_fast[i]),
+                "truncated_input": bool(self._truncated_fast[i])}
 
     def _start_episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self._answered = 0
-        return self._obs(index), self._info(index)
+        self._cur_info = self._example_info(index)
+        return self._obs(index, 0), dict(self._cur_info)
 
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        i = self._index
-        gold = int(self._labels[i])
-        reward = float(self.reward_table[gold, action])
-        info = self._info(i)
+        info = dict(self._cur_info)  # the example just answered
+        gold = info["label"]
         info["prediction"] = action
         info["correct"] = action == gold
+        reward = float(self.reward_table[gold, action])
         self._answered += 1
         terminated = self._answered >= self.examples_per_episode
-        if not terminated:
-            self._index = self._order.next(self.np_random)
-        return self._obs(self._index), reward, terminated, False, info
+        if terminated:
+            return self._obs(self._index, 1), reward, True, False, info
+        self._index = self._order.next(self.np_random)
+        self._pinned = False
+        self._cur_info = self._example_info(self._index)
+        return self._obs(self._index, 0), reward, False, False, info
 
     def parse_actions(self, line: str) -> list[int]:
         """A label name (exact, or a unique prefix) or a label number."""

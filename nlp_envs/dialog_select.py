@@ -1,0 +1,397 @@
+"""Dialogue reply selection: read a dialogue, pick the true next reply among K candidates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from nlp_envs.core import NlpVectorEnv, int_box
+from nlp_envs.dialog import DialogEnvBase, dialog_encoder, ids_dtype, pack_rows, ragged_ids
+from nlp_envs.prepared import Prepared, TextColumn
+from nlp_envs.readers import DataError
+
+_MAX_ROUNDS = 1000  # redraw rounds for clashing distractors before giving up (never reached on real data)
+
+
+def sample_candidates(
+    rng: np.random.Generator, true_index: int, lo: int, hi: int, text_ids: np.ndarray, k: int
+) -> tuple[np.ndarray, int]:
+    """Candidate pool indices for one episode: the true reply ``true_index`` plus ``k - 1``
+    distractors, and the true reply's position.
+
+    Distractors are drawn uniformly from the pool outside ``[lo, hi)`` (the replies of the same
+    dialogue) by one ``rng.integers`` call that skips the block; those whose text (token ids) equals
+    the true reply's or another distractor's are redrawn (O(k) per round). Then the position of the
+    true reply is drawn with ``rng.integers(k)``. The single and the vector env both call this, so
+    their random draws are the same calls in the same order.
+    """
+    m, block = len(text_ids), hi - lo
+
+    def draw(size: int) -> np.ndarray:
+        j = rng.integers(0, m - block, size=size)
+        return j + block * (j >= lo)
+
+    distractors = draw(k - 1)
+    true_text = text_ids[true_index]
+    for _ in range(_MAX_ROUNDS):
+        t = text_ids[distractors]
+        bad = t == true_text
+        _, first = np.unique(t, return_index=True)
+        repeat = np.ones(k - 1, dtype=bool)
+        repeat[first] = False
+        bad |= repeat
+        num_bad = int(bad.sum())
+        if num_bad == 0:
+            break
+        distractors[bad] = draw(num_bad)
+    else:
+        raise DataError(
+            f"could not find {k - 1} distinct distractors for pool reply {true_index} in {_MAX_ROUNDS} rounds: "
+            "the split has too few distinct replies outside its dialogue; lower num_candidates"
+        )
+    label = int(rng.integers(k))
+    return np.insert(distractors, label, true_index).astype(np.int64), label
+
+
+class DialogSelectEnv(DialogEnvBase):
+    """## Description
+
+    Dialogue reply selection as an environment: the agent reads a dialogue and picks its true next
+    reply (a turn of ``reply_speaker``) among ``K = num_candidates`` candidates; one step per
+    episode. One episode = one (context, reference) pair, as in :class:`nlp_envs.dialog.DialogReplyEnv`
+    (same data options, same shared vocabulary and context arrays). Distractors are the replies of
+    OTHER dialogues of the same split, drawn on each reset with the env's ``np_random``; for the
+    validation and test splits of ``"sgd"`` (and ``"taskmaster4"``) the dataset's provided
+    candidate sets are used instead (``provided_candidates=True``), so scores are comparable with
+    published ones.
+
+    ## Action Space
+
+    ``Discrete(K)``: the position of the chosen candidate. No action is ever invalid.
+
+    ## Observation Space
+
+    ``Dict`` of ``int64`` arrays (``C = max_context_tokens``, ``R = max_reply_tokens``):
+
+    | key              | dtype | shape    | range                 | meaning                                   |
+    |------------------|-------|----------|-----------------------|-------------------------------------------|
+    | `context_ids`    | int64 | `(C,)`   | `[0, vocab_size - 1]` | `[USR] turn [SYS] turn ... [SYS]`, padded with 0 (the last `C` tokens) |
+    | `context_mask`   | int64 | `(C,)`   | `{0, 1}`              | 1 on real context tokens                  |
+    | `candidate_ids`  | int64 | `(K, R)` | `[0, vocab_size - 1]` | each candidate's tokens (no specials), cut to `R`, padded with 0 |
+    | `candidate_mask` | int64 | `(K, R)` | `{0, 1}`              | 1 on real candidate tokens                |
+
+    ## Rewards
+
+    1.0 for the true reply, else 0.0.
+
+    ## Starting State
+
+    The pair drawn by the env's example order (``reset(options={"index": i})`` pins pair ``i``).
+    Sampled candidates: ``K - 1`` distractors drawn uniformly from the replies of the other
+    dialogues of the split, redrawn when their token ids equal the true reply's or each other's
+    (so the true reply occurs exactly once), then the true reply is put at a uniformly drawn
+    position. Provided candidates: the dataset's list, in its order (its true position is
+    random); provided lists may hold near-duplicates of the true reply (generic closings).
+
+    ## Episode End
+
+    * Termination: after the one choice.
+    * Truncation: never.
+
+    Stepping after the end (or before ``reset``) raises ``gymnasium.error.ResetNeeded``; an action
+    that is not an int in ``[0, K)`` raises ``gymnasium.error.InvalidAction``.
+
+    ``info`` after ``reset``: ``index``, ``dialogue_id``, ``turn_index``, ``label`` (the true
+    reply's position). After ``step``: the same, plus ``prediction`` and ``correct``.
+
+    ## Arguments
+
+    ```python
+    import gymnasium as gym
+    env = gym.make("DialogSelect-v0", split="train", num_candidates=10)
+    env = gym.make("DialogSelect-SGD-v0", data_dir="../shared/data", split="test")  # provided sets
+    ```
+
+    | parameter             | default     | meaning                                                      |
+    |-----------------------|-------------|--------------------------------------------------------------|
+    | `num_candidates`      | `10`        | `K`; must equal the provided sets' size when they are used (10) |
+    | `provided_candidates` | `True`      | use the dataset's candidate sets where the split has them    |
+    | `max_context_tokens`  | `128`       | context tokens kept (the last ones)                          |
+    | `max_reply_tokens`    | `32`        | tokens kept per candidate                                    |
+    | other parameters      |             | as :class:`~nlp_envs.dialog.DialogReplyEnv` (`dataset`, `split`, `data_dir`, `reply_speaker`, `tokenizer`, `vocab_size`, `order`, `shard_index`, `num_shards`, keys, `dataset_kwargs`) |
+
+    Registered: ``DialogSelect-v0`` (``"dialogs"``), ``DialogSelect-SGD-v0`` (``"sgd"``).
+
+    ## Vectorized environment
+
+    ``gym.make_vec("DialogSelect-v0", num_envs=256)`` builds :class:`DialogSelectVectorEnv`
+    (numpy, NEXT_STEP autoreset, equal step for step to ``SyncVectorEnv`` under the same seeds).
+    ``nlp_envs.evaluate`` reports ``hits_at_1`` (accuracy) and, when the policy returns scores of
+    shape ``(num_envs, K)``, ``mrr`` (mean reciprocal rank of the true reply; ties are ranked as
+    ``argmax`` breaks them, lowest position first).
+
+    ## Version History
+
+    * v0: initial release.
+    """
+
+    def __init__(
+        self,
+        dataset: Any = None,
+        split: str = "train",
+        *,
+        num_candidates: int = 10,
+        provided_candidates: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(num_candidates, int) or num_candidates < 2:
+            raise ValueError(f"num_candidates={num_candidates!r} must be an int >= 2")
+        self.num_candidates = num_candidates
+        self.provided_candidates = bool(provided_candidates)
+        super().__init__(dataset, split, **kwargs)
+        arrays, meta = self.prepared.arrays, self.prepared.meta
+        self.uses_provided_candidates = bool(meta["provided"])
+        k = num_candidates
+        if self.uses_provided_candidates:
+            if int(meta["set_size"]) != k:
+                raise ValueError(
+                    f"split {split!r} of {self.data.name!r} has provided candidate sets of {meta['set_size']} "
+                    f"replies but num_candidates={k}: pass num_candidates={meta['set_size']}, or "
+                    "provided_candidates=False to sample distractors"
+                )
+            self._provided, self._provided_label = arrays["candidates"], arrays["label"]
+        elif int(meta["num_distinct_replies"]) < k:
+            raise ValueError(
+                f"split {split!r} of {self.data.name!r} has only {meta['num_distinct_replies']} distinct replies; "
+                f"num_candidates={k} needs at least {k}"
+            )
+        else:
+            self._lo, self._hi = arrays["block_lo"], arrays["block_hi"]
+        self._pool_ids, self._pool_len, self._text_id = arrays["pool_ids"], arrays["pool_len"], arrays["pool_text_id"]
+        self._pool_texts: TextColumn = self.prepared.texts["pool"]
+        self.action_space = spaces.Discrete(k)
+        high = self.vocab_size - 1
+        self.observation_space = spaces.Dict(
+            {
+                "context_ids": int_box(high, (self.max_context_tokens,)),
+                "context_mask": int_box(1, (self.max_context_tokens,)),
+                "candidate_ids": int_box(high, (k, self.max_reply_tokens)),
+                "candidate_mask": int_box(1, (k, self.max_reply_tokens)),
+            }
+        )
+        self._cand = np.zeros(k, dtype=np.int64)
+        self._label = 0
+        self._obs_cache: dict[str, np.ndarray] = {}
+
+    def _prep_settings(self) -> Any:
+        return {**super()._prep_settings(), "provided_candidates": self.provided_candidates}
+
+    def action_masks(self) -> np.ndarray:
+        """All candidates may be chosen: ``bool (K,)`` all True."""
+        return np.ones(self.num_candidates, dtype=bool)
+
+    def candidates(self) -> list[str]:
+        """Texts of the current episode's candidates, in position order."""
+        return [self._pool_texts[int(c)] for c in self._cand]
+
+    @property
+    def label(self) -> int:
+        """Position of the true reply in the current episode."""
+        return self._label
+
+    # -- preparation ------------------------------------------------------------------------------
+    def _prepare_split(self, split: str) -> Prepared:
+        data = self.data
+        key = next(name for name, cols in data.splits.items() if cols is data.split(split))
+        provided = data.extras.get("selection", {}).get(key) if self.provided_candidates else None
+        if provided is not None:
+            return self._prepare_provided(provided)
+        encoder, pairs, arrays, texts = self._prepare_common(split)
+        values, starts, lengths = pairs.reply_tokens()
+        pool, pool_len = pack_rows(values, starts, lengths, self.max_reply_tokens, ids_dtype(encoder.vocab_size))
+        text_id = np.unique(pool, axis=0, return_inverse=True)[1].reshape(-1)
+        arrays.update(
+            pool_ids=pool, pool_len=pool_len, pool_text_id=text_id.astype(np.int64),
+            block_lo=np.searchsorted(pairs.record, pairs.record, side="left").astype(np.int64),
+            block_hi=np.searchsorted(pairs.record, pairs.record, side="right").astype(np.int64),
+        )
+        texts["pool"] = texts["reference"]
+        return Prepared(
+            encoder=encoder, arrays=arrays, texts=texts,
+            meta={"num_examples": len(pairs.reference), "dataset": data.name, "provided": False,
+                  "num_distinct_replies": int(text_id.max()) + 1},
+        )
+
+    def _prepare_provided(self, items: dict[str, list]) -> Prepared:
+        encoder = dialog_encoder(self.data, self._tokenizer_spec, self._vocab_size)
+        sizes = {len(c) for c in items["candidates"]}
+        if len(sizes) != 1:
+            raise DataError(f"dataset {self.data.name!r}: provided candidate sets have different sizes {sorted(sizes)}")
+        n = len(items["label"])
+        turn_text = [t for ctx in items["context"] for t in ctx]
+        turn_speaker = [s for sp in items["context_speakers"] for s in sp]
+        ctx_count = np.array([len(c) for c in items["context"]], dtype=np.int64)
+        ctx_start = np.concatenate([[0], np.cumsum(ctx_count)[:-1]]).astype(np.int64)
+        values, offsets = ragged_ids(encoder, turn_text)
+        arrays, texts = self._context_arrays(encoder, values, offsets, turn_text, turn_speaker, ctx_start, ctx_count)
+        flat = [c for cands in items["candidates"] for c in cands]
+        pv, po = ragged_ids(encoder, flat)
+        pool, pool_len = pack_rows(pv, po[:-1], np.diff(po), self.max_reply_tokens, ids_dtype(encoder.vocab_size))
+        k = sizes.pop()
+        arrays.update(
+            turn_index=np.asarray(items["turn_index"], dtype=np.int64),
+            pool_ids=pool, pool_len=pool_len, pool_text_id=np.arange(len(flat), dtype=np.int64),
+            candidates=np.arange(n * k, dtype=np.int64).reshape(n, k),
+            label=np.asarray(items["label"], dtype=np.int64),
+        )
+        texts.update(dialogue_id=TextColumn.from_strings(items["dialogue_id"]),
+                     reference=TextColumn.from_strings(items["reference"]), pool=TextColumn.from_strings(flat))
+        return Prepared(
+            encoder=encoder, arrays=arrays, texts=texts,
+            meta={"num_examples": n, "dataset": self.data.name, "provided": True, "set_size": k},
+        )
+
+    # -- episodes ---------------------------------------------------------------------------------
+    def draw_candidates(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """Candidate pool indices and the true position for example ``index`` (used by the vector env)."""
+        if self.uses_provided_candidates:
+            return np.asarray(self._provided[index], dtype=np.int64), int(self._provided_label[index])
+        return sample_candidates(rng, index, int(self._lo[index]), int(self._hi[index]), self._text_id,
+                                 self.num_candidates)
+
+    def _start_episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self._cand, self._label = self.draw_candidates(index, self.np_random)
+        obs = self._context_obs(index)
+        obs["candidate_ids"] = self._pool_ids[self._cand].astype(np.int64)
+        obs["candidate_mask"] = (self._positions[: self.max_reply_tokens][None, :]
+                                 < self._pool_len[self._cand][:, None]).astype(np.int64)
+        self._obs_cache = obs
+        info = self._base_info(index)
+        info["label"] = self._label
+        return {k: v.copy() for k, v in obs.items()}, info
+
+    def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        correct = action == self._label
+        info = self._base_info(self._index)
+        info.update(label=self._label, prediction=action, correct=correct)
+        return {k: v.copy() for k, v in self._obs_cache.items()}, float(correct), True, False, info
+
+    def parse_actions(self, line: str) -> list[int]:
+        """A candidate number in ``[0, K)``."""
+        text = line.strip()
+        if text.isdigit() and int(text) < self.num_candidates:
+            return [int(text)]
+        raise ValueError(f"{text!r} is not a candidate: type a number in [0, {self.num_candidates})")
+
+    def _render_text(self) -> str:
+        lines = self._render_context(self._index)
+        chosen = self._last_action
+        for pos, text in enumerate(self.candidates()):
+            mark = ""
+            if chosen is not None and pos == chosen:
+                mark = "  <- chosen " + ("✓" if pos == self._label else "✗")
+            elif chosen is not None and pos == self._label:
+                mark = "  <- true reply"
+            lines.append(f"  [{pos}] {text}{mark}")
+        if chosen is not None:
+            lines.append(f"  reward: {float(chosen == self._label):.1f}")
+        return "\n".join(lines)
+
+
+class DialogSelectVectorEnv(NlpVectorEnv):
+    """Native vector version of :class:`DialogSelectEnv` (numpy, NEXT_STEP autoreset)."""
+
+    env_class = DialogSelectEnv
+
+    def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
+        super().__init__(num_envs, **kwargs)
+        env: DialogSelectEnv = self.env  # type: ignore[assignment]
+        k, r = env.num_candidates, env.max_reply_tokens
+        self._cur = np.zeros(num_envs, dtype=np.int64)
+        self._cand = np.zeros((num_envs, k), dtype=np.int64)
+        self._label = np.zeros(num_envs, dtype=np.int64)
+        self._ctx_ids = np.zeros((num_envs, env.max_context_tokens), dtype=np.int64)
+        self._ctx_mask = np.zeros((num_envs, env.max_context_tokens), dtype=np.int64)
+        self._cols_c = np.arange(env.max_context_tokens)
+        self._cols_r = np.arange(r)
+
+    def _begin(self, env_ids: np.ndarray) -> dict[str, Any]:
+        env: DialogSelectEnv = self.env  # type: ignore[assignment]
+        idx = self._next_indices(env_ids)
+        self._cur[env_ids] = idx
+        for e, i in zip(env_ids, idx):  # O(K) numpy draws per resetting sub-env, with its own generator
+            self._cand[e], self._label[e] = env.draw_candidates(int(i), self._rngs[e])
+        self._ctx_ids[env_ids] = env._ctx_ids[idx]
+        self._ctx_mask[env_ids] = self._cols_c[None, :] < env._ctx_len[idx][:, None]
+        return {"index": idx, "dialogue_id": env._dialogue_ids.take(idx), "turn_index": env._turn_index[idx],
+                "label": self._label[env_ids]}
+
+    def _advance(self, actions: np.ndarray, active: np.ndarray):
+        env: DialogSelectEnv = self.env  # type: ignore[assignment]
+        idx = self._cur[active]
+        label = self._label[active]
+        correct = actions == label
+        infos = {"index": idx, "dialogue_id": env._dialogue_ids.take(idx), "turn_index": env._turn_index[idx],
+                 "label": label, "prediction": actions, "correct": correct}
+        return correct.astype(np.float64), np.ones(len(active), dtype=bool), np.zeros(len(active), dtype=bool), infos
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        env: DialogSelectEnv = self.env  # type: ignore[assignment]
+        return {
+            "candidate_ids": env._pool_ids[self._cand].astype(np.int64),
+            "candidate_mask": (self._cols_r < env._pool_len[self._cand][..., None]).astype(np.int64),
+            "context_ids": self._ctx_ids.copy(),
+            "context_mask": self._ctx_mask.copy(),
+        }
+
+    def action_masks(self) -> np.ndarray:
+        return np.ones((self.num_envs, self.single_action_space.n), dtype=bool)  # type: ignore[attr-defined]
+
+    def make_evaluator(self) -> SelectionEvaluator:
+        return SelectionEvaluator(self.num_envs)
+
+
+class SelectionEvaluator:
+    """Reply-selection metrics over one pass of a split (see :func:`nlp_envs.evaluate`).
+
+    ``hits_at_1``: the share of examples whose chosen candidate is the true reply (accuracy).
+    ``mrr``: mean of ``1 / rank`` of the true reply under the policy's scores, where ``rank = 1 +``
+    the candidates scored higher ``+`` the earlier candidates scored equal (so rank 1 iff ``argmax``
+    picks it); reported only when the policy returned scores for every example.
+    """
+
+    done_key = "correct"
+
+    def __init__(self, num_envs: int) -> None:
+        self._correct: list[bool] = []
+        self._index: list[int] = []
+        self._rr: list[float] = []
+        self._scores: np.ndarray | None = None
+        self._has = np.zeros(num_envs, dtype=bool)
+
+    def record_scores(self, scores: np.ndarray, active_mask: np.ndarray) -> None:
+        scores = np.asarray(scores, dtype=np.float64)
+        if self._scores is None:
+            self._scores = np.zeros_like(scores)
+        self._scores[active_mask] = scores[active_mask]
+        self._has |= active_mask
+
+    def add(self, infos: dict[str, Any], env_ids: np.ndarray) -> None:
+        for e in env_ids:
+            self._correct.append(bool(infos["correct"][e]))
+            self._index.append(int(infos["index"][e]))
+            if self._has[e] and self._scores is not None:
+                s, label = self._scores[e], int(infos["label"][e])
+                rank = 1 + int((s > s[label]).sum()) + int((s[:label] == s[label]).sum())
+                self._rr.append(1.0 / rank)
+                self._has[e] = False
+
+    def compute(self) -> dict[str, Any]:
+        if len(set(self._index)) != len(self._index):
+            raise RuntimeError("an example was scored twice: the evaluation pass is broken")
+        out: dict[str, Any] = {"hits_at_1": float(np.mean(self._correct)) if self._correct else 0.0}
+        if self._rr and len(self._rr) == len(self._correct):
+            out["mrr"] = float(np.mean(self._rr))
+        return out
