@@ -35,7 +35,7 @@ from nlp_envs.cache import atomic_write_text, cache_dir, hub_offline
 #: Special tokens of trained vocabularies, in id order (``[PAD]`` is always id 0).
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
-_WORDPIECE_VERSION = 1  # bump when the training recipe changes: invalidates caches
+_WORDPIECE_VERSION = 2  # bump when the training recipe changes: invalidates caches
 
 
 class TokenizerError(ValueError):
@@ -160,25 +160,97 @@ def _first_present(vocab: dict[str, int], names: Sequence[str], default: Any) ->
     return default
 
 
+#: At most this many train texts (a fixed, evenly spaced subset) are read to learn a vocabulary.
+MAX_TRAINING_TEXTS = 200_000
+
+
 def train_wordpiece(
     texts: Sequence[str], *, vocab_size: int = 4000, extra_special_tokens: Sequence[str] = (), min_frequency: int = 2
 ) -> Tokenizer:
-    """Train a lower-cased WordPiece vocabulary on ``texts`` (deterministic for a given input)."""
+    """Learn a lower-cased WordPiece vocabulary on ``texts``, deterministically.
+
+    The normalizer, pre-tokenizer, model and decoder are HF ``tokenizers``' BERT components. The
+    vocabulary itself is learned here by BPE-style merges over word counts (as HF's
+    ``WordPieceTrainer`` does), with ties broken by the pair's text: HF's trainers break ties by hash
+    map order, which changes from process to process (measured: three runs on the same corpus gave
+    three different vocabularies), and envs must tokenize identically on every run and machine.
+    """
     specials = list(SPECIAL_TOKENS) + [t for t in extra_special_tokens if t not in SPECIAL_TOKENS]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(specials)}, unk_token="[UNK]",
+                                     max_input_chars_per_word=100))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials, show_progress=False
-    )
-    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    step = max(1, len(texts) // MAX_TRAINING_TEXTS)
+    counts: dict[str, int] = {}
+    normalize, pre_tokenize = tok.normalizer.normalize_str, tok.pre_tokenizer.pre_tokenize_str
+    for text in texts[::step]:
+        for word, _ in pre_tokenize(normalize(text)):
+            counts[word] = counts.get(word, 0) + 1
+    vocab = specials + _learn_wordpiece_vocab(counts, vocab_size - len(specials), min_frequency)
+    tok.model = models.WordPiece(vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]",
+                                 max_input_chars_per_word=100)
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
     return tok
+
+
+def _learn_wordpiece_vocab(counts: dict[str, int], budget: int, min_frequency: int) -> list[str]:
+    """Alphabet (``c`` and ``##c``) plus up to ``budget`` merged pieces, in a deterministic order."""
+    import heapq
+
+    words = sorted(counts)
+    freqs = [counts[w] for w in words]
+    symbols = [[w[0]] + ["##" + c for c in w[1:]] for w in words]
+    alphabet = sorted({s for syms in symbols for s in syms})
+    vocab = list(alphabet)
+    seen = set(vocab)
+    pair_count: dict[tuple[str, str], int] = {}
+    where: dict[tuple[str, str], set[int]] = {}
+    for wi, syms in enumerate(symbols):
+        for pair in zip(syms, syms[1:]):
+            pair_count[pair] = pair_count.get(pair, 0) + freqs[wi]
+            where.setdefault(pair, set()).add(wi)
+    heap = [(-c, p) for p, c in pair_count.items()]
+    heapq.heapify(heap)
+    while len(vocab) < budget and heap:
+        neg, pair = heapq.heappop(heap)
+        if pair_count.get(pair, 0) != -neg or -neg == 0:
+            continue  # stale heap entry
+        if -neg < min_frequency:
+            break
+        a, b = pair
+        merged = a + b[2:] if b.startswith("##") else a + b
+        changed: dict[tuple[str, str], int] = {}
+        for wi in sorted(where.pop(pair, ())):
+            syms, f = symbols[wi], freqs[wi]
+            for old in zip(syms, syms[1:]):
+                pair_count[old] -= f
+                changed[old] = pair_count[old]
+            out, i = [], 0
+            while i < len(syms):
+                if i + 1 < len(syms) and syms[i] == a and syms[i + 1] == b:
+                    out.append(merged)
+                    i += 2
+                else:
+                    out.append(syms[i])
+                    i += 1
+            symbols[wi] = out
+            for new in zip(out, out[1:]):
+                pair_count[new] = pair_count.get(new, 0) + f
+                changed[new] = pair_count[new]
+                where.setdefault(new, set()).add(wi)
+        pair_count.pop(pair, None)
+        for p, c in changed.items():
+            if p != pair and c > 0:
+                heapq.heappush(heap, (-c, p))
+        if merged not in seen:
+            seen.add(merged)
+            vocab.append(merged)
+    return vocab
 
 
 def minilm_dir() -> Path | None:
