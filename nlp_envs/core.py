@@ -174,7 +174,7 @@ class NlpEnv(gym.Env[dict, np.int64]):
             **dict(columns or {}),
         )
         key = cache_key(
-            type(self).__name__, self.prep_version, self.data.fingerprint, split,
+            type(self).__name__, self.prep_version, _code_fingerprint(type(self)), self.data.fingerprint, split,
             _tokenizer_key(tokenizer), vocab_size, max_length, self._prep_settings(),
         )
         self.prepared: Prepared = get_prepared(key, lambda: self._prepare_split(split))
@@ -290,6 +290,28 @@ class NlpEnv(gym.Env[dict, np.int64]):
     def current_index(self) -> int:
         """Index (in the split) of the current example; -1 before the first reset."""
         return self._index
+
+
+_CODE_FP: dict[type, str] = {}
+
+
+def _code_fingerprint(cls: type) -> str:
+    """Digest of the source files of ``cls``'s family module and of the shared preprocessing code,
+    so that editing how a split is prepared invalidates its cache entries automatically."""
+    fp = _CODE_FP.get(cls)
+    if fp is None:
+        import hashlib
+        import inspect
+        import sys
+
+        h = hashlib.blake2b(digest_size=8)
+        for mod in (sys.modules[cls.__module__], sys.modules["nlp_envs.prepared"], sys.modules["nlp_envs.tokenization"]):
+            path = inspect.getsourcefile(mod)
+            if path:
+                with open(path, "rb") as f:
+                    h.update(f.read())
+        fp = _CODE_FP[cls] = h.hexdigest()
+    return fp
 
 
 def _tokenizer_key(spec: Any) -> Any:
