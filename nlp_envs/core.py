@@ -178,6 +178,7 @@ class NlpEnv(gym.Env[dict, np.int64]):
             _tokenizer_key(tokenizer), vocab_size, max_length, self._prep_settings(),
         )
         self.prepared: Prepared = get_prepared(key, lambda: self._prepare_split(split))
+        self.data.release()  # the prepared arrays are all an episode needs: hold no raw columns
         self.encoder = self.prepared.encoder
         self.num_examples = int(self.prepared.meta["num_examples"])
         self._order = ExampleOrder(self.num_examples, order, shard_index, num_shards)

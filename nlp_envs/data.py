@@ -16,10 +16,11 @@ are only read, never written; caches live in the user cache dir (:mod:`nlp_envs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,26 +41,54 @@ TASK_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass
+Loaded = tuple[dict[str, dict[str, list]], "tuple[str, ...] | None", dict[str, Any]]
+
+
 class TaskData:
-    """Raw data of one dataset, in the schema of its task family (:data:`TASK_COLUMNS`).
+    """Raw data of one dataset, in the schema of its task family (:data:`TASK_COLUMNS`), loaded lazily.
+
+    The fingerprint is known without reading the data (generator settings, file sizes and times,
+    a dataset's own fingerprint), so an env whose prepared split is cached never reads the raw
+    files; :meth:`release` drops the loaded columns once an env has prepared its split.
 
     Attributes:
         name: a display name (``"intents"``, ``"banking77"``, a file path...).
         task: the task family.
-        splits: split name -> column name -> list of values.
-        label_names: label vocabulary in id order when the source defines one (else the env derives
-            it from the train split).
         fingerprint: stable digest of the source (used as a cache key).
+        splits: split name -> column name -> list of values (loaded on first access).
+        label_names: label vocabulary in id order when the source defines one (else None: the env
+            derives it from the train split).
         extras: source-specific extras (e.g. SGD's provided reply-selection candidate sets).
     """
 
-    name: str
-    task: str
-    splits: dict[str, dict[str, list]]
-    fingerprint: str
-    label_names: tuple[str, ...] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, name: str, task: str, fingerprint: str, loader: Callable[[], Loaded]) -> None:
+        self.name = name
+        self.task = task
+        self.fingerprint = fingerprint
+        self._loader = loader
+        self._loaded: Loaded | None = None
+
+    def _load(self) -> Loaded:
+        if self._loaded is None:
+            splits, labels, extras = self._loader()
+            self._loaded = (splits, tuple(labels) if labels else None, extras or {})
+        return self._loaded
+
+    @property
+    def splits(self) -> dict[str, dict[str, list]]:
+        return self._load()[0]
+
+    @property
+    def label_names(self) -> tuple[str, ...] | None:
+        return self._load()[1]
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        return self._load()[2]
+
+    def release(self) -> None:
+        """Forget the loaded columns (they are read again if needed)."""
+        self._loaded = None
 
     def split(self, name: str) -> dict[str, list]:
         """Columns of split ``name`` (aliases such as ``dev`` accepted), or a clear error."""
@@ -69,6 +98,9 @@ class TaskData:
                 f"dataset {self.name!r} has no split {name!r}; available splits: {sorted(self.splits)}"
             )
         return self.splits[key]
+
+    def __repr__(self) -> str:
+        return f"TaskData({self.name!r}, task={self.task!r}, loaded={self._loaded is not None})"
 
 
 @dataclass(frozen=True)
@@ -140,6 +172,8 @@ _EMBEDDED: dict[str, dict[str, Callable[..., tuple[dict[str, dict[str, list]], t
     "classification": {"intents": _embedded("intents", "LABEL_NAMES")},
     "ner": {"entities": _embedded("ner", None)},
     "dialog": {"dialogs": _embedded("dialog", None)},
+    "multilabel": {"topics": _embedded("multilabel", "LABEL_NAMES")},
+    "mcqa": {"quiz": _embedded("mcqa", None)},
 }
 
 
@@ -189,9 +223,9 @@ def load_task_data(
     name = str(dataset)
     embedded = _EMBEDDED.get(task, {})
     if name in embedded:
-        splits, labels = embedded[name](**kwargs)
+        gen = embedded[name]
         fp = _digest("embedded", task, name, sorted(kwargs.items()))
-        return TaskData(name, task, splits, fp, labels)
+        return TaskData(name, task, fp, functools.partial(_load_embedded, task, name, kwargs))
     if kwargs:
         raise ValueError(f"dataset_kwargs={kwargs} only apply to embedded generators ({sorted(embedded)})")
     known = KNOWN_DATASETS.get(name.lower())
@@ -217,19 +251,8 @@ def load_task_data(
 def _from_known(known: KnownDataset, data_dir: str | os.PathLike | None) -> TaskData:
     root = data_dir_from(data_dir)
     if root is not None and (root / known.folder).is_dir():
-        out = known.loader(root)
-        splits, labels = out if isinstance(out, tuple) else (out, None)
-        extras: dict[str, Any] = {}
-        if known.task == "dialog":
-            for s in ("validation", "test"):
-                try:
-                    extras.setdefault("selection", {}).update(
-                        {k: v for k, v in readers.load_reply_selection(root, known.folder).items() if k == s}
-                    )
-                except DataError:
-                    pass
         fp = _digest("known", known.name, _dir_signature(root / known.folder))
-        return TaskData(known.name, known.task, splits, fp, tuple(labels) if labels else None, extras)
+        return TaskData(known.name, known.task, fp, functools.partial(_load_known, known.name, root))
     where = (
         f"{root / known.folder} does not exist" if root is not None
         else "no data directory is set (data_dir= or NLP_ENVS_DATA_DIR)"
@@ -274,35 +297,12 @@ def _from_hf(task: str, ds: Any, *, name: str, **columns: Any) -> TaskData:
     import datasets
 
     dd = ds if isinstance(ds, datasets.DatasetDict) else datasets.DatasetDict({"train": ds})
-    splits: dict[str, dict[str, list]] = {}
-    label_names: tuple[str, ...] | None = None
     want = TASK_COLUMNS[task]
     mapping = _column_mapping(task, columns)
-    fps = []
-    for split_name, d in dd.items():
-        split = _SPLIT_ALIASES.get(split_name, split_name)
-        cols: dict[str, list] = {}
-        for ours in want:
-            theirs = mapping.get(ours, ours)
-            if theirs not in d.column_names:
-                raise DataError(
-                    f"{name} split {split_name!r} has no column {theirs!r} (for {ours!r}); "
-                    f"columns: {d.column_names}. Pass {ours}_column=<name>"
-                )
-            cols[ours] = d[theirs]
-            feat = d.features[theirs]
-            inner = getattr(feat, "feature", None)  # Sequence(ClassLabel) / List(ClassLabel)
-            cl = feat if isinstance(feat, datasets.ClassLabel) else inner if isinstance(inner, datasets.ClassLabel) else None
-            if cl is not None and ours in ("label", "tags"):
-                label_names = tuple(cl.names)
-                if ours == "tags" or task == "multilabel":
-                    cols[ours] = [[cl.names[i] for i in row] for row in cols[ours]]
-                else:
-                    cols[ours] = [cl.names[i] for i in cols[ours]]
-        splits[split] = cols
-        fps.append(getattr(d, "_fingerprint", None) or _digest(repr(cols)[:100000]))
-    labels = label_names if task in ("classification", "multilabel") else None
-    return TaskData(name, task, splits, _digest("hf", *fps), labels)
+
+    fps = [(s, getattr(d, "_fingerprint", None) or id(d)) for s, d in dd.items()]
+    return TaskData(name, task, _digest("hf", fps, sorted(mapping.items())),
+                    functools.partial(_load_hf, task, dd, name, mapping))
 
 
 def _column_mapping(task: str, columns: Mapping[str, Any]) -> dict[str, Any]:
@@ -338,23 +338,78 @@ def _split_files(path: Path) -> dict[str, Path]:
 
 
 def _from_files(task: str, files: Mapping[str, Path], *, name: str, **columns: Any) -> TaskData:
-    splits: dict[str, dict[str, list]] = {}
     for split, f in files.items():
         if not Path(f).exists():
             raise DataError(f"{split} file {f} does not exist")
+    if task not in ("classification", "multilabel", "ner", "dialog"):
+        raise DataError(f"bring-your-own files are not supported for {task} yet; pass a datasets.DatasetDict")
+
+    fp = _digest("files", [(s, _file_signature(Path(f))) for s, f in sorted(files.items())],
+                 sorted((k, str(v)) for k, v in columns.items()))
+    return TaskData(name, task, fp, functools.partial(_load_files, task, dict(files), dict(columns)))
+
+
+def _load_embedded(task: str, name: str, kwargs: dict[str, Any]) -> Loaded:
+    splits, labels = _EMBEDDED[task][name](**kwargs)
+    return splits, labels, {}
+
+
+def _load_known(name: str, root: Path) -> Loaded:
+    known = KNOWN_DATASETS[name]
+    out = known.loader(root)
+    splits, labels = out if isinstance(out, tuple) else (out, None)
+    extras: dict[str, Any] = {}
+    if known.task == "dialog":
+        try:
+            extras["selection"] = readers.load_reply_selection(root, known.folder)
+        except DataError:
+            pass  # no provided candidate sets: selection envs draw distractors
+    return splits, labels, extras
+
+
+def _load_hf(task: str, dd: Any, name: str, mapping: dict[str, Any]) -> Loaded:
+    import datasets
+
+    want = TASK_COLUMNS[task]
+    splits: dict[str, dict[str, list]] = {}
+    label_names: tuple[str, ...] | None = None
+    for split_name, d in dd.items():
+        cols: dict[str, list] = {}
+        for ours in want:
+            theirs = mapping.get(ours, ours)
+            if theirs not in d.column_names:
+                raise DataError(
+                    f"{name} split {split_name!r} has no column {theirs!r} (for {ours!r}); "
+                    f"columns: {d.column_names}. Pass {ours}_column=<name>"
+                )
+            cols[ours] = d[theirs]
+            feat = d.features[theirs]
+            inner = getattr(feat, "feature", None)  # Sequence(ClassLabel) / List(ClassLabel)
+            cl = feat if isinstance(feat, datasets.ClassLabel) else (
+                inner if isinstance(inner, datasets.ClassLabel) else None)
+            if cl is not None and ours in ("label", "tags"):
+                label_names = tuple(cl.names)
+                if ours == "tags" or task == "multilabel":
+                    cols[ours] = [[cl.names[i] for i in row] for row in cols[ours]]
+                else:
+                    cols[ours] = [cl.names[i] for i in cols[ours]]
+        splits[_SPLIT_ALIASES.get(split_name, split_name)] = cols
+    return splits, (label_names if task in ("classification", "multilabel") else None), {}
+
+
+def _load_files(task: str, files: dict[str, Path], columns: dict[str, Any]) -> Loaded:
+    splits: dict[str, dict[str, list]] = {}
+    for split, f in files.items():
         if task in ("classification", "multilabel"):
             kw = {k: columns[k] for k in ("text_column", "label_column", "label_separator") if k in columns}
             splits[split] = readers.read_table(f, label_list=task == "multilabel", **kw)
         elif task == "ner":
             kw = {k: columns[k] for k in ("token_column", "tag_column", "scheme") if k in columns}
             splits[split] = readers.read_conll(f, **kw)
-        elif task == "dialog":
+        else:
             kw = {k: columns[k] for k in ("speaker_key", "text_key", "turns_key") if k in columns}
             splits[split] = readers.read_dialogues_jsonl(f, **kw)
-        else:
-            raise DataError(f"bring-your-own files are not supported for {task} yet; pass a datasets.DatasetDict")
-    fp = _digest("files", *[(s, _file_signature(Path(f))) for s, f in sorted(files.items())])
-    return TaskData(name, task, splits, fp)
+    return splits, None, {}
 
 
 def _file_signature(p: Path) -> tuple[str, int, int]:
