@@ -252,11 +252,14 @@ def tokenize_texts(
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
-    if len(ds) == 0:
+    n = len(ds)
+    if n == 0:
         return (np.zeros((0, max_length), np.int64), np.zeros((0, max_length), np.int64), np.zeros(0, bool))
-    table = ds.with_format("numpy")
-    return (
-        np.asarray(table["input_ids"], dtype=np.int64).reshape(len(ds), max_length),
-        np.asarray(table["attention_mask"], dtype=np.int64).reshape(len(ds), max_length),
-        np.asarray(table["truncated"], dtype=bool),
-    )
+    table = ds.data.table  # read the Arrow columns directly: row-wise formatting is ~1000x slower
+
+    def matrix(name: str) -> np.ndarray:
+        flat = table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return np.asarray(flat, dtype=np.int64).reshape(n, max_length)
+
+    truncated = table.column("truncated").to_numpy(zero_copy_only=False).astype(bool)
+    return matrix("input_ids"), matrix("attention_mask"), truncated

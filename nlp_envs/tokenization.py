@@ -184,8 +184,9 @@ def train_wordpiece(
     step = max(1, len(texts) // MAX_TRAINING_TEXTS)
     counts: dict[str, int] = {}
     normalize, pre_tokenize = tok.normalizer.normalize_str, tok.pre_tokenizer.pre_tokenize_str
-    for text in texts[::step]:
-        for word, _ in pre_tokenize(normalize(text)):
+    sample = texts[::step]
+    for start in range(0, len(sample), 2000):  # one call per 2000 texts: newlines are word boundaries
+        for word, _ in pre_tokenize(normalize("\n".join(sample[start : start + 2000]))):
             counts[word] = counts.get(word, 0) + 1
     vocab = specials + _learn_wordpiece_vocab(counts, vocab_size - len(specials), min_frequency)
     tok.model = models.WordPiece(vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]",
