@@ -35,7 +35,7 @@ from nlp_envs.cache import atomic_write_text, cache_dir, hub_offline
 #: Special tokens of trained vocabularies, in id order (``[PAD]`` is always id 0).
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
-_WORDPIECE_VERSION = 2  # bump when the training recipe changes: invalidates caches
+_WORDPIECE_VERSION = 3  # bump when the training recipe changes: invalidates caches
 
 
 class TokenizerError(ValueError):
@@ -191,6 +191,7 @@ def train_wordpiece(
     vocab = specials + _learn_wordpiece_vocab(counts, vocab_size - len(specials), min_frequency)
     tok.model = models.WordPiece(vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]",
                                  max_input_chars_per_word=100)
+    tok.add_special_tokens(specials)  # already in the vocabulary (same ids): marks them special
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
