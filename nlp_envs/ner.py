@@ -288,7 +288,8 @@ class NerTagEnv(NlpEnv):
         arrays, lists = self.prepared.arrays, self.prepared.lists
         L = self.max_length
         # (n, 2 * max_length + 2 * max_words + 2): each sentence's first observation, flat, in the
-        # order of _slices below; (n, 5): word offsets start/end, num_words, gold entities, truncated.
+        # order of _slices below; (n, 6): word offsets start/end, num_words, gold entities, truncated,
+        # and whether text.split(" ") gives the words back (no empty word, none with a space).
         self._initial, self._episode = arrays["initial_obs"], arrays["episode"]
         self._ids, self._mask = self._initial[:, :L], self._initial[:, L : 2 * L]
         self._starts = self._initial[:, 2 * L : 2 * L + max_words]
@@ -299,8 +300,8 @@ class NerTagEnv(NlpEnv):
         self._tokens: TextColumn = self.prepared.texts["tokens"]  # one row per word, flat
         self._prefix_list: list[int] = self.scheme.prefix.tolist()
         self._type_list: list[int] = self.scheme.type_id.tolist()
-        # One buffer holds the whole observation (the static row first); each step hands out views
-        # of a fresh copy of it.
+        # One buffer holds the current observation, flat; each step copies it into fresh memory
+        # (a _Pool row) and hands out views of that copy.
         sizes = {"input_ids": L, "attention_mask": L, "word_starts": max_words,
                  "position": 1, "prev_tags": max_words, "num_words": 1}
         ends = np.cumsum(list(sizes.values())).tolist()
@@ -308,14 +309,13 @@ class NerTagEnv(NlpEnv):
         self._buf = np.zeros(ends[-1], dtype=np.int64)
         self._pos_at = self._slices[3].start
         self._prev_at = self._slices[4].start
-        self._prev_tags = self._buf[self._slices[4]]  # view: tags chosen so far
         # Episode state (the entity F1 counters mirror IncrementalEntityF1, see _step_action).
         self._t = 0
         self._T = 0
         self._extra = 0
         self._last_tag = self.num_tags  # row of _allowed: num_tags = sentence start
-        self._raw = b""  # the episode's words as UTF-8, cut at _word_offsets (minus the first)
-        self._word_offsets: list[int] = []
+        self._words: list[str] = []
+        self._pool: _Pool | None = None
         self._gold: list[int] = []
         self._gold_type: list[int] = []
         self._gold_open: list[int] = []
@@ -373,7 +373,8 @@ class NerTagEnv(NlpEnv):
             [ids, mask, word_starts, np.zeros((n, 1), np.int64), np.full((n, w), k, np.int64), num_words[:, None]],
             axis=1,
         )
-        episode = np.stack([offsets[:-1], offsets[1:], num_words, chunks["total"], truncated], axis=1)
+        plain = np.array([all(x and " " not in x for x in map(str, ws)) for ws in tokens], dtype=bool)
+        episode = np.stack([offsets[:-1], offsets[1:], num_words, chunks["total"], truncated, plain], axis=1)
         return Prepared(
             encoder=encoder,
             arrays={"initial_obs": initial, "episode": episode.astype(np.int64)},
@@ -386,25 +387,37 @@ class NerTagEnv(NlpEnv):
         )
 
     # -- episode ---------------------------------------------------------------------------------
-    def _obs(self) -> dict[str, np.ndarray]:
-        b = self._buf.copy()  # new arrays every step: users keep observations
-        s = self._slices
-        return {"input_ids": b[s[0]], "attention_mask": b[s[1]], "word_starts": b[s[2]], "position": b[s[3]],
-                "prev_tags": b[s[4]], "num_words": b[s[5]]}
+    def _obs(self, mask_row: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """A fresh copy of the observation buffer, and of row ``mask_row`` of the mask table."""
+        pool = self._pool
+        if pool is None or pool.k == _Pool.SIZE:
+            pool = self._pool = _Pool(self._buf.size, self._slices, self.num_tags)
+        j = pool.k
+        pool.k = j + 1
+        pool.obs[j] = self._buf
+        pool.masks[j] = self._allowed[mask_row]
+        v = pool.views
+        return ({"input_ids": v[0][j], "attention_mask": v[1][j], "word_starts": v[2][j], "position": v[3][j],
+                 "prev_tags": v[4][j], "num_words": v[5][j]}, pool.mask_views[j])
 
-    def _word(self, k: int) -> str:
-        o, b = self._word_offsets, self._word_offsets[0]
-        return self._raw[o[k] - b : o[k + 1] - b].decode("utf-8", "surrogatepass")
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_pool"] = None  # views do not survive pickling; a new pool is made on the next step
+        return state
+
+    @property
+    def _prev_tags(self) -> np.ndarray:
+        """The tags chosen so far (a view of the observation buffer; not stored: views do not pickle)."""
+        return self._buf[self._slices[4]]
 
     def _start_episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        o0, o1, T, n_gold, truncated = self._episode[index].tolist()
+        o0, o1, T, n_gold, truncated, plain = self._episode[index].tolist()
         self._gold, self._gold_type, self._gold_open, self._gold_end, self._gold_count = (
             self._facts[o0:o1].T.tolist()
         )
         self._gold_n = n_gold
-        data, offsets = self._tokens.arrays()
-        self._word_offsets = wo = offsets[o0 : o1 + 1].tolist()
-        self._raw = data[wo[0] : wo[-1]].tobytes()
+        text = self._texts[index]
+        self._words = text.split(" ") if plain else [self._tokens[k] for k in range(o0, o1)]
         self._t = 0
         self._T = T
         self._extra = (o1 - o0) - T
@@ -413,45 +426,46 @@ class NerTagEnv(NlpEnv):
         self._f1 = 0.0
         self._last_tag = k = self.num_tags
         self._buf[:] = self._initial[index]
-        info = {"index": index, "text": self._texts[index], "action_mask": self._allowed[k].copy(),
-                "truncated_input": bool(truncated), "truncated_words": self._extra}
-        return self._obs(), info
+        obs, mask = self._obs(k)
+        info = {"index": index, "text": text, "action_mask": mask, "truncated_input": bool(truncated),
+                "truncated_words": self._extra}
+        return obs, info
 
-    def _validate_action(self, action: Any) -> int:
-        a = super()._validate_action(action)
-        if self.strict and not self._needs_reset and not self._allowed[self._last_tag, a]:
-            prev = "the sentence start" if self._last_tag == self.num_tags else repr(self.tag_names[self._last_tag])
-            raise InvalidAction(
-                f"tag {self.tag_names[a]!r} (action {a}) cannot follow {prev} (strict=True): I-X must follow "
-                f"B-X or I-X; allowed now: {[n for n, ok in zip(self.tag_names, self._allowed[self._last_tag]) if ok]}"
-            )
-        return a
+    def _strict_error(self, action: int) -> InvalidAction:
+        prev = "the sentence start" if self._last_tag == self.num_tags else repr(self.tag_names[self._last_tag])
+        allowed = [n for n, ok in zip(self.tag_names, self._allowed[self._last_tag]) if ok]
+        return InvalidAction(
+            f"tag {self.tag_names[action]!r} (action {action}) cannot follow {prev} (strict=True): I-X must "
+            f"follow B-X or I-X; allowed now: {allowed}"
+        )
 
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self.strict and not self._allowed[self._last_tag, action]:
+            raise self._strict_error(action)  # before any state changes
         # Entity F1 of the prefix, exactly IncrementalEntityF1.push (seqeval spans, 1.0 when empty),
         # from the gold facts precomputed per word (gold_chunk_arrays).
         t = self._t
         prefix, type_ = self._prefix_list[action], self._type_list[action]
-        start = self._open_start
-        if not (prefix == PREFIX_I and start >= 0 and type_ == self._open_type):
+        start, open_type = self._open_start, self._open_type
+        if not (prefix == PREFIX_I and start >= 0 and type_ == open_type):
             if start >= 0:  # the open predicted chunk ends at t - 1 and is final
                 self._closed_pred += 1
-                if self._gold_end[start] == t - 1 and self._gold_type[start] == self._open_type:
+                if self._gold_end[start] == t - 1 and self._gold_type[start] == open_type:
                     self._closed_tp += 1
             if prefix == PREFIX_O:
-                self._open_start = self._open_type = -1
+                start = open_type = -1
             else:
-                self._open_start, self._open_type = t, type_
-        start = self._open_start
+                start, open_type = t, type_
+            self._open_start, self._open_type = start, open_type
         terminated = t + 1 == self._T
         tp = self._closed_tp
-        if terminated:  # the rest of the sentence (beyond max_words) is O: all gold counts
+        if terminated:  # the rest of the sentence (beyond max_words) is O: all gold entities count
             n_gold = self._gold_n
-            if start >= 0 and self._gold_end[start] == t and self._gold_type[start] == self._open_type:
+            if start >= 0 and self._gold_end[start] == t and self._gold_type[start] == open_type:
                 tp += 1
         else:
             n_gold = self._gold_count[t]
-            if start >= 0 and self._gold_open[t] == start and self._gold_type[t] == self._open_type:
+            if start >= 0 and self._gold_open[t] == start and self._gold_type[t] == open_type:
                 tp += 1
         denom = self._closed_pred + (start >= 0) + n_gold
         f1 = 2.0 * tp / denom if denom else 1.0
@@ -469,14 +483,14 @@ class NerTagEnv(NlpEnv):
         buf = self._buf
         buf[self._prev_at + t] = action
         buf[self._pos_at] = t + 1
-        info: dict[str, Any] = {"word": self._word(t), "gold_tag": gold, "prediction": action,
-                                "action_mask": self._allowed[action].copy()}
+        obs, mask = self._obs(action)
+        info: dict[str, Any] = {"word": self._words[t], "gold_tag": gold, "prediction": action, "action_mask": mask}
         if terminated:
             names = self.tag_names
             info["pred_tags"] = [names[x] for x in self._prev_tags[: self._T].tolist()] + ["O"] * self._extra
             info["gold_tags"] = [names[x] for x in self._gold]
             info["entity_f1"] = f1
-        return self._obs(), reward, terminated, False, info
+        return obs, reward, terminated, False, info
 
     def action_masks(self) -> np.ndarray:
         """Valid tags for the current word, bool ``(num_tags,)`` (sb3-contrib ``MaskablePPO``)."""
@@ -513,7 +527,7 @@ class NerTagEnv(NlpEnv):
 
     def _render_text(self) -> str:
         i, t, T = self._index, self._t, self._T
-        words = [self._word(k) for k in range(len(self._word_offsets) - 1)]
+        words = self._words
         names = self.tag_names
         shown = []
         for k, word in enumerate(words):
@@ -533,6 +547,24 @@ class NerTagEnv(NlpEnv):
             ]
             lines.append("  gold: " + " ".join(gold) + "   (! = wrong)")
         return "\n".join(lines)
+
+
+class _Pool:
+    """Fresh memory for observations and masks, allocated :attr:`SIZE` steps at a time.
+
+    Gymnasium wants each step's arrays to own new memory (users keep them). Copying the buffer
+    into the next row of a block and handing out pre-split views of that row costs one row copy
+    per step instead of a copy plus six slices.
+    """
+
+    SIZE = 256
+
+    def __init__(self, width: int, slices: tuple[slice, ...], num_tags: int) -> None:
+        self.k = 0
+        self.obs = np.empty((self.SIZE, width), dtype=np.int64)
+        self.views = [list(self.obs[:, sl]) for sl in slices]  # per key: SIZE row views
+        self.masks = np.empty((self.SIZE, num_tags), dtype=bool)
+        self.mask_views = list(self.masks)
 
 
 class NerTagVectorEnv(NlpVectorEnv):
@@ -555,7 +587,7 @@ class NerTagVectorEnv(NlpVectorEnv):
         self._allowed = env._allowed
         self._prefix = env.scheme.prefix.astype(np.int64)
         self._type = env.scheme.type_id
-        self._names = np.array(env.tag_names, dtype=object)
+        self._names = np.array([*env.tag_names, "-"], dtype=object)  # last: prev_tags padding (num_tags)
         self._ids, self._mask, self._starts = env._ids, env._mask, env._starts
         self._num_words, self._truncated, self._gold_total = env._num_words, env._truncated, env._gold_total
         facts, self._offsets = env._facts, env._offsets
@@ -565,6 +597,7 @@ class NerTagVectorEnv(NlpVectorEnv):
         )
         self._texts, self._token_col = env._texts, env._tokens
         self._words: np.ndarray | None = None  # object array of all words, built on the first step
+        self._gold_names: list[str] | None = None  # gold tag name of every word, built on the first end
         n = num_envs
         self._cur = np.zeros(n, dtype=np.int64)
         self._base = np.zeros(n, dtype=np.int64)
@@ -655,13 +688,19 @@ class NerTagVectorEnv(NlpVectorEnv):
         done = np.flatnonzero(final)
         if len(done):
             ids = active[done]
+            cur = self._cur[ids]
+            starts, ends = self._offsets[cur].tolist(), self._offsets[cur + 1].tolist()
+            tagged = self._T[ids].tolist()
+            rows = self._names[self._prev_tags[ids]].tolist()
+            if self._gold_names is None:
+                self._gold_names = self._names[self._gold].tolist()
+            gold_names = self._gold_names
             pred_tags = np.empty(len(done), dtype=object)
             gold_tags = np.empty(len(done), dtype=object)
-            for j, e in enumerate(ids):  # only sub-envs ending an episode
-                i, n_tagged = self._cur[e], self._T[e]
-                pred_tags[j] = self._names[self._prev_tags[e, :n_tagged]].tolist() + ["O"] * int(
-                    self._lengths[i] - n_tagged)  # words beyond max_words: O
-                gold_tags[j] = self._names[self._gold[self._offsets[i] : self._offsets[i + 1]]].tolist()
+            for j in range(len(done)):  # only sub-envs ending an episode; words beyond max_words: O
+                o0, o1, n = starts[j], ends[j], tagged[j]
+                pred_tags[j] = rows[j][:n] + ["O"] * (o1 - o0 - n)
+                gold_tags[j] = gold_names[o0:o1]
             self._final = (ids, {"pred_tags": pred_tags, "gold_tags": gold_tags, "entity_f1": f1[done]})
         return rewards, final, np.zeros(len(active), dtype=bool), infos
 

@@ -31,6 +31,17 @@ ENV_SPECS: list[tuple[str, str, str, dict[str, Any], str]] = [
      {"dataset": "dialogs"}, "dialogue reply selection among 10 candidates, embedded corpus"),
     ("DialogSelect-SGD-v0", "nlp_envs.dialog_select:DialogSelectEnv", "nlp_envs.dialog_select:DialogSelectVectorEnv",
      {"dataset": "sgd"}, "Schema-Guided Dialogue reply selection, provided dev/test sets (data dir)"),
+    ("MultiLabelCls-v0", "nlp_envs.multilabel:MultiLabelClsEnv", "nlp_envs.multilabel:MultiLabelClsVectorEnv",
+     {"dataset": "topics"}, "multi-label review aspects, pick labels one by one then STOP, embedded corpus"),
+    ("MultiLabelCls-GoEmotions-v0", "nlp_envs.multilabel:MultiLabelClsEnv",
+     "nlp_envs.multilabel:MultiLabelClsVectorEnv",
+     {"dataset": "goemotions"}, "GoEmotions multi-label emotions, 28 labels (data dir)"),
+    ("MultiChoiceQA-v0", "nlp_envs.mcqa:MultiChoiceQAEnv", "nlp_envs.mcqa:MultiChoiceQAVectorEnv",
+     {"dataset": "quiz"}, "multiple-choice questions answerable from their text, embedded corpus"),
+    ("MultiChoiceQA-ARCEasy-v0", "nlp_envs.mcqa:MultiChoiceQAEnv", "nlp_envs.mcqa:MultiChoiceQAVectorEnv",
+     {"dataset": "arc-easy"}, "ARC-Easy science multiple-choice questions (data dir)"),
+    ("MultiChoiceQA-ARCChallenge-v0", "nlp_envs.mcqa:MultiChoiceQAEnv", "nlp_envs.mcqa:MultiChoiceQAVectorEnv",
+     {"dataset": "arc-challenge", "split": "test"}, "ARC-Challenge, evaluation only (test split; data dir)"),
 ]
 
 #: The ids this package declares (the conformance tests check they equal the registry's).
