@@ -197,21 +197,17 @@ def _print_metrics(result: dict[str, Any]) -> None:
     _console().print(table)
 
 
-def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
-    argv = [args.env_id, *rest]
-    algo = next((rest[i + 1] for i, a in enumerate(rest[:-1]) if a == "--algo"), None)
-    if algo is None:
-        algo = next((a.split("=", 1)[1] for a in rest if a.startswith("--algo=")), None)
-    if algo is None:
-        raise SystemExit("nlp-envs train needs --algo (reinforce, ppo, grpo, supervised, sb3-ppo, sb3-a2c, "
-                         "sb3-dqn, sb3-maskable-ppo)")
-    if algo.startswith("sb3-"):
-        from agents import sb3
+def cmd_train(argv: list[str]) -> int:
+    """Dispatch ``nlp-envs train ...`` to the transformer agents or to the SB3 baselines."""
+    algo = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--algo"), None)
+    algo = algo or next((a.split("=", 1)[1] for a in argv if a.startswith("--algo=")), None)
+    resume = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--resume"), None)
+    if algo is None and resume is not None and (Path(resume) / "run.json").exists():
+        algo = json.loads((Path(resume) / "run.json").read_text()).get("algo")
+    import importlib
 
-        return int(sb3.main(argv) or 0)
-    from agents import train
-
-    return int(train.main(argv) or 0)
+    module = "agents.sb3" if algo is not None and algo.startswith("sb3-") else "agents.train"
+    return int(importlib.import_module(module).main(argv) or 0)  # agents.train's --help lists the algos
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
@@ -245,9 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="extra env kwargs")
 
-    s = sub.add_parser("train", help="train an agent (see `nlp-envs train ENV_ID --algo ALGO --help`)",
-                       add_help=False)
-    s.add_argument("env_id")
+    sub.add_parser("train", add_help=False,
+                   help="train an agent: --algo reinforce|ppo|grpo|supervised|sb3-ppo|sb3-a2c|sb3-dqn|"
+                        "sb3-maskable-ppo (see `nlp-envs train --help`)")
 
     s = sub.add_parser("quickstart", help="the README main job: train on TextCls-v0, compare, plot")
     s.add_argument("--out", default="runs/quickstart")
@@ -261,8 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
     if argv and argv[0] == "train":
-        args, rest = parser.parse_known_args(argv)
-        return cmd_train(args, rest)
+        return cmd_train(argv[1:])
     args = parser.parse_args(argv)
     handlers = {"list": cmd_list, "play": cmd_play, "eval": cmd_eval, "quickstart": cmd_quickstart}
     return handlers[args.command](args)
