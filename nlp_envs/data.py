@@ -164,6 +164,7 @@ def _embedded(module: str, labels_attr: str | None) -> Callable[..., Any]:
         return mod.generate(**kwargs), (tuple(getattr(mod, labels_attr)) if labels_attr else None)
 
     gen.__name__ = f"generate_{module}"
+    gen.module = module  # type: ignore[attr-defined]
     return gen
 
 
@@ -224,7 +225,7 @@ def load_task_data(
     embedded = _EMBEDDED.get(task, {})
     if name in embedded:
         gen = embedded[name]
-        fp = _digest("embedded", task, name, sorted(kwargs.items()))
+        fp = _digest("embedded", task, name, sorted(kwargs.items()), _generator_code(gen))
         return TaskData(name, task, fp, functools.partial(_load_embedded, task, name, kwargs))
     if kwargs:
         raise ValueError(f"dataset_kwargs={kwargs} only apply to embedded generators ({sorted(embedded)})")
@@ -347,6 +348,23 @@ def _from_files(task: str, files: Mapping[str, Path], *, name: str, **columns: A
     fp = _digest("files", [(s, _file_signature(Path(f))) for s, f in sorted(files.items())],
                  sorted((k, str(v)) for k, v in columns.items()))
     return TaskData(name, task, fp, functools.partial(_load_files, task, dict(files), dict(columns)))
+
+
+def _generator_code(gen: Callable[..., Any]) -> str:
+    """Digest of an embedded generator's source file (a changed generator invalidates caches)."""
+    import importlib.util
+    import inspect
+
+    module = getattr(gen, "module", None)
+    try:
+        if module is not None:
+            spec = importlib.util.find_spec(f"nlp_envs.corpora.{module}")
+            path = spec.origin if spec else None
+        else:
+            path = inspect.getsourcefile(gen)
+        return hashlib.blake2b(Path(path).read_bytes(), digest_size=8).hexdigest() if path else ""
+    except (OSError, TypeError):
+        return ""
 
 
 def _load_embedded(task: str, name: str, kwargs: dict[str, Any]) -> Loaded:

@@ -16,7 +16,7 @@ from gymnasium.error import InvalidAction
 
 from nlp_envs.core import NlpEnv, NlpVectorEnv, _merge_vector_infos, _vector_info, int_box
 from nlp_envs.metrics import distinct_n, rouge_l, sentence_bleu, unigram_f1
-from nlp_envs.prepared import Prepared, TextColumn
+from nlp_envs.prepared import ListColumn, Prepared, TextColumn, cache_key, get_prepared
 from nlp_envs.readers import DataError, dialogue_pairs
 from nlp_envs.tokenization import TextEncoder, build_encoder
 
@@ -57,12 +57,42 @@ def ids_dtype(vocab_size: int) -> Any:
 
 
 def ragged_ids(encoder: TextEncoder, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of ``texts`` (no special tokens) as flat ``values`` + ``offsets`` (``len + 1``)."""
-    encs = encoder.backend.encode_batch(list(texts), add_special_tokens=False)
-    offsets = np.zeros(len(encs) + 1, dtype=np.int64)
-    np.cumsum([len(e.ids) for e in encs], out=offsets[1:])
-    values = np.fromiter((i for e in encs for i in e.ids), dtype=np.int64, count=int(offsets[-1]))
+    """Token ids of ``texts`` (no special tokens) as flat ``values`` + ``offsets`` (``len + 1``).
+
+    Each distinct text is encoded once (dialogue turns repeat: about a quarter of SGD's).
+    """
+    distinct = list(dict.fromkeys(texts))
+    position = {t: k for k, t in enumerate(distinct)}
+    encs = encoder.backend.encode_batch(distinct, add_special_tokens=False)
+    which = np.fromiter((position[t] for t in texts), dtype=np.int64, count=len(texts))
+    dist_len = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+    dist_off = np.zeros(len(encs) + 1, dtype=np.int64)
+    np.cumsum(dist_len, out=dist_off[1:])
+    dist_values = np.fromiter((i for e in encs for i in e.ids), dtype=np.int64, count=int(dist_off[-1]))
+    lengths = dist_len[which]
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    # gather each text's ids from its distinct copy: position p of the output reads dist_values at
+    # dist_off[which[row(p)]] + (p - offsets[row(p)])
+    row = np.repeat(np.arange(len(texts)), lengths)
+    values = dist_values[dist_off[which][row] + np.arange(int(offsets[-1])) - offsets[row]] if len(row) else dist_values[:0]
     return values, offsets
+
+
+def split_turn_ids(encoder: TextEncoder, data: Any, split: str, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ragged_ids` of all turn texts of a split, cached on disk (shared by DialogReply and
+    DialogSelect, whose prepared arrays are cached separately)."""
+    key = cache_key("dialog-turn-ids", 1, data.fingerprint, split, encoder.fingerprint)
+
+    def build() -> Prepared:
+        values, offsets = ragged_ids(encoder, texts)
+        return Prepared(encoder=encoder, lists={"turns": ListColumn(values, offsets)}, meta={"num_turns": len(texts)})
+
+    prep = get_prepared(key, build)
+    values, offsets = prep.lists["turns"].arrays()
+    if len(offsets) != len(texts) + 1:
+        raise RuntimeError(f"cached turn ids of {data.name!r} {split!r} do not match the data: clear the cache")
+    return np.asarray(values, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
 
 
 def pack_rows(
@@ -127,8 +157,9 @@ class DialogPairs:
     ``turn_offsets`` (token ids of every turn).
     """
 
-    def __init__(self, dialogues: Mapping[str, Sequence[Any]], reply_speaker: str, encoder: TextEncoder,
-                 where: str) -> None:
+    def __init__(self, data: Any, split: str, reply_speaker: str, encoder: TextEncoder) -> None:
+        dialogues = data.split(split)
+        where = f"dataset {data.name!r} split {split!r}"
         pairs = dialogue_pairs(dialogues, reply_speaker=reply_speaker, max_context_turns=1)
         turns_per_dialogue = [len(t) for t in dialogues["turns"]]
         pairs_per_dialogue = [
@@ -152,7 +183,7 @@ class DialogPairs:
         self.reply_turn = self.ctx_start + self.turn_index
         self.turn_text = [t["text"] for turns in dialogues["turns"] for t in turns]
         self.turn_speaker = [t["speaker"] for turns in dialogues["turns"] for t in turns]
-        self.turn_values, self.turn_offsets = ragged_ids(encoder, self.turn_text)
+        self.turn_values, self.turn_offsets = split_turn_ids(encoder, data, split, self.turn_text)
 
     def reply_tokens(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(values, starts, lengths)`` of each pair's reply tokens inside :attr:`turn_values`."""
@@ -213,8 +244,7 @@ class DialogEnvBase(NlpEnv):
     def _prepare_common(self, split: str) -> tuple[TextEncoder, DialogPairs, dict[str, np.ndarray], dict[str, TextColumn]]:
         """Encoder, the split's pairs and the context arrays/texts every dialogue env stores."""
         encoder = dialog_encoder(self.data, self._tokenizer_spec, self._vocab_size)
-        pairs = DialogPairs(self.data.split(split), self.reply_speaker, encoder,
-                            where=f"dataset {self.data.name!r} split {split!r}")
+        pairs = DialogPairs(self.data, split, self.reply_speaker, encoder)
         arrays, texts = self._context_arrays(
             encoder, pairs.turn_values, pairs.turn_offsets, pairs.turn_text, pairs.turn_speaker,
             pairs.ctx_start, pairs.ctx_count,
@@ -456,7 +486,7 @@ class DialogReplyEnv(DialogEnvBase):
 
     def action_masks(self) -> np.ndarray:
         """Allowed actions, ``bool (vocab_size,)`` (constant; all True without ``action_mask``)."""
-        return self._mask
+        return self._mask.copy()
 
     def _prepare_split(self, split: str) -> Prepared:
         encoder, pairs, arrays, texts = self._prepare_common(split)
@@ -468,18 +498,15 @@ class DialogReplyEnv(DialogEnvBase):
         ref[np.arange(len(ref)), ref_len] = eos
         arrays["reference_ids"], arrays["reference_len"] = ref, ref_len + 1
         # tokens of the train replies (+ EOS): the optional action mask
-        if self.data.split(split) is self.data.splits.get("train"):
-            is_reply_turn = np.zeros(len(pairs.turn_offsets) - 1, dtype=bool)
-            is_reply_turn[pairs.reply_turn] = True
-            train_values = values[np.repeat(is_reply_turn, np.diff(pairs.turn_offsets))]
-        else:
-            train = self.data.splits.get("train")
-            if train is None:
+        train = pairs
+        if self.data.split(split) is not self.data.splits.get("train"):
+            if "train" not in self.data.splits:
                 raise DataError(f"dataset {self.data.name!r} has no train split to take the reply vocabulary from")
-            refs = dialogue_pairs(train, reply_speaker=self.reply_speaker, max_context_turns=1)["reference"]
-            train_values, _ = ragged_ids(encoder, refs)
+            train = DialogPairs(self.data, "train", self.reply_speaker, encoder)
+        is_reply_turn = np.zeros(len(train.turn_offsets) - 1, dtype=bool)
+        is_reply_turn[train.reply_turn] = True
         vocab = np.zeros(encoder.vocab_size, dtype=bool)
-        vocab[train_values] = True
+        vocab[train.turn_values[np.repeat(is_reply_turn, np.diff(train.turn_offsets))]] = True
         vocab[eos] = True
         arrays["train_reply_vocab"] = vocab
         return Prepared(
@@ -505,7 +532,7 @@ class DialogReplyEnv(DialogEnvBase):
         info = self._base_info(index)
         info["truncated_context"] = bool(self._ctx_truncated[index])
         if self.action_mask_mode is not None:
-            info["action_mask"] = self._mask
+            info["action_mask"] = self._mask.copy()
         return self._obs(), info
 
     def _validate_action(self, action: Any) -> int:
@@ -529,7 +556,7 @@ class DialogReplyEnv(DialogEnvBase):
             reward += score
             self._last_end = dict(info, reward=reward)
         if self.action_mask_mode is not None:
-            info["action_mask"] = self._mask
+            info["action_mask"] = self._mask.copy()
         return self._obs(), reward, terminated, truncated, info
 
     def score_reply(self, index: int, reply_ids: np.ndarray, length: int, terminated: bool) -> tuple[float, dict[str, Any]]:

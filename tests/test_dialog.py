@@ -1,0 +1,292 @@
+"""DialogReply (generation) and DialogSelect (selection): pairs, episode ends, rewards, masks,
+candidates, vector == sync, evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.error import InvalidAction
+
+import nlp_envs
+from nlp_envs.dialog import EOS_TOKEN, GenerationEvaluator, SYS_TOKEN, USR_TOKEN
+from nlp_envs.metrics import rouge_l, sentence_bleu, unigram_f1
+from nlp_envs.testing import assert_equal_nested
+
+SMALL = {"dataset_kwargs": {"sizes": {"train": 200, "validation": 40, "test": 60}}}
+
+
+def _jsonl(path, dialogues) -> str:
+    path.write_text("\n".join(json.dumps(d) for d in dialogues) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def byo(tmp_path) -> dict:
+    """Bring-your-own dialogues with custom keys and speaker names."""
+    words = "hello please book table restaurant tonight thanks sure time people two four seven".split()
+    rng = np.random.default_rng(0)
+    dialogues = []
+    for d in range(30):
+        turns = [{"role": "client" if t % 2 == 0 else "agent",
+                  "utterance": " ".join(rng.choice(words, size=int(rng.integers(2, 7))))} for t in range(4 + d % 3)]
+        dialogues.append({"id": f"d{d}", "messages": turns})
+    train = _jsonl(tmp_path / "train.jsonl", dialogues)
+    test = _jsonl(tmp_path / "test.jsonl", dialogues[:6])
+    return {"dataset": {"train": train, "test": test}, "reply_speaker": "agent", "speaker_key": "role",
+            "text_key": "utterance", "turns_key": "messages", "vocab_size": 100}, dialogues
+
+
+def test_pairs_and_context(byo) -> None:
+    kwargs, dialogues = byo
+    env = gym.make("DialogReply-v0", split="test", **kwargs).unwrapped
+    expected = [(d["id"], i, t["utterance"]) for d in dialogues[:6]
+                for i, t in enumerate(d["messages"]) if i > 0 and t["role"] == "agent"]
+    assert env.num_examples == len(expected)
+    for k, (did, i, ref) in enumerate(expected):
+        _, info = env.reset(options={"index": k})
+        assert (info["dialogue_id"], info["turn_index"]) == (did, i)
+        assert env._references[k] == ref
+        turns = next(d for d in dialogues if d["id"] == did)["messages"][:i]
+        assert env.context_turns(k) == [{"speaker": t["role"], "text": t["utterance"]} for t in turns]
+    # the context: speaker markers, the turns, then [SYS]; left-truncated to the LAST tokens
+    enc = env.encoder
+    obs, info = env.reset(options={"index": len(expected) - 1})
+    full = []
+    for t in env.context_turns(len(expected) - 1):
+        full += [enc.token_to_id(SYS_TOKEN if t["speaker"] == "agent" else USR_TOKEN)] + enc.encode(t["text"])
+    full.append(enc.token_to_id(SYS_TOKEN))
+    n = int(obs["context_mask"].sum())
+    assert obs["context_ids"][:n].tolist() == full and not info["truncated_context"]
+    short = gym.make("DialogReply-v0", split="test", max_context_tokens=6, **kwargs).unwrapped
+    obs, info = short.reset(options={"index": len(expected) - 1})
+    assert obs["context_ids"].tolist() == full[-6:] and info["truncated_context"]
+
+
+def test_eos_terminates_and_length_truncates() -> None:
+    env = gym.make("DialogReply-v0", max_reply_tokens=8, **SMALL)
+    base = env.unwrapped
+    assert base.encoder.id_to_token(base.eos_id) == EOS_TOKEN
+    _, info = env.reset(seed=0)
+    ref = base.reference_ids[info["index"]][: base.reference_lengths[info["index"]]]
+    for t, a in enumerate(ref):
+        obs, reward, term, trunc, step_info = env.step(int(a))
+        assert obs["reply_length"][0] == t + 1 and obs["reply_mask"].sum() == t + 1
+    assert term and not trunc and int(a) == base.eos_id
+    assert step_info["reply_tokens"] == len(ref) - 1
+    env.reset(seed=1)
+    word = base.encoder.token_to_id("the") or 10
+    for t in range(8):
+        obs, reward, term, trunc, step_info = env.step(word)
+        assert not term and trunc == (t == 7)
+    assert step_info["reply_tokens"] == 8 and obs["reply_ids"].tolist() == [word] * 8
+
+
+@pytest.mark.parametrize("name,metric", [("f1", unigram_f1), ("bleu", sentence_bleu), ("rouge_l", rouge_l)])
+def test_reward_equals_metric_on_decoded_text(name, metric) -> None:
+    env = gym.make("DialogReply-v0", reward=name, **SMALL).unwrapped
+    rng = np.random.default_rng(0)
+    for ep in range(6):
+        _, info = env.reset(seed=ep)
+        ref = env.reference_ids[info["index"]]
+        actions = list(ref[: max(1, env.reference_lengths[info["index"]] - 1 - ep % 3)]) + [env.eos_id]
+        if ep % 2:
+            actions[0] = int(rng.integers(10, env.vocab_size))
+        for a in actions:
+            _, reward, term, trunc, step_info = env.step(int(a))
+        assert term
+        reply = env.encoder.decode(actions[:-1])
+        assert step_info["reply"] == reply
+        assert reward == pytest.approx(metric(reply, env._references[info["index"]]))
+        assert step_info["score"] == reward
+
+
+def test_callable_reward_gets_keywords() -> None:
+    calls = []
+
+    def reward_fn(*, context, reply, reference, **columns):
+        calls.append(dict(context=context, reply=reply, reference=reference, **columns))
+        return len(reply.split()) / 10
+
+    env = gym.make("DialogReply-v0", reward=reward_fn, max_reply_tokens=6, **SMALL).unwrapped
+    _, info = env.reset(seed=3)
+    tok = env.encoder.token_to_id("the") or 10
+    for _ in range(6):
+        _, reward, term, trunc, _ = env.step(tok)
+    assert trunc and len(calls) == 1
+    c = calls[0]
+    i = info["index"]
+    assert c["context"] == env.context_turns(i) and c["context"][0].keys() == {"speaker", "text"}
+    assert c["reference"] == env._references[i] and c["reply"] == env.encoder.decode([tok] * 6)
+    assert (c["dialogue_id"], c["turn_index"], c["index"]) == (info["dialogue_id"], info["turn_index"], i)
+    assert c["reply_ids"].tolist() == [tok] * 6 and c["truncated"] is True
+    assert reward == pytest.approx(len(c["reply"].split()) / 10)
+
+
+def test_token_penalty() -> None:
+    env = gym.make("DialogReply-v0", token_penalty=0.05, **SMALL).unwrapped
+    _, info = env.reset(seed=0)
+    ref = env.reference_ids[info["index"]][: env.reference_lengths[info["index"]]]
+    rewards = [env.step(int(a))[1] for a in ref]
+    assert rewards[:-1] == [-0.05] * (len(ref) - 1)
+    assert rewards[-1] == pytest.approx(unigram_f1(env.encoder.decode(ref[:-1]), env._references[info["index"]]) - 0.05)
+
+
+def test_action_mask() -> None:
+    env = gym.make("DialogReply-v0", split="test", action_mask="train_replies", **SMALL).unwrapped
+    train = gym.make("DialogReply-v0", split="train", **SMALL).unwrapped
+    mask = env.action_masks()
+    allowed = set(np.unique(np.concatenate([train.reference_ids[i][: train.reference_lengths[i]]
+                                            for i in range(train.num_examples)])).tolist())
+    assert set(np.flatnonzero(mask).tolist()) == allowed  # train reply tokens (cut to R) + EOS
+    assert 0 < mask.sum() < env.vocab_size and mask[env.eos_id] and not mask[0]
+    _, info = env.reset(seed=0)
+    assert np.array_equal(info["action_mask"], mask)
+    bad = int(np.flatnonzero(~mask)[0])
+    _, _, _, _, step_info = env.step(bad)  # strict=False: accepted
+    assert np.array_equal(step_info["action_mask"], mask)
+    strict = gym.make("DialogReply-v0", split="test", action_mask="train_replies", strict=True, **SMALL).unwrapped
+    strict.reset(seed=0)
+    with pytest.raises(InvalidAction, match="masked out"):
+        strict.step(bad)
+    strict.step(int(np.flatnonzero(mask)[0]))  # still usable
+    venv = gym.make_vec("DialogReply-v0", num_envs=3, vectorization_mode="vector_entry_point",
+                        split="test", action_mask="train_replies", strict=True, **SMALL)
+    venv.reset(seed=0)
+    assert venv.unwrapped.action_masks().shape == (3, env.vocab_size)
+    with pytest.raises(InvalidAction):
+        venv.step(np.array([bad, env.eos_id, env.eos_id]))
+    assert "action_mask" not in gym.make("DialogReply-v0", **SMALL).reset(seed=0)[1]
+
+
+def test_selection_candidates() -> None:
+    env = gym.make("DialogSelect-v0", **SMALL).unwrapped
+    arrays = env.prepared.arrays
+    for ep in range(40):
+        obs, info = env.reset(seed=ep if ep < 3 else None)
+        i, label = info["index"], info["label"]
+        cand = env._cand
+        assert len(cand) == 10 and cand[label] == i
+        assert [c for c in cand if c == i] == [i]
+        others = np.delete(cand, label)
+        assert ((others < arrays["block_lo"][i]) | (others >= arrays["block_hi"][i])).all()
+        dialogue = env._dialogue_ids[i]
+        assert all(env._dialogue_ids[int(c)] != dialogue for c in others)
+        texts = env.candidates()
+        assert texts[label] == env._references[i] and texts.count(texts[label]) == 1
+        rows = obs["candidate_ids"]
+        assert (rows == rows[label]).all(axis=1).sum() == 1  # the true reply's ids occur once
+        _, reward, term, _, step_info = env.step((label + ep % 2) % 10)
+        assert term and reward == float(ep % 2 == 0) and step_info["correct"] == (ep % 2 == 0)
+    assert set(np.unique([env.reset()[1]["label"] for _ in range(200)])) == set(range(10))
+
+
+@pytest.mark.data
+def test_sgd_provided_candidate_sets(data_dir) -> None:
+    from nlp_envs.readers import load_reply_selection
+
+    env = gym.make("DialogSelect-SGD-v0", split="test", data_dir=data_dir).unwrapped
+    items = load_reply_selection(data_dir, "sgd")["test"]
+    assert env.uses_provided_candidates and env.num_examples == len(items["label"])
+    for i in (0, 7, len(items["label"]) - 1):
+        _, info = env.reset(options={"index": i})
+        assert env.candidates() == items["candidates"][i] and info["label"] == items["label"][i]
+        assert info["dialogue_id"] == items["dialogue_id"][i]
+        assert [t["text"] for t in env.context_turns(i)] == items["context"][i]
+    with pytest.raises(ValueError, match="num_candidates"):
+        gym.make("DialogSelect-SGD-v0", split="test", data_dir=data_dir, num_candidates=5)
+
+
+def _eos_heavy_actions(masks: np.ndarray, rng: np.random.Generator, eos: int | None) -> np.ndarray:
+    acts = np.array([rng.choice(np.flatnonzero(m)) for m in masks])
+    return acts if eos is None else np.where(rng.random(len(acts)) < 0.2, eos, acts)
+
+
+@pytest.mark.parametrize("env_id,kwargs", [
+    ("DialogReply-v0", {}),
+    ("DialogReply-v0", {"action_mask": "train_replies", "token_penalty": 0.01, "reward": "bleu", "max_reply_tokens": 6}),
+    ("DialogSelect-v0", {}),
+    ("DialogSelect-v0", {"num_candidates": 4}),
+    ("DialogReply-v0", {"order": "sequential", "max_reply_tokens": 4}),
+])
+def test_vector_equals_sync(env_id, kwargs) -> None:
+    kw = {**SMALL, **kwargs}
+    # in sequential order the vector env shards the split: sub-env i visits indices[i::4]
+    shard = (lambda i: {"shard_index": i, "num_shards": 4}) if kwargs.get("order") == "sequential" else (lambda i: {})
+    sync = gym.vector.SyncVectorEnv([lambda i=i: gym.make(env_id, **kw, **shard(i)) for i in range(4)])
+    vec = gym.make_vec(env_id, num_envs=4, vectorization_mode="vector_entry_point", **kw)
+    eos = vec.unwrapped.env.eos_id if env_id.startswith("DialogReply") else None
+    rng = np.random.default_rng(0)
+    a, b = sync.reset(seed=5), vec.reset(seed=5)
+    assert_equal_nested(a, b, "reset")
+    ends = 0
+    for t in range(150):
+        actions = _eos_heavy_actions(vec.unwrapped.action_masks(), rng, eos)
+        a, b = sync.step(actions), vec.step(actions)
+        assert_equal_nested(a, b, f"step {t}")
+        assert a[1].dtype == b[1].dtype == np.float64
+        ends += int((a[2] | a[3]).sum())
+    assert ends >= 20
+    sync.close()
+    vec.close()
+
+
+def test_evaluate_generation_and_selection() -> None:
+    eos = gym.make("DialogReply-v0", **SMALL).unwrapped.eos_id
+
+    def short_reply(obs):  # "the" once, then EOS
+        return np.where(obs["reply_length"][:, 0] == 0, 5, eos)
+
+    res = nlp_envs.evaluate("DialogReply-v0", short_reply, split="test", num_envs=8, **SMALL)
+    keys = {"f1", "bleu", "rouge_l", "distinct_1", "distinct_2", "mean_reply_tokens", "mean_reply_words"}
+    assert keys <= set(res) and res["num_examples"] == gym.make("DialogReply-v0", split="test", **SMALL).unwrapped.num_examples
+    assert res["mean_reply_tokens"] == 1.0 and 0 <= res["f1"] <= 1
+
+    res = nlp_envs.evaluate("DialogSelect-v0", lambda obs: np.zeros(len(obs["context_ids"]), np.int64),
+                            split="test", num_envs=8, **SMALL)
+    assert "hits_at_1" in res and "mrr" not in res and 0.0 <= res["hits_at_1"] <= 0.3
+
+    def scores(obs):  # candidate length as a score: deterministic, with ties
+        return obs["candidate_mask"].sum(axis=2).astype(float)
+
+    res = nlp_envs.evaluate("DialogSelect-v0", scores, split="test", num_envs=8, **SMALL)
+    assert {"hits_at_1", "mrr"} <= set(res) and res["hits_at_1"] <= res["mrr"] <= 1.0
+
+
+def test_generation_evaluator_metrics() -> None:
+    ev = GenerationEvaluator()
+    infos = {"reply": np.array(["a cat sat", "hello"], dtype=object),
+             "reference": np.array(["the cat sat", "bye"], dtype=object),
+             "reply_tokens": np.array([3, 1]), "index": np.array([0, 1])}
+    ev.add(infos, np.array([0, 1]))
+    out = ev.compute()
+    assert out["f1"] == pytest.approx((1.0 + 0.0) / 2) and out["mean_reply_words"] == 2.0
+    assert out["distinct_1"] == pytest.approx(3 / 3)  # "cat sat hello": articles dropped
+
+
+def test_play_and_render() -> None:
+    env = gym.make("DialogReply-v0", render_mode="ansi", **SMALL)
+    env.reset(seed=0)
+    base = env.unwrapped
+    actions = base.parse_actions("What time would you like?")
+    assert actions[-1] == base.eos_id and actions[:-1] == base.encoder.encode("What time would you like?")
+    for a in actions:
+        *_, info = env.step(a)
+    text = env.render()
+    assert "reference:" in text and "reply" in text and "f1:" in text
+    sel = gym.make("DialogSelect-v0", render_mode="ansi", **SMALL)
+    sel.reset(seed=0)
+    assert sel.unwrapped.parse_actions(" 3 ") == [3]
+    with pytest.raises(ValueError):
+        sel.unwrapped.parse_actions("11")
+    assert "[9]" in sel.render()
+    sel.step(3)
+    assert "reward:" in sel.render()
+
+
+def test_unknown_reply_speaker_fails_clearly(byo) -> None:
+    kwargs, _ = byo
+    with pytest.raises(ValueError, match="reply_speaker"):
+        gym.make("DialogReply-v0", **{**kwargs, "reply_speaker": "robot"})
