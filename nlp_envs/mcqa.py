@@ -1,0 +1,566 @@
+"""Multiple-choice question answering: read a question and its options, pick the correct one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import InvalidAction
+
+from nlp_envs.core import BlockRows, NlpEnv, NlpVectorEnv, _merge_vector_infos, _vector_info, fast_lookup, int_box
+from nlp_envs.data import TaskData, load_task_data
+from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
+from nlp_envs.readers import DataError
+from nlp_envs.tokenization import build_encoder
+
+#: Values of the ``mode=`` argument.
+MODES = ("direct", "sequential")
+#: Actions of ``mode="sequential"``.
+ANSWER, NEXT = 0, 1
+#: Default ``vocab_dataset`` of datasets that have no train split to learn a vocabulary from.
+VOCAB_FALLBACK: dict[str, str] = {"arc-challenge": "arc-easy"}
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def answer_index(value: Any, options: Sequence[str], *, where: str) -> int:
+    """The gold option's position: an int index, the option's text, or its letter (``"A"`` = 0)."""
+    n = len(options)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if 0 <= int(value) < n:
+            return int(value)
+        raise DataError(f"{where}: answer index {value} out of range for {n} options")
+    if isinstance(value, str):
+        if value in options:
+            return list(options).index(value)
+        v = value.strip().upper()
+        if len(v) == 1 and v in _LETTERS[:n]:
+            return _LETTERS.index(v)
+    raise DataError(
+        f"{where}: answer {value!r} is neither an option index in [0, {n}), an option's text, nor a letter "
+        f"A-{_LETTERS[n - 1]}"
+    )
+
+
+def _vocab_texts(cols: dict[str, list]) -> list[str]:
+    """Texts a vocabulary is trained on: every question and every option."""
+    return list(cols["question"]) + [str(o) for opts in cols["options"] for o in opts]
+
+
+class MultiChoiceQAEnv(NlpEnv):
+    """## Description
+
+    Multiple-choice question answering as an environment: the agent reads a question (which may
+    carry a context paragraph) and its 3-5 options and picks one. The default dataset is an
+    embedded, seeded quiz (``"quiz"``: word problems, fact lookups in a short context, orderings
+    and clock/day questions, each answerable from its own text; see :mod:`nlp_envs.corpora.mcqa`);
+    ``"arc-easy"`` and ``"arc-challenge"`` read ARC grade-school science questions from a data
+    directory. Two modes:
+
+    * ``mode="direct"`` (default): one step; all options are shown at once and the action is the
+      option's position.
+    * ``mode="sequential"`` (NLPGym's question-answering env): the options are shown one at a
+      time with the question; the agent answers the option on show (``ANSWER``) or asks for the
+      next one (``NEXT``). At the last option ``NEXT`` has nowhere to go and the last option is
+      answered automatically (as in NLPGym), so an episode lasts at most ``num_options`` steps.
+
+    ## Action Space
+
+    * direct: ``Discrete(max_options)``, the option's position. Positions at or beyond the
+      question's ``num_options`` are masked.
+    * sequential: ``Discrete(2)``: ``0 = ANSWER``, ``1 = NEXT`` (``nlp_envs.mcqa.ANSWER``/``NEXT``);
+      both are always valid.
+
+    Action mask: ``env.unwrapped.action_masks()`` (bool, ``(n,)``, what sb3-contrib's
+    ``MaskablePPO`` looks for) and ``info["action_mask"]`` after ``reset``. With ``strict=False``
+    (default) a masked (nonexistent) option may still be chosen: it is a wrong answer (reward 0.0)
+    and ends the episode. With ``strict=True`` it raises ``gymnasium.error.InvalidAction``.
+
+    ## Observation Space
+
+    ``Dict`` of ``int64`` arrays (``L = max_length``, ``M = max_options``, ``O = max_option_length``).
+    Direct:
+
+    | key              | dtype | shape     | range                 | meaning                                   |
+    |------------------|-------|-----------|-----------------------|-------------------------------------------|
+    | `question_ids`   | int64 | `(L,)`    | `[0, vocab_size - 1]` | `[CLS] question [SEP]`, padded with 0     |
+    | `question_mask`  | int64 | `(L,)`    | `{0, 1}`              | 1 on real tokens                          |
+    | `option_ids`     | int64 | `(M * O,)`| `[0, vocab_size - 1]` | the options' tokens (no specials), option `k` at `[k * O, (k + 1) * O)`, padded with 0; slots past `num_options` all 0 |
+    | `option_mask`    | int64 | `(M * O,)`| `{0, 1}`              | 1 on real option tokens                   |
+    | `num_options`    | int64 | `(1,)`    | `[1, M]`              | options of this question                  |
+
+    The options are flat (``obs["option_ids"].reshape(M, O)`` gives one row per option) because
+    Stable-Baselines3's checker rejects 2-D observations. Sequential: `question_ids`,
+    `question_mask` as above, and
+
+    | key              | dtype | shape     | range                 | meaning                                   |
+    |------------------|-------|-----------|-----------------------|-------------------------------------------|
+    | `option_ids`     | int64 | `(O,)`    | `[0, vocab_size - 1]` | tokens of the option on show              |
+    | `option_mask`    | int64 | `(O,)`    | `{0, 1}`              | 1 on its real tokens                      |
+    | `option_index`   | int64 | `(1,)`    | `[0, M - 1]`          | position of the option on show            |
+    | `num_options`    | int64 | `(1,)`    | `[1, M]`              | options of this question                  |
+
+    Questions longer than ``L`` tokens are cut (the final ``[SEP]`` kept), options longer than
+    ``O`` too; either sets ``info["truncated_input"] = True``. A question with more than ``M``
+    options is an error naming it (raise ``max_options``).
+
+    ## Rewards
+
+    1.0 for answering the gold option, else 0.0 (``NEXT`` steps earn 0.0).
+
+    ## Starting State
+
+    The question drawn by the env's example order (a fresh seeded permutation of the split on each
+    pass; ``order="sequential"`` for evaluation), with option 0 on show in sequential mode;
+    ``reset(options={"index": i})`` pins question ``i``.
+
+    ## Episode End
+
+    * Termination: an answer (direct: the one step; sequential: ``ANSWER``, or any action at the
+      last option).
+    * Truncation: never.
+
+    Stepping after the end (or before ``reset``) raises ``gymnasium.error.ResetNeeded``; an action
+    that is not an int in range raises ``gymnasium.error.InvalidAction``.
+
+    ``info`` after ``reset``: ``index``, ``question``, ``options`` (a tuple of strings), ``answer``
+    (gold position), ``action_mask``, ``truncated_input``. After the answering step: ``index``,
+    ``answer``, ``prediction`` (the position answered) and ``correct``. After a sequential
+    ``NEXT``: ``index``, ``option_index`` (now on show) and ``action_mask``.
+
+    ## Arguments
+
+    ```python
+    import gymnasium as gym
+    env = gym.make("MultiChoiceQA-v0", split="train", mode="direct", max_options=5)
+    env = gym.make("MultiChoiceQA-v0", mode="sequential")
+    env = gym.make("MultiChoiceQA-ARCEasy-v0", data_dir="../shared/data", split="validation")
+    env = gym.make("MultiChoiceQA-ARCChallenge-v0", data_dir="../shared/data")  # split="test" only
+    ```
+
+    ARC-Challenge is evaluation-only: its data has only a test split, so ``split="train"`` fails
+    with a message saying to use ``split="test"`` (its registered id sets it). With no train split
+    to learn a vocabulary from, the default WordPiece vocabulary is learnt from the train split of
+    ``vocab_dataset`` (default ``"arc-easy"`` for ``"arc-challenge"``, read from the same data
+    directory, so it works offline); pass ``tokenizer=`` to use another. Numeric ARC option labels
+    (``"1"``-``"4"``) are mapped by position, like letters, by the reader.
+
+    Bring-your-own data: a ``datasets.Dataset(Dict)`` with columns ``question`` (str), ``options``
+    (list of str) and ``answer`` (index, option text, or letter).
+
+    | parameter            | default    | meaning                                                       |
+    |----------------------|------------|---------------------------------------------------------------|
+    | `dataset`            | `"quiz"`   | embedded name, `"arc-easy"`, `"arc-challenge"`, or `datasets.DatasetDict` |
+    | `split`              | `"train"`  | `train`, `validation` (alias `dev`) or `test`                 |
+    | `mode`               | `"direct"` | `"direct"` or `"sequential"` (see Description)                |
+    | `max_options`        | `5`        | `M`: option slots (direct action space)                       |
+    | `max_length`         | `96`       | `L`: question tokens                                          |
+    | `max_option_length`  | `16`       | `O`: tokens per option                                        |
+    | `strict`             | `False`    | raise `InvalidAction` on a masked option instead of scoring it wrong |
+    | `vocab_dataset`      | `None`     | dataset whose train split trains the default vocabulary (see above) |
+    | `data_dir`           | `None`     | folder of real datasets (else `$NLP_ENVS_DATA_DIR`)           |
+    | `tokenizer`          | `None`     | `None` = WordPiece trained on train questions and options; `"minilm"`; a path; a tokenizer object |
+    | `vocab_size`         | `4000`     | size of the trained vocabulary                                |
+    | `order`              | `"shuffle"`| `"shuffle"` or `"sequential"`                                 |
+    | `shard_index`, `num_shards` | `0`, `1` | visit only `indices[shard_index::num_shards]`            |
+    | `dataset_kwargs`     | `None`     | options of the embedded generator (`seed`, `sizes`)           |
+
+    Registered configurations: ``MultiChoiceQA-v0`` (``dataset="quiz"``),
+    ``MultiChoiceQA-ARCEasy-v0`` (``dataset="arc-easy"``; train 2,251 / validation 570 / test
+    2,376), ``MultiChoiceQA-ARCChallenge-v0`` (``dataset="arc-challenge", split="test"``; 1,172).
+
+    ## Vectorized environment
+
+    ``gym.make_vec("MultiChoiceQA-v0", num_envs=256)`` builds :class:`MultiChoiceQAVectorEnv`
+    (numpy, NEXT_STEP autoreset, equal step for step to ``SyncVectorEnv`` under the same seeds;
+    ``action_masks()`` gives ``(num_envs, n)``). ``nlp_envs.evaluate`` reports ``accuracy``.
+
+    ## Version History
+
+    * v0: initial release.
+    """
+
+    task = "mcqa"
+    default_dataset = "quiz"
+
+    def __init__(
+        self,
+        dataset: Any = None,
+        split: str = "train",
+        *,
+        mode: str = "direct",
+        max_options: int = 5,
+        max_length: int = 96,
+        max_option_length: int = 16,
+        strict: bool = False,
+        vocab_dataset: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode={mode!r}: expected one of {MODES}")
+        for name, value, low in (("max_options", max_options, 2), ("max_option_length", max_option_length, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name}={value!r} must be an int >= {low}")
+        self.mode = mode
+        self.max_options = max_options
+        self.max_option_length = max_option_length
+        self.strict = bool(strict)
+        self._vocab_dataset = vocab_dataset
+        self._data_dir = kwargs.get("data_dir")
+        self._vocab_data: TaskData | None = None
+        super().__init__(dataset=dataset, split=split, max_length=max_length, **kwargs)
+        self._vocab_data = None  # only needed to prepare
+        arrays = self.prepared.arrays
+        self._q_ids, self._q_mask = arrays["question_ids"], arrays["question_mask"]
+        self._o_ids, self._o_mask = arrays["option_ids"], arrays["option_mask"]  # (n, M, O)
+        self._o_flat_ids = self._o_ids.reshape(len(self._o_ids), -1)  # (n, M * O) views
+        self._o_flat_mask = self._o_mask.reshape(len(self._o_mask), -1)
+        self._num, self._answer, self._truncated = arrays["num_options"], arrays["answer"], arrays["truncated"]
+        self._option_offsets = arrays["option_offsets"]
+        self._offsets_fast = fast_lookup(self._option_offsets)
+        self._questions: TextColumn = self.prepared.texts["question"]
+        self._option_texts: TextColumn = self.prepared.texts["options"]
+        self._num_fast, self._answer_fast = fast_lookup(self._num), fast_lookup(self._answer)
+        self._truncated_fast = fast_lookup(self._truncated)
+        L, M, O = self.max_length, max_options, max_option_length
+        high = self.encoder.vocab_size - 1
+        obs_spaces = {"question_ids": int_box(high, (L,)), "question_mask": int_box(1, (L,))}
+        if mode == "direct":
+            self.action_space = spaces.Discrete(M)
+            obs_spaces.update(option_ids=int_box(high, (M * O,)), option_mask=int_box(1, (M * O,)),
+                              num_options=int_box(M, (1,), low=1))
+            self._masks = np.arange(M)[None, :] < np.arange(M + 1)[:, None]  # row n: the first n options
+            self._masks.setflags(write=False)
+            self._rows = BlockRows({"question_ids": self._q_ids, "question_mask": self._q_mask,
+                                    "option_ids": self._o_flat_ids, "option_mask": self._o_flat_mask,
+                                    "num_options": self._num[:, None]})
+        else:
+            self.action_space = spaces.Discrete(2)
+            obs_spaces.update(option_ids=int_box(high, (O,)), option_mask=int_box(1, (O,)),
+                              option_index=int_box(M - 1, (1,)), num_options=int_box(M, (1,), low=1))
+            # One buffer: question_ids | question_mask | option_ids | option_mask | option_index | num_options.
+            self._buf = np.zeros(2 * L + 2 * O + 2, dtype=np.int64)
+        self.observation_space = spaces.Dict(obs_spaces)
+        self._k = 0  # option on show (sequential)
+        self._n = 1
+        self._gold = 0
+        self._cur_obs: dict[str, np.ndarray] = {}
+
+    # -- preparation -------------------------------------------------------------------------------
+    def _prep_settings(self) -> Any:
+        # Runs before the split is prepared: fail early on an evaluation-only dataset, and find the
+        # vocabulary source of a dataset without a train split.
+        self._check_split(self.split)
+        vocab = None
+        if self._vocab_dataset is not None or (
+            "train" not in self.data.splits and self._tokenizer_spec in (None, "wordpiece")
+        ):
+            name = self._vocab_dataset if self._vocab_dataset is not None else VOCAB_FALLBACK.get(self.data.name)
+            if name is None:
+                raise DataError(
+                    f"dataset {self.data.name!r} has no train split to learn a vocabulary from; pass "
+                    "tokenizer=<name, path or object> or vocab_dataset=<a dataset with a train split>"
+                )
+            self._vocab_data = load_task_data("mcqa", name, data_dir=self._data_dir)
+            if "train" not in self._vocab_data.splits:
+                raise DataError(f"vocab_dataset {name!r} has no train split; available: {sorted(self._vocab_data.splits)}")
+            vocab = self._vocab_data.fingerprint
+        return {"mode": self.mode, "max_options": self.max_options, "max_option_length": self.max_option_length,
+                "vocab": vocab}
+
+    def _check_split(self, split: str) -> None:
+        try:
+            self.data.split(split)
+        except DataError:
+            if "train" in self.data.splits:
+                raise
+            have = sorted(self.data.splits)
+            raise DataError(
+                f"dataset {self.data.name!r} is evaluation-only: it has only the {have} split(s), not {split!r}. "
+                f"Use split={have[-1]!r}" + (" (gym.make('MultiChoiceQA-ARCChallenge-v0') sets it)"
+                                              if self.data.name == "arc-challenge" else "")
+                + "; train on another dataset (e.g. 'arc-easy')"
+            ) from None
+
+    def _prepare_split(self, split: str) -> Prepared:
+        data = self.data
+        train = (self._vocab_data if self._vocab_data is not None else data).splits.get("train")
+        encoder = build_encoder(
+            self._tokenizer_spec, train_texts=None if train is None else _vocab_texts(train),
+            vocab_size=self._vocab_size,
+        )
+        cols = data.split(split)
+        questions, options = list(cols["question"]), cols["options"]
+        n, M, O = len(questions), self.max_options, self.max_option_length
+        where = f"dataset {data.name!r} split {split!r}"
+        num = np.array([len(o) for o in options], dtype=np.int64)
+        too_many = np.flatnonzero(num > M)
+        if len(too_many):
+            i = int(too_many[0])
+            raise DataError(
+                f"{where}, question {i}: {num[i]} options but max_options={M}; pass max_options={int(num.max())}"
+            )
+        empty = np.flatnonzero(num < 1)
+        if len(empty):
+            raise DataError(f"{where}, question {int(empty[0])}: no options")
+        answer = np.array([answer_index(a, o, where=f"{where}, question {i}")
+                           for i, (a, o) in enumerate(zip(cols["answer"], options))], dtype=np.int64)
+        q_ids, q_mask, q_trunc = tokenize_texts(encoder, questions, self.max_length)
+        flat = [str(x) for opts in options for x in opts]
+        f_ids, f_mask, f_trunc = encoder.encode_batch(flat, O, add_special_tokens=False)
+        offsets = np.concatenate([[0], np.cumsum(num)]).astype(np.int64)
+        row = np.repeat(np.arange(n), num)
+        pos = np.arange(len(flat)) - offsets[row]
+        o_ids = np.zeros((n, M, O), dtype=np.int64)
+        o_mask = np.zeros((n, M, O), dtype=np.int64)
+        o_ids[row, pos], o_mask[row, pos] = f_ids, f_mask
+        truncated = q_trunc | (np.bincount(row, weights=f_trunc, minlength=n) > 0)
+        return Prepared(
+            encoder=encoder,
+            arrays={"question_ids": q_ids, "question_mask": q_mask, "option_ids": o_ids, "option_mask": o_mask,
+                    "num_options": num, "answer": answer, "truncated": truncated, "option_offsets": offsets},
+            texts={"question": TextColumn.from_strings(questions), "options": TextColumn.from_strings(flat)},
+            meta={"num_examples": n, "dataset": data.name},
+        )
+
+    # -- episode ---------------------------------------------------------------------------------
+    def options_of(self, index: int) -> tuple[str, ...]:
+        """The option texts of question ``index``."""
+        o = self._offsets_fast
+        texts = self._option_texts.decoded()
+        if texts is not None:
+            return tuple(texts[o[index] : o[index + 1]])
+        return tuple(self._option_texts[j] for j in range(int(o[index]), int(o[index + 1])))
+
+    def _direct_obs(self, i: int, copy: int) -> dict[str, np.ndarray]:
+        if self._pinned:
+            return {"question_ids": self._q_ids[i].copy(), "question_mask": self._q_mask[i].copy(),
+                    "option_ids": self._o_flat_ids[i].copy(), "option_mask": self._o_flat_mask[i].copy(),
+                    "num_options": np.array([self._num_fast[i]], dtype=np.int64)}
+        j = self._rows.row(self._order, copy)
+        r = self._rows.rows
+        return {"question_ids": r["question_ids"][j], "question_mask": r["question_mask"][j],
+                "option_ids": r["option_ids"][j], "option_mask": r["option_mask"][j],
+                "num_options": r["num_options"][j]}
+
+    def _seq_obs(self) -> dict[str, np.ndarray]:
+        b = self._buf.copy()  # new arrays every step: users keep observations
+        L, O = self.max_length, self.max_option_length
+        a, c = 2 * L, 2 * L + 2 * O
+        return {"question_ids": b[:L], "question_mask": b[L:a], "option_ids": b[a : a + O],
+                "option_mask": b[a + O : c], "option_index": b[c : c + 1], "num_options": b[c + 1 :]}
+
+    def _show_option(self, i: int, k: int) -> None:
+        a, O = 2 * self.max_length, self.max_option_length
+        self._buf[a : a + O] = self._o_ids[i, k]
+        self._buf[a + O : a + 2 * O] = self._o_mask[i, k]
+        self._buf[a + 2 * O] = k
+
+    def _start_episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self._k = 0
+        self._n = self._num_fast[index]
+        self._gold = self._answer_fast[index]
+        info = {"index": index, "question": self._questions[index], "options": self.options_of(index),
+                "answer": self._gold, "action_mask": self.action_masks(),
+                "truncated_input": bool(self._truncated_fast[index])}
+        if self.mode == "direct":
+            return self._direct_obs(index, 0), info
+        L = self.max_length
+        self._buf[:L] = self._q_ids[index]
+        self._buf[L : 2 * L] = self._q_mask[index]
+        self._buf[-1] = self._n
+        self._show_option(index, 0)
+        return self._seq_obs(), info
+
+    def _validate_action(self, action: Any) -> int:
+        a = super()._validate_action(action)
+        if self.strict and self.mode == "direct" and not self._needs_reset and a >= self._n:
+            raise InvalidAction(
+                f"option {a} does not exist: this question has {self._n} options (strict=True); "
+                f"choose a position in [0, {self._n})"
+            )
+        return a
+
+    def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        i = self._index
+        if self.mode == "direct":
+            obs, chosen = self._direct_obs(i, 1), action
+        elif action == ANSWER or self._k == self._n - 1:
+            obs, chosen = self._seq_obs(), self._k
+        else:
+            self._k += 1
+            self._show_option(i, self._k)
+            info = {"index": i, "option_index": self._k, "action_mask": self.action_masks()}
+            return self._seq_obs(), 0.0, False, False, info
+        correct = chosen == self._gold
+        self._k = chosen
+        info = {"index": i, "answer": self._gold, "prediction": chosen, "correct": correct}
+        return obs, float(correct), True, False, info
+
+    def action_masks(self) -> np.ndarray:
+        """Direct: the question's options, bool ``(max_options,)``; sequential: ``(2,)`` all True."""
+        if self.mode == "direct":
+            return self._masks[self._n].copy()
+        return np.ones(2, dtype=bool)
+
+    # -- play / render -------------------------------------------------------------------------------
+    def parse_actions(self, line: str) -> list[int]:
+        """Direct: an option letter (``A``, ``b``) or number (0-based position). Sequential:
+        ``answer``/``a`` or ``next``/``n`` (several separated by spaces)."""
+        text = line.strip()
+        if self.mode == "sequential":
+            words = {"answer": ANSWER, "a": ANSWER, "next": NEXT, "n": NEXT, "0": ANSWER, "1": NEXT}
+            parts = text.lower().split()
+            if not parts or any(p not in words for p in parts):
+                raise ValueError(f"{text!r}: type 'answer' (or 'a') to answer the option on show, 'next' (or 'n')")
+            return [words[p] for p in parts]
+        n = self._n if self._index >= 0 else self.max_options
+        if text.isdigit() and int(text) < self.max_options:
+            return [int(text)]
+        if len(text) == 1 and text.upper() in _LETTERS[: self.max_options]:
+            return [_LETTERS.index(text.upper())]
+        raise ValueError(f"{text!r} is not an option: type a letter A-{_LETTERS[n - 1]} or a number in [0, {n})")
+
+    def _render_text(self) -> str:
+        i = self._index
+        done = self._needs_reset
+        lines = [f"[{self.split} #{i}] {self._questions[i]}"]
+        for k, text in enumerate(self.options_of(i)):
+            mark = ""
+            if self.mode == "sequential" and not done and k == self._k:
+                mark = "  <- on show"
+            if done and k == self._k:
+                mark = "  <- answered " + ("✓" if k == self._gold else "✗")
+            elif done and k == self._gold:
+                mark = "  <- gold"
+            if self.mode == "sequential" and not done and k > self._k:
+                text = "(not shown yet)"
+            lines.append(f"  {_LETTERS[k]}) {text}{mark}")
+        if done and self.mode == "direct" and self._k >= self._n:
+            lines.append(f"  answered position {self._k}: no such option ✗ (gold {_LETTERS[self._gold]})")
+        return "\n".join(lines)
+
+
+class MultiChoiceQAVectorEnv(NlpVectorEnv):
+    """Native vector version of :class:`MultiChoiceQAEnv` (numpy, NEXT_STEP autoreset)."""
+
+    env_class = MultiChoiceQAEnv
+
+    def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
+        super().__init__(num_envs, **kwargs)
+        env: MultiChoiceQAEnv = self.env  # type: ignore[assignment]
+        self.mode, self.strict = env.mode, env.strict
+        self._q_ids, self._q_mask, self._o_ids, self._o_mask = env._q_ids, env._q_mask, env._o_ids, env._o_mask
+        self._o_flat_ids, self._o_flat_mask = env._o_flat_ids, env._o_flat_mask
+        self._num, self._answer, self._truncated = env._num, env._answer, env._truncated
+        self._masks = getattr(env, "_masks", None)
+        self._questions = env._questions
+        self._options: np.ndarray | None = None  # object array of option tuples, built on first use
+        self._cur = np.zeros(num_envs, dtype=np.int64)
+        self._k = np.zeros(num_envs, dtype=np.int64)
+        self._partial: list[tuple[np.ndarray, dict[str, Any]]] = []
+
+    def _option_tuples(self) -> np.ndarray:
+        if self._options is None:
+            env: MultiChoiceQAEnv = self.env  # type: ignore[assignment]
+            texts = env._option_texts.decoded()
+            o = env._option_offsets.tolist()
+            out = np.empty(len(o) - 1, dtype=object)
+            out[:] = [tuple(texts[o[i] : o[i + 1]]) if texts is not None else env.options_of(i)
+                      for i in range(len(o) - 1)]
+            self._options = out
+        return self._options
+
+    def _begin(self, env_ids: np.ndarray) -> dict[str, Any]:
+        idx = self._next_indices(env_ids)
+        self._cur[env_ids] = idx
+        self._k[env_ids] = 0
+        if self.mode == "direct":
+            masks = self._masks[self._num[idx]]
+        else:
+            masks = np.ones((len(env_ids), 2), dtype=bool)
+        return {"index": idx, "question": self._questions.take(idx), "options": self._option_tuples()[idx],
+                "answer": self._answer[idx], "action_mask": masks, "truncated_input": self._truncated[idx]}
+
+    def _advance(self, actions: np.ndarray, active: np.ndarray):
+        idx = self._cur[active]
+        gold = self._answer[idx]
+        n_act = len(active)
+        if self.mode == "direct":
+            if self.strict:
+                bad = np.flatnonzero(actions >= self._num[idx])
+                if len(bad):
+                    j = int(bad[0])
+                    raise InvalidAction(
+                        f"sub-env {int(active[j])}: option {int(actions[j])} does not exist, the question has "
+                        f"{int(self._num[idx[j]])} options (strict=True)"
+                    )
+            correct = actions == gold
+            infos = {"index": idx, "answer": gold, "prediction": actions, "correct": correct}
+            return correct.astype(np.float64), np.ones(n_act, dtype=bool), np.zeros(n_act, dtype=bool), infos
+        k = self._k[active]
+        done = (actions == ANSWER) | (k == self._num[idx] - 1)
+        k = np.where(done, k, k + 1)
+        self._k[active] = k
+        correct = done & (k == gold)
+        # Answering sub-envs report the answer, the others the option now on show: keys present for
+        # some sub-envs only, merged in step() with their own masks.
+        d, c = np.flatnonzero(done), np.flatnonzero(~done)
+        self._partial = [(active[d], {"answer": gold[d], "prediction": k[d], "correct": correct[d]}),
+                         (active[c], {"option_index": k[c], "action_mask": np.ones((len(c), 2), dtype=bool)})]
+        return correct.astype(np.float64), done, np.zeros(n_act, dtype=bool), {"index": idx}
+
+    def step(self, actions: Any):
+        self._partial = []
+        obs, rewards, terminated, truncated, infos = super().step(actions)
+        for ids, values in self._partial:
+            if len(ids):
+                infos = _merge_vector_infos(infos, _vector_info(values, ids, self.num_envs))
+        self._partial = []
+        return obs, rewards, terminated, truncated, infos
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        cur = self._cur
+        if self.mode == "direct":
+            return {"question_ids": self._q_ids[cur], "question_mask": self._q_mask[cur],
+                    "option_ids": self._o_flat_ids[cur], "option_mask": self._o_flat_mask[cur],
+                    "num_options": self._num[cur][:, None]}
+        k = self._k
+        return {"question_ids": self._q_ids[cur], "question_mask": self._q_mask[cur],
+                "option_ids": self._o_ids[cur, k], "option_mask": self._o_mask[cur, k],
+                "option_index": k[:, None].copy(), "num_options": self._num[cur][:, None]}
+
+    def action_masks(self) -> np.ndarray:
+        """Direct: each sub-env's question's options, bool ``(num_envs, max_options)``; sequential:
+        ``(num_envs, 2)`` all True."""
+        if self.mode == "direct":
+            return self._masks[self._num[self._cur]]
+        return np.ones((self.num_envs, 2), dtype=bool)
+
+    def make_evaluator(self) -> MultiChoiceEvaluator:
+        return MultiChoiceEvaluator()
+
+
+class MultiChoiceEvaluator:
+    """Accuracy over one pass of a split (see :func:`nlp_envs.evaluate`): the share of questions
+    answered with the gold option."""
+
+    done_key = "correct"
+
+    def __init__(self) -> None:
+        self._correct: list[np.ndarray] = []
+        self._index: list[np.ndarray] = []
+
+    def add(self, infos: dict[str, Any], env_ids: np.ndarray) -> None:
+        self._correct.append(infos["correct"][env_ids].astype(bool))
+        self._index.append(infos["index"][env_ids])
+
+    def compute(self) -> dict[str, Any]:
+        if not self._correct:
+            raise RuntimeError("no question was scored")
+        correct, index = np.concatenate(self._correct), np.concatenate(self._index)
+        if len(np.unique(index)) != len(index):
+            raise RuntimeError("an example was scored twice: the evaluation pass is broken")
+        return {"accuracy": float(correct.mean())}
