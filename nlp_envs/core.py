@@ -450,8 +450,20 @@ class NlpVectorEnv(gym.vector.VectorEnv):
         """The batched observation of all sub-envs."""
 
     # -- Gymnasium vector API -------------------------------------------------------------------
+    def autoreset_now(self, env_ids: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start the next episode of the sub-envs ``env_ids`` now, exactly as their next (NEXT_STEP
+        autoreset) step would; for same-step-autoreset adapters such as SB3's ``VecEnv``.
+
+        Returns the batched observation of all sub-envs and the reset values of ``env_ids``
+        (key -> values, in the order of ``env_ids``).
+        """
+        env_ids = np.asarray(env_ids, dtype=np.int64)
+        values = self._begin(env_ids)
+        self._autoreset[env_ids] = False
+        return self._observe(), values
+
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=seed if seed is None or isinstance(seed, int) else None)
         if options:
             raise ValueError("native vector envs take no reset options (pin examples with a single env)")
         if seed is None:

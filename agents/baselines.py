@@ -1,0 +1,202 @@
+"""Reference policies that need no training: random and majority.
+
+Both are plain callables from a batch of observations (the native vector env's dict of arrays) to a
+batch of actions, usable by :func:`nlp_envs.evaluate` and by ``nlp-envs eval ENV_ID --agent
+random|majority``::
+
+    policy = MajorityPolicy.fit("NerTag-v0")
+    nlp_envs.evaluate("NerTag-v0", policy, split="test")
+
+What "majority" means per family (fitted on the train split, read from the env's prepared arrays):
+
+| family                          | prediction                                                          |
+|---------------------------------|---------------------------------------------------------------------|
+| classification (``TextCls``)    | the most frequent train label (ties: the lowest label id)            |
+| tagging (``NerTag``)            | the most frequent train tag of the *word class* ``(first subword id of the word, previous tag)``, backing off to the first subword id alone, then to the previous tag alone; always the most frequent **allowed** tag under the BIO mask (a unigram tagger with a BIO-aware back-off: the classic CoNLL baseline, not an all-``O`` tagger whose entity F1 is 0) |
+| generation (``DialogReply``)    | the most frequent train reply (its token ids, then ``[EOS]``), one token per step at ``reply_length`` |
+| selection (``DialogSelect``)    | scores each candidate by how often its text is a train reply, ties broken toward the shortest candidate; returns scores, so ``evaluate`` also reports ranking metrics |
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import nlp_envs  # noqa: F401  (registers the ids)
+
+
+def _batch_size(obs: dict[str, np.ndarray]) -> int:
+    return len(next(iter(obs.values())))
+
+
+class RandomPolicy:
+    """Uniform over the allowed actions (all of them without ``action_masks``).
+
+    :param action_space_n: number of actions ``n``.
+    :param seed: seed of the policy's own generator.
+    """
+
+    def __init__(self, action_space_n: int, seed: int | None = None) -> None:
+        self.n = int(action_space_n)
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, obs: dict[str, np.ndarray], action_masks: np.ndarray | None = None) -> np.ndarray:
+        b = _batch_size(obs)
+        scores = self.rng.random((b, self.n))  # (B, n): argmax of iid uniforms = a uniform choice
+        if action_masks is not None:
+            masks = np.asarray(action_masks, dtype=bool).reshape(b, self.n)
+            if not masks.any(axis=1).all():
+                raise ValueError("an action mask allows no action")
+            scores = np.where(masks, scores, -1.0)
+        return scores.argmax(axis=1).astype(np.int64)
+
+
+class MajorityPolicy:
+    """The majority baseline of the env's family (see the module doc); build it with :meth:`fit`.
+
+    :param family: ``"classification"``, ``"ner"``, ``"generation"`` or ``"selection"``.
+    :param table: what :meth:`fit` learned (family-specific).
+    """
+
+    def __init__(self, family: str, table: dict[str, Any]) -> None:
+        self.family = family
+        self.table = table
+
+    # -- fitting ----------------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, env_id: str, **env_kwargs: Any) -> MajorityPolicy:
+        """Fit on the train split of ``env_id`` (``env_kwargs`` as for ``gym.make``; ``split`` is ignored)."""
+        env_kwargs = {k: v for k, v in env_kwargs.items() if k not in ("split", "order")}
+        env = gym.make(env_id, split="train", **env_kwargs)
+        base = env.unwrapped
+        try:
+            task = getattr(base, "task", None)
+            name = type(base).__name__
+            if task == "classification":
+                return cls._fit_classification(base)
+            if task == "ner":
+                return cls._fit_tagging(base)
+            if name.startswith("DialogReply"):
+                return cls._fit_generation(base)
+            if name.startswith("DialogSelect"):
+                return cls._fit_selection(base)
+            raise ValueError(f"no majority baseline for {env_id} ({name}, task {task!r})")
+        finally:
+            env.close()
+
+    @classmethod
+    def _fit_classification(cls, env: Any) -> MajorityPolicy:
+        counts = np.bincount(np.asarray(env.labels), minlength=env.num_labels)
+        return cls("classification", {"label": int(counts.argmax()), "counts": counts.tolist()})
+
+    @classmethod
+    def _fit_tagging(cls, env: Any) -> MajorityPolicy:
+        k = env.num_tags
+        ids, starts, num_words = env._ids, env._starts, env._num_words  # (n, L), (n, W), (n,)
+        facts, offsets = env._facts, env._offsets  # gold tag = facts[:, 0], per word (all words)
+        n, w = starts.shape
+        word = np.arange(w)[None, :]
+        valid = word < num_words[:, None]  # (n, W) words that get a step
+        rows, cols = np.nonzero(valid)
+        gold = facts[offsets[rows] + cols, 0].astype(np.int64)
+        prev = np.where(cols > 0, facts[offsets[rows] + np.maximum(cols - 1, 0), 0], k).astype(np.int64)
+        token = ids[rows, starts[rows, cols]].astype(np.int64)
+        by_word_prev: dict[tuple[int, int], Counter] = {}
+        by_word: dict[int, Counter] = {}
+        for t, p, g in zip(token.tolist(), prev.tolist(), gold.tolist()):
+            by_word_prev.setdefault((t, p), Counter())[g] += 1
+            by_word.setdefault(t, Counter())[g] += 1
+        by_prev = np.zeros((k + 1, k), dtype=np.int64)
+        np.add.at(by_prev, (prev, gold), 1)
+        table = {
+            # each class: tags ordered by train frequency (most frequent first)
+            "word_prev": {key: [g for g, _ in c.most_common()] for key, c in by_word_prev.items()},
+            "word": {key: [g for g, _ in c.most_common()] for key, c in by_word.items()},
+            "prev": [list(np.argsort(-by_prev[p], kind="stable")) for p in range(k + 1)],
+            "allowed": np.asarray(env._allowed, dtype=bool),  # (k + 1, k): tags allowed after prev
+            "num_tags": k,
+        }
+        return cls("ner", table)
+
+    @classmethod
+    def _fit_generation(cls, env: Any) -> MajorityPolicy:
+        ref = np.asarray(env.reference_ids)  # (n, R): reply ids then [EOS], 0-padded
+        rows, counts = np.unique(ref, axis=0, return_counts=True)
+        best = rows[counts.argmax()].astype(np.int64)
+        return cls("generation", {"reply": best, "eos": int(env.eos_id), "count": int(counts.max())})
+
+    @classmethod
+    def _fit_selection(cls, env: Any) -> MajorityPolicy:
+        pool = np.asarray(env.prepared.arrays["pool_ids"]).astype(np.int64)  # (n, R) train replies
+        freq = Counter(row.tobytes() for row in pool)
+        return cls("selection", {"freq": freq})
+
+    # -- acting -----------------------------------------------------------------------------------
+    def __call__(self, obs: dict[str, np.ndarray], action_masks: np.ndarray | None = None) -> np.ndarray:
+        b = _batch_size(obs)
+        if self.family == "classification":
+            return np.full(b, self.table["label"], dtype=np.int64)
+        if self.family == "ner":
+            return self._tag(obs, action_masks)
+        if self.family == "generation":
+            return self._generate(obs, action_masks)
+        return self._select(obs)
+
+    def _tag(self, obs: dict[str, np.ndarray], action_masks: np.ndarray | None) -> np.ndarray:
+        t = self.table
+        k = t["num_tags"]
+        pos = obs["position"].reshape(-1).astype(np.int64)
+        starts, ids, prev_tags = obs["word_starts"], obs["input_ids"], obs["prev_tags"]
+        out = np.zeros(len(pos), dtype=np.int64)
+        for i, p in enumerate(pos.tolist()):
+            p = min(p, starts.shape[1] - 1)
+            token = int(ids[i, starts[i, p]])
+            prev = int(prev_tags[i, p - 1]) if p > 0 else k
+            prev = min(prev, k)
+            allowed = action_masks[i] if action_masks is not None else t["allowed"][prev]
+            for ranked in (t["word_prev"].get((token, prev)), t["word"].get(token), t["prev"][prev]):
+                pick = next((g for g in ranked or () if allowed[g]), None)
+                if pick is not None:
+                    out[i] = pick
+                    break
+            else:
+                out[i] = int(np.flatnonzero(allowed)[0])
+        return out
+
+    def _generate(self, obs: dict[str, np.ndarray], action_masks: np.ndarray | None) -> np.ndarray:
+        reply, eos = self.table["reply"], self.table["eos"]
+        length = obs["reply_length"].reshape(-1).astype(np.int64)
+        tok = reply[np.minimum(length, len(reply) - 1)]
+        tok = np.where((tok == 0) | (length >= len(reply) - 1), eos, tok)  # past the reply: end it
+        if action_masks is not None:
+            ok = np.asarray(action_masks, dtype=bool)[np.arange(len(tok)), tok]
+            tok = np.where(ok, tok, eos)
+        return tok.astype(np.int64)
+
+    def _select(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        freq = self.table["freq"]
+        cand = obs["candidate_ids"].astype(np.int64)  # (B, K, R)
+        mask = obs["candidate_mask"].astype(np.int64)
+        cand = cand * mask
+        b, k, r = cand.shape
+        counts = np.array([[freq.get(cand[i, j].tobytes(), 0) for j in range(k)] for i in range(b)], dtype=np.float64)
+        lengths = mask.sum(axis=2)
+        return counts - lengths / (r + 1.0)  # (B, K) scores: frequency, then shorter first
+
+
+def make_baseline(name: str, env_id: str, *, seed: int = 0, **env_kwargs: Any) -> RandomPolicy | MajorityPolicy:
+    """``"random"`` or ``"majority"`` for ``env_id`` (``env_kwargs`` as for ``gym.make``)."""
+    if name == "random":
+        env = gym.make(env_id, **{k: v for k, v in env_kwargs.items() if k != "order"})
+        n = int(env.action_space.n)
+        env.close()
+        return RandomPolicy(n, seed=seed)
+    if name == "majority":
+        return MajorityPolicy.fit(env_id, **env_kwargs)
+    raise ValueError(f"unknown baseline {name!r}: expected 'random' or 'majority'")
+
+
+__all__ = ["MajorityPolicy", "RandomPolicy", "make_baseline"]

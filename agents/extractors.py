@@ -1,0 +1,245 @@
+"""Stable-Baselines3 features extractors for the Dict token observations of nlp-envs.
+
+Both extractors read the observation space to find what to do with each key, so one class serves
+every family:
+
+| keys present                                             | features (``d`` = ``embed_dim``)                      |
+|----------------------------------------------------------|--------------------------------------------------------|
+| a text: ``input_ids``/``attention_mask``, ``X_ids``/``X_mask`` (1-D) | masked mean of its token states: ``d`` each |
+| tagging: ``word_starts``, ``position`` (+ ``prev_tags``, ``num_words``) | token states of the previous, current and next word (``3d``, zero outside the sentence) + embedding of the previous tag (``tag_dim``) |
+| generation: ``reply_ids`` + ``reply_length``             | state of the last reply token (``d``) + reply-length embedding (``tag_dim``) |
+| selection: ``candidate_ids``/``candidate_mask`` ``(K, L)`` | per candidate: pooled candidate ``*`` pooled context, flattened (``K*d``) |
+| anything else (a Box)                                    | flattened, divided by its ``high`` (floats in [0, 1]) |
+
+SB3 casts Box observations to float before the extractor (``preprocess_obs``): ids are turned back
+to ``long`` here. The vocabulary size is ``observation_space[ids_key].high.max() + 1`` (all text keys
+share one embedding table).
+
+:class:`EmbeddingBagExtractor` uses the token embeddings themselves as token states (fast: a masked
+mean, the classic bag-of-embeddings baseline); :class:`TinyTransformerExtractor` runs them (plus
+learned positions) through a small Transformer encoder first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+#: keys read by the tagging / generation features (not fed as generic Box features)
+_TAGGING_KEYS = ("word_starts", "position", "prev_tags", "num_words")
+_CANDIDATES = ("candidate_ids", "candidate_mask")
+
+
+def text_pairs(observation_space: spaces.Dict) -> list[tuple[str, str]]:
+    """The ``(ids_key, mask_key)`` pairs of 1-D texts in the space, in key order."""
+    pairs = []
+    for key, space in observation_space.spaces.items():
+        if key == "input_ids" and "attention_mask" in observation_space.spaces:
+            mask = "attention_mask"
+        elif key.endswith("_ids") and key[:-4] + "_mask" in observation_space.spaces:
+            mask = key[:-4] + "_mask"
+        else:
+            continue
+        if len(space.shape) == 1:
+            pairs.append((key, mask))
+    return pairs
+
+
+def _high(space: gym.Space) -> int:
+    if not isinstance(space, spaces.Box):
+        raise TypeError(f"expected a Box, got {space}")
+    return int(space.high.max())
+
+
+class TokenFeaturesExtractor(BaseFeaturesExtractor):
+    """Base of the token extractors: the task heads (see module doc) over :meth:`encode`.
+
+    :param observation_space: the env's ``Dict`` observation space.
+    :param embed_dim: token embedding size ``d``.
+    :param tag_dim: size of the previous-tag and reply-length embeddings.
+    """
+
+    def __init__(self, observation_space: spaces.Dict, embed_dim: int = 64, tag_dim: int = 16) -> None:
+        if not isinstance(observation_space, spaces.Dict):
+            raise TypeError(f"{type(self).__name__} needs a Dict observation space, got {observation_space}")
+        obs = observation_space.spaces
+        self.pairs = text_pairs(observation_space)
+        self.has_candidates = all(k in obs for k in _CANDIDATES) and len(obs["candidate_ids"].shape) == 2
+        id_keys = [ids for ids, _ in self.pairs] + (["candidate_ids"] if self.has_candidates else [])
+        if not id_keys:
+            raise ValueError(f"no token ids in the observation space (keys {sorted(obs)}); expected e.g. input_ids")
+        self.vocab_size = max(_high(obs[k]) for k in id_keys) + 1
+        self.max_length = max(obs[k].shape[-1] for k in id_keys)
+        self.tagging = "word_starts" in obs and "position" in obs
+        if self.tagging and not any(ids == "input_ids" for ids, _ in self.pairs):
+            raise ValueError("tagging observations need input_ids/attention_mask next to word_starts")
+        self.generation = "reply_ids" in obs and "reply_length" in obs
+        used = {k for pair in self.pairs for k in pair}
+        if self.has_candidates:
+            used.update(_CANDIDATES)
+        if self.tagging:
+            used.update(k for k in _TAGGING_KEYS if k in obs)
+        if self.generation:
+            used.add("reply_length")
+        self.other_keys = [k for k in obs if k not in used]
+        for k in self.other_keys:
+            if not isinstance(obs[k], spaces.Box):
+                raise TypeError(f"observation key {k!r} is {obs[k]}: only Box keys are supported")
+
+        d = embed_dim
+        features = d * len(self.pairs)
+        if self.tagging:
+            features += 3 * d + tag_dim
+        if self.generation:
+            features += d + tag_dim
+        if self.has_candidates:
+            self.num_candidates = int(obs["candidate_ids"].shape[0])
+            features += self.num_candidates * d
+        other_dim = sum(int(np.prod(obs[k].shape)) for k in self.other_keys)
+        features += other_dim
+        super().__init__(observation_space, features_dim=features)
+
+        self.embed_dim = d
+        self.embedding = nn.Embedding(self.vocab_size, d)
+        if self.tagging:
+            # previous-tag ids: 0..high of prev_tags, plus one "start of sentence" id
+            self.num_tag_values = (_high(obs["prev_tags"]) + 1) if "prev_tags" in obs else 0
+            self.tag_embedding = nn.Embedding(self.num_tag_values + 1, tag_dim)
+        if self.generation:
+            self.length_embedding = nn.Embedding(_high(obs["reply_length"]) + 1, tag_dim)
+        self._other_scale = {k: max(float(obs[k].high.max()), 1.0) for k in self.other_keys}
+
+    def encode(self, ids: th.Tensor, mask: th.Tensor) -> th.Tensor:
+        """Token states ``(B, L, d)`` of ``ids``/``mask`` ``(B, L)`` (long / float)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def pool(states: th.Tensor, mask: th.Tensor) -> th.Tensor:
+        """Masked mean over tokens: ``(B, L, d), (B, L) -> (B, d)`` (zeros for an empty text)."""
+        m = mask.unsqueeze(-1)  # (B, L, 1)
+        return (states * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
+        out: list[th.Tensor] = []
+        states: dict[str, th.Tensor] = {}
+        for ids_key, mask_key in self.pairs:
+            mask = observations[mask_key].float()
+            h = self.encode(observations[ids_key].long(), mask)  # (B, L, d)
+            states[ids_key] = h
+            out.append(self.pool(h, mask))
+        if self.tagging:
+            out.extend(self._tagging_features(observations, states["input_ids"]))
+        if self.generation:
+            h = states["reply_ids"]  # (B, R, d)
+            length = observations["reply_length"].long().reshape(-1)  # (B,)
+            last = (length - 1).clamp(min=0, max=h.shape[1] - 1)
+            last_state = h[th.arange(h.shape[0], device=h.device), last] * (length > 0).unsqueeze(-1).float()
+            out.append(last_state)
+            out.append(self.length_embedding(length.clamp(max=self.length_embedding.num_embeddings - 1)))
+        if self.has_candidates:
+            cand_ids = observations["candidate_ids"].long()  # (B, K, L)
+            cand_mask = observations["candidate_mask"].float()
+            b, k, length = cand_ids.shape
+            flat_mask = cand_mask.reshape(b * k, length)
+            cand = self.pool(self.encode(cand_ids.reshape(b * k, length), flat_mask), flat_mask).reshape(b, k, -1)
+            context = out[0] if self.pairs else th.ones_like(cand[:, 0])  # the first text: the context
+            out.append((cand * context.unsqueeze(1)).reshape(b, -1))  # (B, K*d)
+        for key in self.other_keys:
+            out.append(observations[key].float().reshape(observations[key].shape[0], -1) / self._other_scale[key])
+        return th.cat(out, dim=1)
+
+    def _tagging_features(self, obs: dict[str, th.Tensor], h: th.Tensor) -> list[th.Tensor]:
+        b = h.shape[0]
+        rows = th.arange(b, device=h.device)
+        starts = obs["word_starts"].long()  # (B, W)
+        w = starts.shape[1]
+        pos = obs["position"].long().reshape(-1).clamp(0, w - 1)  # (B,)
+        n = obs["num_words"].long().reshape(-1) if "num_words" in obs else th.full_like(pos, w)
+        feats = []
+        for offset in (-1, 0, 1):
+            p = pos + offset
+            inside = ((p >= 0) & (p < n)).float().unsqueeze(-1)
+            tok = starts[rows, p.clamp(0, w - 1)].clamp(0, h.shape[1] - 1)
+            feats.append(h[rows, tok] * inside)
+        if "prev_tags" in obs:
+            prev = obs["prev_tags"].long()[rows, (pos - 1).clamp(min=0)].clamp(0, self.num_tag_values - 1)
+            prev = th.where(pos > 0, prev, th.full_like(prev, self.num_tag_values))  # START id at word 0
+        else:
+            prev = th.full_like(pos, self.num_tag_values)
+        feats.append(self.tag_embedding(prev))
+        return feats
+
+
+class EmbeddingBagExtractor(TokenFeaturesExtractor):
+    """Bag of token embeddings: each text is the masked mean of its token embeddings.
+
+    :param observation_space: the env's ``Dict`` observation space.
+    :param embed_dim: token embedding size.
+    :param tag_dim: size of the previous-tag / reply-length embeddings.
+    """
+
+    def encode(self, ids: th.Tensor, mask: th.Tensor) -> th.Tensor:
+        return self.embedding(ids)
+
+
+class TinyTransformerExtractor(TokenFeaturesExtractor):
+    """Token + position embeddings through a small Transformer encoder (pre-norm, no dropout).
+
+    :param observation_space: the env's ``Dict`` observation space.
+    :param embed_dim: model width ``d`` (divisible by ``num_heads``).
+    :param num_layers: encoder layers.
+    :param num_heads: attention heads.
+    :param ff_dim: feed-forward width (default ``2 * embed_dim``).
+    :param tag_dim: size of the previous-tag / reply-length embeddings.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        embed_dim: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        ff_dim: int | None = None,
+        tag_dim: int = 16,
+    ) -> None:
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
+        super().__init__(observation_space, embed_dim=embed_dim, tag_dim=tag_dim)
+        self.position = nn.Embedding(self.max_length, embed_dim)
+        layer = nn.TransformerEncoderLayer(
+            embed_dim, num_heads, dim_feedforward=ff_dim or 2 * embed_dim, dropout=0.0,
+            batch_first=True, norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(embed_dim)
+
+    def encode(self, ids: th.Tensor, mask: th.Tensor) -> th.Tensor:
+        length = ids.shape[1]
+        x = self.embedding(ids) + self.position.weight[:length]  # (B, L, d)
+        pad = mask <= 0  # (B, L) True = ignored
+        pad[:, 0] = pad[:, 0] & ~pad.all(1)  # an empty text attends to position 0 (no NaN); pooled away
+        return self.norm(self.encoder(x, src_key_padding_mask=pad))
+
+
+EXTRACTORS: dict[str, type[TokenFeaturesExtractor]] = {
+    "bag": EmbeddingBagExtractor,
+    "transformer": TinyTransformerExtractor,
+}
+
+
+def extractor_class(name: str) -> type[TokenFeaturesExtractor]:
+    """The extractor class for a short name (``"bag"``, ``"transformer"``) or a class name."""
+    for key, cls in EXTRACTORS.items():
+        if name in (key, cls.__name__):
+            return cls
+    raise ValueError(f"unknown extractor {name!r}; expected one of {sorted(EXTRACTORS)}")
+
+
+__all__: list[Any] = ["EmbeddingBagExtractor", "TinyTransformerExtractor", "TokenFeaturesExtractor",
+                      "extractor_class", "text_pairs"]
