@@ -1,0 +1,38 @@
+"""Agents that solve nlp-envs: transformer policies (REINFORCE, PPO, GRPO, supervised) and SB3 glue.
+
+``load_policy(run_dir)`` reads ``run_dir/run.json`` and dispatches on its ``kind``: ``"transformer"``
+(:mod:`agents.rollout`) or ``"sb3"`` (:mod:`agents.sb3`); modules are imported lazily.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def load_policy(run_dir: str | Path) -> tuple[str, dict[str, Any], Any]:
+    """``(env_id, env_kwargs, policy)`` of a finished run, ``policy`` usable by ``nlp_envs.evaluate``."""
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no run.json)")
+    kind = json.loads(path.read_text()).get("kind")
+    if kind == "transformer":
+        from agents.rollout import load_policy as load
+
+        return load(run_dir)
+    if kind == "sb3":
+        from agents.sb3 import load_policy as load_sb3  # type: ignore[import-not-found]
+
+        return load_sb3(run_dir)
+    raise ValueError(f"{path}: unknown run kind {kind!r} (expected 'transformer' or 'sb3')")
+
+
+def train(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """See :func:`agents.train.train`."""
+    from agents.train import train as _train
+
+    return _train(*args, **kwargs)
+
+
+__all__ = ["load_policy", "train"]

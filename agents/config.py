@@ -1,0 +1,221 @@
+"""Config dataclasses of the transformer agents: one per algorithm, fields with one-line docs.
+
+Every field can be set from the command line with ``--set key=value`` (types follow the field) or as
+a keyword of :func:`agents.train.train`. ``__post_init__`` checks invariants and says how to fix them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class Config:
+    """Settings shared by every algorithm."""
+
+    total_steps: int = 20_000
+    """Budget: env steps (agent actions) for RL, gold examples (episodes) for supervised training."""
+    seed: int = 0
+    """Seeds python, numpy, torch and the envs; two CPU runs with one seed give identical losses."""
+    num_envs: int = 64
+    """Sub-envs of the native vector env = episodes collected per rollout (supervised: batch size)."""
+    lr: float = 5e-4
+    """AdamW learning rate."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping by global norm (0 disables)."""
+    gamma: float = 1.0
+    """Discount factor (episodes are short and end by termination; 1.0 is the natural choice)."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient."""
+    kl_coef: float = 0.05
+    """Generation only: per-token KL penalty to the frozen warm-start policy, subtracted from rewards."""
+    warm_start_examples: int = 2_000
+    """Generation only: supervised (MLE) examples on the train replies before RL (0 disables)."""
+    device: str = "auto"
+    """``auto`` (cuda, then mps, then cpu), or a torch device string."""
+    bf16: bool = True
+    """bf16 autocast on CUDA (ignored elsewhere)."""
+    compile: bool = False
+    """Wrap the backbone with ``torch.compile``."""
+    checkpoint_every: int = 50
+    """Write ``OUT/checkpoint/`` every this many updates (and always at the end); 0 = only at the end."""
+    eval_envs: int = 64
+    """Sub-envs used by the final ``nlp_envs.evaluate`` on the test split."""
+    eval_split: str = "test"
+    """Split of the final evaluation ("" skips it)."""
+    progress: bool = True
+    """Show a tqdm progress bar."""
+
+    algo: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        if self.total_steps < 1:
+            raise ValueError(f"total_steps={self.total_steps} must be >= 1")
+        if self.num_envs < 1:
+            raise ValueError(f"num_envs={self.num_envs} must be >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr} must be > 0 (try 3e-4 for tiny, 5e-5 for minilm)")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"gamma={self.gamma} must be in (0, 1]")
+        if self.kl_coef < 0 or self.ent_coef < 0:
+            raise ValueError(f"kl_coef={self.kl_coef} and ent_coef={self.ent_coef} must be >= 0")
+        if self.max_grad_norm < 0:
+            raise ValueError(f"max_grad_norm={self.max_grad_norm} must be >= 0 (0 disables clipping)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        names = {f.name for f in fields(cls) if f.init}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class ReinforceConfig(Config):
+    """REINFORCE (Williams, 1992) with a baseline."""
+
+    baseline: str = "learned"
+    """``learned`` (value head, trained with MSE) or ``ema`` (moving average of episode returns)."""
+    baseline_decay: float = 0.9
+    """Decay of the ``ema`` baseline."""
+    vf_coef: float = 0.5
+    """Weight of the value loss (``learned`` baseline)."""
+    norm_adv: bool = True
+    """Normalise advantages over the batch."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.algo = "reinforce"
+        if self.baseline not in ("learned", "ema"):
+            raise ValueError(f"baseline={self.baseline!r}: use 'learned' or 'ema'")
+        if not 0 <= self.baseline_decay < 1:
+            raise ValueError(f"baseline_decay={self.baseline_decay} must be in [0, 1)")
+
+
+@dataclass
+class PPOConfig(Config):
+    """PPO (Schulman et al., 2017), clipped objective, GAE, as in CleanRL's ``ppo.py``."""
+
+    update_epochs: int = 2
+    """Passes over each rollout."""
+    num_minibatches: int = 2
+    """Minibatches per pass (episodes are split, never cut)."""
+    clip_coef: float = 0.2
+    """Ratio clipping epsilon."""
+    clip_vloss: bool = False
+    """Clip the value loss as in the PPO paper's code."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    norm_adv: bool = True
+    """Normalise advantages per minibatch."""
+    target_kl: float | None = None
+    """Stop the epochs of an update early when the approximate KL exceeds this (None: never)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.algo = "ppo"
+        if self.update_epochs < 1 or self.num_minibatches < 1:
+            raise ValueError(f"update_epochs={self.update_epochs}, num_minibatches={self.num_minibatches} must be >= 1")
+        if self.num_minibatches > self.num_envs:
+            raise ValueError(
+                f"num_minibatches={self.num_minibatches} > num_envs={self.num_envs} episodes per rollout: "
+                f"lower num_minibatches or raise num_envs"
+            )
+        if not 0 <= self.gae_lambda <= 1:
+            raise ValueError(f"gae_lambda={self.gae_lambda} must be in [0, 1]")
+
+
+@dataclass
+class GRPOConfig(Config):
+    """GRPO (Shao et al., 2024): G samples per example, group-normalised advantages, no critic."""
+
+    group_size: int = 8
+    """G: samples (episodes) per example; ``num_envs`` must be a multiple of it."""
+    clip_coef: float = 0.2
+    """Ratio clipping epsilon (only matters with update_epochs > 1)."""
+    update_epochs: int = 1
+    """Passes over each batch of groups."""
+    scale_rewards: bool = True
+    """Divide by the group's return std (Dr. GRPO sets this False)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.algo = "grpo"
+        if self.group_size < 2:
+            raise ValueError(f"group_size={self.group_size} must be >= 2 (a group of one has no baseline)")
+        if self.num_envs % self.group_size:
+            raise ValueError(
+                f"num_envs={self.num_envs} is not a multiple of group_size={self.group_size}: "
+                f"use num_envs={self.num_envs // self.group_size * self.group_size or self.group_size}"
+            )
+
+
+@dataclass
+class SupervisedConfig(Config):
+    """Cross-entropy on the gold actions (labels, tags, reply tokens), teacher-forced."""
+
+    label_smoothing: float = 0.0
+    """Label smoothing of the cross-entropy."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.algo = "supervised"
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "reinforce": ReinforceConfig, "ppo": PPOConfig, "grpo": GRPOConfig, "supervised": SupervisedConfig,
+}
+
+
+def make_config(algo: str, **overrides: Any) -> Config:
+    """The config of ``algo`` with ``overrides`` (unknown keys fail, listing the valid ones)."""
+    if algo not in CONFIGS:
+        raise ValueError(f"algo={algo!r}: expected one of {sorted(CONFIGS)}")
+    cls = CONFIGS[algo]
+    names = {f.name for f in fields(cls) if f.init}
+    unknown = set(overrides) - names
+    if unknown:
+        raise ValueError(f"unknown {algo} settings {sorted(unknown)}; valid: {sorted(names)}")
+    return cls(**overrides)
+
+
+def parse_set(algo: str, items: list[str]) -> dict[str, Any]:
+    """``["lr=1e-3", "target_kl=none"]`` -> typed overrides for ``algo``'s config."""
+    cls = CONFIGS[algo]
+    types = {f.name: f.type for f in fields(cls) if f.init}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        if key not in types:
+            raise ValueError(f"--set {key}: unknown {algo} setting; valid: {sorted(types)}")
+        t = str(types[key])
+        v = raw.strip()
+        if v.lower() in ("none", "null") and "None" in t:
+            out[key] = None
+        elif t.startswith("bool"):
+            if v.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(f"--set {key}={v}: expected true/false")
+            out[key] = v.lower() in ("1", "true", "yes")
+        elif t.startswith("int"):
+            out[key] = int(float(v)) if "e" in v.lower() else int(v)
+        elif t.startswith("float"):
+            out[key] = float(v)
+        else:
+            out[key] = v
+    return out

@@ -1,0 +1,60 @@
+"""GRPO (Shao et al., 2024): G samples per example, group-normalised advantages, no critic.
+
+Each wave resets the sub-envs in groups of ``group_size`` with one seed per group, so the G sub-envs of
+a group play the same example (:class:`agents.rollout.WaveSampler`). The advantage of an episode is
+its return minus the group mean, divided by the group std (``scale_rewards``); every step of the
+episode gets it. The loss is the clipped surrogate averaged over all real tokens of the batch
+(token-level mean, as in DAPO). Generation: supervised warm start, and the per-token KL to it is
+subtracted from the rewards (``kl_coef``) before the group statistics.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from agents.rollout import Run, collect, kl_shaped_rewards, masked_mean, score
+
+
+def train(run: Run) -> dict[str, Any]:
+    cfg = run.cfg
+    G = cfg.group_size
+    run.warm_start()
+    sampler = run.make_sampler(group_size=G)
+    while run.step < cfg.total_steps:
+        t0 = time.perf_counter()
+        # 1. rollout: num_envs / G examples, G episodes each
+        ep = collect(run.policy, sampler, run.device, run.amp)
+        rewards, kl_ref = kl_shaped_rewards(ep, run.ref, cfg.kl_coef, run.amp)
+        returns = (rewards * ep.mask).sum(1).view(-1, G)  # (num_groups, G)
+        advantages = returns - returns.mean(1, keepdim=True)
+        group_std = returns.std(1, keepdim=True)
+        if cfg.scale_rewards:
+            advantages = advantages / (group_std + 1e-4)
+        advantages = advantages.reshape(-1, 1).expand_as(ep.logp)  # (B, T): one value per episode
+
+        # 2. clipped surrogate, no value function
+        for _ in range(cfg.update_epochs):
+            newlogp, entropy, _ = score(run.policy, ep, run.amp)
+            ratio = (newlogp - ep.logp).exp()
+            pg_loss1 = -advantages * ratio
+            pg_loss2 = -advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
+            pg_loss = masked_mean(torch.max(pg_loss1, pg_loss2), ep.mask)
+            entropy_mean = masked_mean(entropy, ep.mask)
+            loss = pg_loss - cfg.ent_coef * entropy_mean
+            grad_norm = run.optimize(loss)
+
+        steps = int(ep.mask.sum())
+        run.end_iteration(steps, {
+            "charts/episode_return": float(ep.returns.mean()),
+            "charts/episode_length": float(ep.mask.sum(1).float().mean()),
+            "charts/steps_per_second": steps / (time.perf_counter() - t0),
+            "charts/kl_ref": kl_ref,
+            "grpo/group_return_std": float(group_std.mean()),
+            "grpo/frac_zero_std_groups": float((group_std == 0).float().mean()),
+            "losses/loss": loss.item(), "losses/policy_loss": pg_loss.item(),
+            "losses/entropy": entropy_mean.item(), "losses/grad_norm": grad_norm,
+        })
+    return run.finish()

@@ -1,0 +1,61 @@
+"""REINFORCE with a baseline (Williams, 1992), on waves of complete episodes.
+
+Per iteration: play ``num_envs`` episodes with the sampling policy (:func:`agents.rollout.collect`),
+compute the reward-to-go ``G_t``, subtract a baseline (the value head, trained by MSE, or a moving
+average of episode returns), and take one gradient step on ``-A_t log pi(a_t | s_t)``.
+Generation first gets a supervised warm start and then a per-token KL penalty to it (``kl_coef``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from agents.rollout import Run, collect, gae, kl_shaped_rewards, masked_mean, score
+
+
+def train(run: Run) -> dict[str, Any]:
+    cfg = run.cfg
+    run.warm_start()
+    sampler = run.make_sampler()
+    while run.step < cfg.total_steps:
+        t0 = time.perf_counter()
+        # 1. rollout: one episode per sub-env
+        ep = collect(run.policy, sampler, run.device, run.amp)
+        rewards, kl_ref = kl_shaped_rewards(ep, run.ref, cfg.kl_coef, run.amp)
+        returns, _ = gae(rewards, torch.zeros_like(rewards), ep.mask, cfg.gamma, 1.0)  # reward-to-go (B, T)
+
+        # 2. loss: policy gradient with a baseline
+        logp, entropy, values = score(run.policy, ep, run.amp)
+        if cfg.baseline == "learned":
+            advantages = returns - values.detach()
+            v_loss = 0.5 * masked_mean((values - returns) ** 2, ep.mask)
+        else:
+            baseline = run.extra.get("ema_baseline")
+            mean_return = float(ep.returns.mean())
+            baseline = mean_return if baseline is None else baseline
+            advantages = returns - baseline
+            run.extra["ema_baseline"] = cfg.baseline_decay * baseline + (1 - cfg.baseline_decay) * mean_return
+            v_loss = torch.zeros((), device=run.device)
+        if cfg.norm_adv:
+            mu = masked_mean(advantages, ep.mask)
+            sd = masked_mean((advantages - mu) ** 2, ep.mask).sqrt()
+            advantages = (advantages - mu) / (sd + 1e-8)
+        pg_loss = -masked_mean(advantages * logp, ep.mask)
+        entropy_mean = masked_mean(entropy, ep.mask)
+        loss = pg_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * v_loss
+        grad_norm = run.optimize(loss)
+
+        steps = int(ep.mask.sum())
+        run.end_iteration(steps, {
+            "charts/episode_return": float(ep.returns.mean()),
+            "charts/episode_length": float(ep.mask.sum(1).float().mean()),
+            "charts/steps_per_second": steps / (time.perf_counter() - t0),
+            "charts/kl_ref": kl_ref,
+            "charts/baseline": float(run.extra.get("ema_baseline") or 0.0),
+            "losses/loss": loss.item(), "losses/policy_loss": pg_loss.item(), "losses/value_loss": v_loss.item(),
+            "losses/entropy": entropy_mean.item(), "losses/grad_norm": grad_norm,
+        })
+    return run.finish()

@@ -1,0 +1,539 @@
+"""Machinery shared by every algorithm: devices, seeding, rollouts on the native vector envs, scoring,
+advantages, logging, checkpoints, and the greedy policy used for evaluation.
+
+Rollouts come in *waves*: every sub-env of the vector env plays one whole episode, all starting
+together (``venv.reset()`` draws each sub-env's next example from its seeded order). Sub-envs that
+finish early keep being stepped with a valid dummy action (the model never runs for them, and those
+steps are not recorded), so a wave is a batch of ``num_envs`` complete episodes, padded to the longest:
+no episode is ever split across updates, per-episode caches (the sentence encoding for tagging, the
+GPT-2 KV cache for generation) live exactly one wave, and a checkpoint between waves captures the
+whole data order. GRPO uses *grouped* waves: the G sub-envs of a group are reset with the same seed,
+so they draw the same example (same distractors, same everything).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import nlp_envs  # noqa: F401  (registers the ids)
+from agents.config import Config
+from agents.policy import Policy, apply_mask, env_kwargs_for_backbone, family_of, gumbel_sample, make_policy, to_torch
+
+
+# ----------------------------------------------------------------------------------------------
+# device, precision, seeds
+# ----------------------------------------------------------------------------------------------
+def pick_device(spec: str = "auto") -> torch.device:
+    """``auto``: cuda, then mps, then cpu."""
+    if spec != "auto":
+        return torch.device(spec)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when asked, else a no-op."""
+    if bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------------------------------
+# episodes and samplers
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class Episodes:
+    """A batch of B complete episodes, padded to T steps (``mask`` marks real steps).
+
+    Shapes: ``first_obs[k]`` (B, ...), ``actions``/``logp``/``values``/``rewards``/``mask`` (B, T),
+    ``action_masks`` (B, T, A) or None when every action was always valid.
+    """
+
+    first_obs: dict[str, torch.Tensor]
+    actions: torch.Tensor
+    logp: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    mask: torch.Tensor
+    action_masks: torch.Tensor | None = None
+
+    @property
+    def returns(self) -> torch.Tensor:
+        """Undiscounted episode returns (B,)."""
+        return (self.rewards * self.mask).sum(1)
+
+    def take(self, idx: torch.Tensor) -> Episodes:
+        """The episodes at ``idx`` (a minibatch)."""
+        am = None if self.action_masks is None else self.action_masks[idx]
+        return Episodes({k: v[idx] for k, v in self.first_obs.items()}, self.actions[idx], self.logp[idx],
+                        self.values[idx], self.rewards[idx], self.mask[idx], am)
+
+
+class WaveSampler:
+    """Waves of complete episodes on the native vector env (see the module doc).
+
+    ``group_size > 1`` (GRPO): sub-envs ``g*G .. g*G+G-1`` are reset with one seed per wave, drawn
+    from this sampler's own generator, so each group plays G copies of one example.
+    """
+
+    def __init__(self, env_id: str, env_kwargs: dict[str, Any], num_envs: int, seed: int, group_size: int = 1) -> None:
+        self.venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
+        self.base = getattr(self.venv, "unwrapped", self.venv)
+        self.num_envs, self.seed, self.group_size = num_envs, seed, group_size
+        self.rng = np.random.default_rng(seed + 1_000_003)
+        self.started = False
+        self.last_info: dict[str, Any] = {}
+
+    def start(self) -> dict[str, np.ndarray]:
+        if self.group_size > 1:
+            # Same as reset(seed=[s_0]*G + [s_1]*G + ...): the G sub-envs of a group get one generator.
+            from gymnasium.utils import seeding
+
+            seeds = self.rng.integers(0, 2**31 - 1, size=self.num_envs // self.group_size)
+            if not self.started:
+                self.venv.reset(seed=self.seed)
+            for i, s in enumerate(np.repeat(seeds, self.group_size)):
+                self.base._rngs[i] = seeding.np_random(int(s))[0]
+            self.base._vorder.restart()
+            obs, self.last_info = self.venv.reset()
+        elif not self.started:
+            obs, self.last_info = self.venv.reset(seed=self.seed)
+        else:
+            obs, self.last_info = self.venv.reset()
+        self.started = True
+        return obs
+
+    def action_masks(self) -> np.ndarray:
+        return np.asarray(self.base.action_masks(), dtype=bool)
+
+    def step(self, actions: np.ndarray):
+        return self.venv.step(actions)
+
+    # data order (checkpoints): the vector env's per-sub-env generators and permutation cursors
+    def state_dict(self) -> dict[str, Any]:
+        vo = self.base._vorder
+        return {"started": self.started, "rng": self.rng.bit_generator.state,
+                "env_rngs": [r.bit_generator.state for r in self.base._rngs],
+                "perm": getattr(vo, "perm", None), "pos": vo.pos.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        if state["started"]:
+            self.venv.reset(seed=self.seed)  # marks the env started; the order is overwritten below
+            for r, s in zip(self.base._rngs, state["env_rngs"]):
+                r.bit_generator.state = s
+            vo = self.base._vorder
+            if state["perm"] is not None:
+                vo.perm[...] = state["perm"]
+            vo.pos[...] = state["pos"]
+        self.started = state["started"]
+
+    def close(self) -> None:
+        self.venv.close()
+
+
+@torch.no_grad()
+def collect(policy: Policy, sampler: WaveSampler, device: torch.device, amp: Any) -> Episodes:
+    """Play one wave (one episode per sub-env) with the sampling policy; return the padded episodes."""
+    obs = sampler.start()
+    B = sampler.num_envs
+    first = to_torch({k: np.array(v) for k, v in obs.items()}, device)
+    with amp:
+        state = policy.begin(first)
+    live = np.ones(B, dtype=bool)
+    acts, logps, vals, rews, alive, amasks = [], [], [], [], [], []
+    limit = policy.max_steps(obs) + 1
+    per_step_obs = policy.family == "tag"
+    while live.any():
+        if len(acts) > limit:
+            raise RuntimeError(f"episodes ran past {limit} steps: the env and the policy disagree on the episode length")
+        masks_np = sampler.action_masks()
+        masks = None if masks_np.all() else torch.from_numpy(masks_np).to(device)
+        with amp:
+            logits, value = policy.step(to_torch(obs, device) if per_step_obs else None, state, len(acts))
+        logits = apply_mask(logits, masks)
+        a = gumbel_sample(logits)
+        logp = torch.log_softmax(logits, -1).gather(1, a[:, None]).squeeze(1)
+        a_np = a.cpu().numpy()
+        a_np[~live] = masks_np[~live].argmax(1)  # finished sub-envs: any valid action, not recorded
+        obs, r, term, trunc, _ = sampler.step(a_np)
+        acts.append(a)
+        logps.append(logp)
+        vals.append(value.float())
+        rews.append(torch.as_tensor(np.where(live, r, 0.0), dtype=torch.float32, device=device))
+        alive.append(torch.as_tensor(live, device=device))
+        amasks.append(masks if masks is not None else torch.ones(B, logits.shape[-1], dtype=torch.bool, device=device))
+        if policy.family == "generate":
+            with amp:
+                policy.feed(state, a)
+        live = live & ~(term | trunc)
+    masks_t = torch.stack(amasks, 1)
+    return Episodes(first, torch.stack(acts, 1), torch.stack(logps, 1), torch.stack(vals, 1), torch.stack(rews, 1),
+                    torch.stack(alive, 1), None if bool(masks_t.all()) else masks_t)
+
+
+def score(policy: Policy, ep: Episodes, amp: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Teacher-forced ``(logp, entropy, values)`` of the episodes' actions under ``policy``, each (B, T)."""
+    with amp:
+        logits, values = policy.evaluate(ep.first_obs, ep.actions, ep.mask)
+    logprobs = torch.log_softmax(apply_mask(logits, ep.action_masks), -1)  # (B, T, A)
+    logp = logprobs.gather(-1, ep.actions[..., None]).squeeze(-1)
+    entropy = -(logprobs.exp() * logprobs).sum(-1)
+    return logp, entropy, values.float()
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.to(x.dtype)
+    return (x * m).sum() / m.sum().clamp(min=1.0)
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float):
+    """Generalised advantage estimation inside episodes that end by termination (bootstrap 0)."""
+    B, T = rewards.shape
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros(B, device=rewards.device)
+    next_v = torch.zeros(B, device=rewards.device)
+    m = mask.float()
+    for t in reversed(range(T)):
+        nm = m[:, t + 1] if t + 1 < T else torch.zeros_like(last)
+        delta = rewards[:, t] + gamma * next_v * nm - values[:, t]
+        last = (delta + gamma * lam * nm * last) * m[:, t]
+        adv[:, t] = last
+        next_v = values[:, t]
+    return adv, adv + values
+
+
+def kl_shaped_rewards(ep: Episodes, ref: Policy | None, kl_coef: float, amp: Any) -> tuple[torch.Tensor, float]:
+    """Rewards minus ``kl_coef * (logp - logp_ref)`` per token (generation's KL to the warm start)."""
+    if ref is None or kl_coef == 0:
+        return ep.rewards, 0.0
+    with torch.no_grad():
+        ref_logp, _, _ = score(ref, ep, amp)
+    kl = (ep.logp - ref_logp) * ep.mask
+    return ep.rewards - kl_coef * kl, float(masked_mean(kl, ep.mask))
+
+
+# ----------------------------------------------------------------------------------------------
+# greedy policy (evaluation, load_policy)
+# ----------------------------------------------------------------------------------------------
+class GreedyPolicy:
+    """``obs batch -> scores`` for :func:`nlp_envs.evaluate` (argmax = the greedy action).
+
+    Tagging caches the sentence encoding per sub-env (re-encoded only where ``position == 0``);
+    generation re-reads context + reply each token (evaluation only; rollouts use the KV cache).
+    """
+
+    def __init__(self, policy: Policy, device: torch.device, amp: Any = None) -> None:
+        self.policy, self.device = policy.eval(), device
+        self.amp = amp or contextlib.nullcontext()
+        self._words: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def __call__(self, obs: dict[str, np.ndarray], action_masks: np.ndarray | None = None) -> np.ndarray:
+        p, o = self.policy, to_torch(obs, self.device)
+        with self.amp:
+            if p.family == "tag":
+                new = o["position"].reshape(-1) == 0
+                if self._words is None or self._words.shape[0] != len(new):
+                    new[:] = True
+                    self._words = None
+                if bool(new.any()):
+                    enc = p.begin({k: v[new] for k, v in o.items()})
+                    if self._words is None:
+                        self._words = enc
+                    else:
+                        self._words[new] = enc.to(self._words.dtype)
+                logits, _ = p.step(o, self._words, 0)
+            elif p.family == "generate":
+                logits, _ = _next_token_logits(p, o, o["reply_length"].reshape(-1), o["context_ids"].shape[1])
+            else:
+                logits, _ = p.begin(o)
+        m = None if action_masks is None else torch.as_tensor(action_masks, device=self.device)
+        return apply_mask(logits, m).cpu().numpy()
+
+
+def _next_token_logits(p: Any, o: dict[str, torch.Tensor], n: torch.Tensor, ctx_len: int):
+    """Logits of the next reply token after ``n`` reply tokens (one full forward)."""
+    from agents.policy import _positions, left_align
+
+    ctx, cmask = left_align(o["context_ids"], o["context_mask"])
+    R = o["reply_ids"].shape[1]
+    rmask = (torch.arange(R, device=n.device)[None] < n[:, None]).long()
+    ids = torch.cat([ctx, o["reply_ids"] * rmask], 1)
+    mask = torch.cat([cmask, rmask], 1)
+    logits, value, _ = p._forward(ids, mask, _positions(mask))
+    last = ctx_len - 1 + n  # (B,)
+    rows = torch.arange(len(n), device=n.device)
+    return logits[rows, last], value[rows, last]
+
+
+# ----------------------------------------------------------------------------------------------
+# run: set-up, logging, checkpoints, final evaluation
+# ----------------------------------------------------------------------------------------------
+def build_policy(env_id: str, env_kwargs: dict[str, Any], backbone: str) -> tuple[Policy, str]:
+    """A fresh policy for ``env_id`` (spaces and vocabulary read from one single env)."""
+    env = gym.make(env_id, disable_env_checker=True, **env_kwargs)
+    try:
+        vocab = int(env.unwrapped.encoder.vocab_size)
+        policy = make_policy(env.observation_space, env.action_space, backbone, vocab)
+    finally:
+        env.close()
+    return policy, policy.family
+
+
+class Logger:
+    """``OUT/metrics.csv`` + TensorBoard ``OUT/tb/`` + a tqdm bar (metrics defined in agents/README.md)."""
+
+    def __init__(self, out: Path, total: int, initial: int, progress: bool, resume: bool) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm.auto import tqdm
+
+        self.path = out / "metrics.csv"
+        self.columns: list[str] | None = None
+        if resume and self.path.exists():
+            with open(self.path, newline="") as f:
+                self.columns = next(csv.reader(f), None)
+        elif self.path.exists():
+            self.path.unlink()
+        self.tb = SummaryWriter(str(out / "tb"))
+        self.bar = tqdm(total=total, initial=initial, disable=not progress, unit="step", dynamic_ncols=True)
+        self.last: dict[str, float] = {}
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
+        if self.columns is None or not set(row) <= set(self.columns):
+            old_rows: list[dict[str, str]] = []
+            if self.columns is not None and self.path.exists():
+                with open(self.path, newline="") as f:
+                    old_rows = list(csv.DictReader(f))
+            self.columns = (self.columns or []) + [k for k in row if k not in (self.columns or [])]
+            with open(self.path, "w", newline="") as f:  # a new metric: rewrite with the wider header
+                w = csv.DictWriter(f, self.columns)
+                w.writeheader()
+                w.writerows(old_rows)
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerow([_fmt(row.get(c, "")) for c in self.columns])
+        for k, v in metrics.items():
+            self.tb.add_scalar(k, float(v), step)
+        self.last = row
+        self.bar.n = step
+        shown = {k: f"{row[k]:.3g}" for k in ("charts/episode_return", "losses/loss") if k in row}
+        self.bar.set_postfix(shown, refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+        self.tb.close()
+
+
+def _fmt(v: Any) -> Any:
+    return repr(v) if isinstance(v, float) else v
+
+
+class Run:
+    """Everything one training run owns: config, env kwargs, policy, optimizer, sampler, logs, checkpoints.
+
+    The run directory holds ``run.json`` (what ``nlp-envs eval DIR`` reads), ``metrics.csv``, ``tb/``,
+    ``checkpoint/`` (model.safetensors, config.json, optimizer.pt, rng.pt, data_order.pt,
+    trainer_state.json; written to a temp dir and renamed) and ``final_metrics.json``.
+    """
+
+    def __init__(self, env_id: str, cfg: Config, *, backbone: str, out: str | os.PathLike,
+                 env_kwargs: dict[str, Any] | None = None, resume: bool = False) -> None:
+        self.env_id, self.cfg, self.backbone = env_id, cfg, backbone
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.env_kwargs = env_kwargs_for_backbone(backbone, env_kwargs)
+        self.device = pick_device(cfg.device)
+        self.amp = autocast(self.device, cfg.bf16)
+        seed_everything(cfg.seed)
+        self.policy, self.family = build_policy(env_id, self.env_kwargs, backbone)
+        self.policy.to(self.device)
+        if cfg.compile:
+            for name in ("encoder", "lm"):
+                if hasattr(self.policy, name):
+                    getattr(self.policy, name).compile()
+        self.ref: Policy | None = None  # frozen warm start (generation)
+        self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.step = 0
+        self.iteration = 0
+        self.extra: dict[str, Any] = {}  # algorithm state saved in checkpoints (e.g. an EMA baseline)
+        self.sampler: Any = None
+        self.started = time.time()
+        run_json = {"kind": "transformer", "env_id": env_id, "env_kwargs": self.env_kwargs, "algo": cfg.algo,
+                    "backbone": backbone, "family": self.family, "seed": cfg.seed, "device": str(self.device),
+                    "num_parameters": sum(p.numel() for p in self.policy.parameters())}
+        (self.out / "run.json").write_text(json.dumps(run_json, indent=2, default=str))
+        self.resumed = resume
+        if resume:
+            self.load_checkpoint(self.out / "checkpoint")
+        self.logger = Logger(self.out, cfg.total_steps, self.step, cfg.progress, resume)
+
+    # -- helpers for the algorithm files ---------------------------------------------------------
+    def make_sampler(self, group_size: int = 1) -> WaveSampler:
+        self.sampler = WaveSampler(self.env_id, self.env_kwargs, self.cfg.num_envs, self.cfg.seed, group_size)
+        if self._pending_order is not None:
+            self.sampler.load_state_dict(self._pending_order)
+            self._pending_order = None
+        return self.sampler
+
+    _pending_order: dict[str, Any] | None = None
+
+    def optimize(self, loss: torch.Tensor) -> float:
+        """One optimizer step (with clipping); returns the gradient norm."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.max_grad_norm or float("inf"))
+        self.optimizer.step()
+        return float(norm)
+
+    def log(self, metrics: dict[str, float]) -> None:
+        elapsed = time.time() - self.started
+        self.logger.log(self.step, {**metrics, "charts/iteration": self.iteration, "charts/elapsed_s": elapsed})
+
+    def end_iteration(self, steps: int, metrics: dict[str, float]) -> bool:
+        """Count ``steps`` env steps (or examples), log ``metrics`` at the new step, checkpoint when due;
+        True while budget remains."""
+        self.step += steps
+        self.iteration += 1
+        self.log(metrics)
+        every = self.cfg.checkpoint_every
+        if every and self.iteration % every == 0 and self.step < self.cfg.total_steps:
+            self.save_checkpoint()
+        return self.step < self.cfg.total_steps
+
+    def warm_start(self) -> None:
+        """Generation: MLE on the train replies, then freeze a copy as the KL reference."""
+        if self.family != "generate" or self.ref is not None:
+            return
+        if self.cfg.warm_start_examples > 0:
+            from agents.supervised import fit
+
+            fit(self, self.cfg.warm_start_examples, prefix="warm_start/")
+        import copy
+
+        self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        from safetensors.torch import save_model
+
+        final = self.out / "checkpoint"
+        tmp = Path(tempfile.mkdtemp(dir=self.out, prefix=".checkpoint.tmp-"))
+        save_model(self.policy, str(tmp / "model.safetensors"))
+        if self.ref is not None:
+            save_model(self.ref, str(tmp / "ref.safetensors"))
+        (tmp / "config.json").write_text(self.cfg.to_json())
+        torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(rng_state(), tmp / "rng.pt")
+        torch.save({"sampler": self.sampler.state_dict() if self.sampler is not None else None, **self.extra},
+                   tmp / "data_order.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps(
+            {"step": self.step, "iteration": self.iteration, "algo": self.cfg.algo, "env_id": self.env_id}, indent=2))
+        old = self.out / ".checkpoint.old"
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def load_checkpoint(self, path: Path) -> None:
+        from safetensors.torch import load_model
+
+        if not path.exists() and (self.out / ".checkpoint.old").exists():
+            path = self.out / ".checkpoint.old"  # interrupted between the two renames
+        if not (path / "trainer_state.json").exists():
+            raise FileNotFoundError(f"no checkpoint in {path}: nothing to resume")
+        load_model(self.policy, str(path / "model.safetensors"), device=str(self.device))
+        if (path / "ref.safetensors").exists():
+            import copy
+
+            self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
+            load_model(self.ref, str(path / "ref.safetensors"), device=str(self.device))
+        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device, weights_only=False))
+        state = json.loads((path / "trainer_state.json").read_text())
+        self.step, self.iteration = int(state["step"]), int(state["iteration"])
+        order = torch.load(path / "data_order.pt", weights_only=False)
+        self._pending_order = order.pop("sampler")
+        self.extra = order
+        set_rng_state(torch.load(path / "rng.pt", weights_only=False))
+
+    # -- the end ---------------------------------------------------------------------------------
+    def finish(self, extra_metrics: dict[str, float] | None = None) -> dict[str, Any]:
+        """Final checkpoint, test evaluation through ``nlp_envs.evaluate``, ``final_metrics.json``."""
+        self.save_checkpoint()
+        result: dict[str, Any] = {"step": self.step, "iteration": self.iteration,
+                                  "train_seconds": time.time() - self.started, **(extra_metrics or {})}
+        result.update({k: v for k, v in self.logger.last.items() if k != "step"})
+        if self.cfg.eval_split:
+            from nlp_envs.evaluation import evaluate
+
+            metrics = evaluate(self.env_id, GreedyPolicy(self.policy, self.device, self.amp), split=self.cfg.eval_split,
+                               num_envs=self.cfg.eval_envs, seed=self.cfg.seed, **self.env_kwargs)
+            self.policy.train()
+            scalars = {f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            for k, v in scalars.items():
+                self.logger.tb.add_scalar(k, float(v), self.step)
+            result.update(scalars)
+            result["eval"] = metrics
+        self.logger.close()
+        if self.sampler is not None:
+            self.sampler.close()
+        (self.out / "final_metrics.json").write_text(json.dumps(result, indent=2, default=str))
+        return result
+
+
+def load_policy(run_dir: str | os.PathLike, device: str = "auto") -> tuple[str, dict[str, Any], GreedyPolicy]:
+    """``(env_id, env_kwargs, greedy policy)`` of a transformer run directory."""
+    from safetensors.torch import load_model
+
+    run_dir = Path(run_dir)
+    info = json.loads((run_dir / "run.json").read_text())
+    ckpt = run_dir / "checkpoint"
+    if not (ckpt / "model.safetensors").exists():
+        raise FileNotFoundError(f"{run_dir} has no checkpoint/model.safetensors: was the run finished?")
+    dev = pick_device(device)
+    policy, _ = build_policy(info["env_id"], info["env_kwargs"], info["backbone"])
+    load_model(policy, str(ckpt / "model.safetensors"), device=str(dev))
+    policy.to(dev)
+    return info["env_id"], info["env_kwargs"], GreedyPolicy(policy, dev)

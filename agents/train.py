@@ -1,0 +1,122 @@
+"""Entry point of the transformer agents: ``train(...)`` in Python, ``main(argv)`` for the CLI.
+
+```
+nlp-envs train TextCls-v0 --algo ppo --backbone tiny --total-steps 20000 --seed 0 --out runs/ppo
+python -m agents.train TextCls-v0 --algo supervised --set lr=1e-3 --set num_envs=32
+python -m agents.train TextCls-v0 --algo ppo --resume runs/ppo --total-steps 40000
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from agents.config import CONFIGS, Config, make_config, parse_set
+
+ALGOS = tuple(CONFIGS)
+
+
+def train(
+    env_id: str,
+    algo: str,
+    *,
+    backbone: str = "tiny",
+    total_steps: int | None = None,
+    seed: int = 0,
+    out: str | None = None,
+    resume: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Train ``algo`` on ``env_id``; return the final metrics (``eval/...`` from ``nlp_envs.evaluate``).
+
+    Args:
+        env_id: a registered nlp-envs id (``"TextCls-v0"``...).
+        algo: ``reinforce``, ``ppo``, ``grpo`` or ``supervised``.
+        backbone: ``tiny``, ``small``, ``minilm`` or a local model directory (pretrained backbones set the
+            env's ``tokenizer`` to their own vocabulary).
+        total_steps: budget in env steps (RL) or examples (supervised); default: the config's.
+        seed: seeds torch, numpy, python and the envs.
+        out: run directory (default ``runs/<env_id>-<algo>-<time>``).
+        resume: a run directory to continue: its config, weights, optimizer, RNG states, step count
+            and data order; ``total_steps`` may be raised. ``out`` must be None or the same folder.
+        env_kwargs: extra env kwargs (``data_dir``...).
+        overrides: any field of the algorithm's config (:mod:`agents.config`).
+    """
+    if resume is not None:
+        run_dir = Path(resume)
+        info = json.loads((run_dir / "run.json").read_text())
+        if info.get("kind") != "transformer":
+            raise ValueError(f"{run_dir} is a {info.get('kind')!r} run, not a transformer run")
+        if out is not None and Path(out).resolve() != run_dir.resolve():
+            raise ValueError(f"resume continues in {run_dir}; drop out={out!r}")
+        ckpt_cfg = json.loads((run_dir / "checkpoint" / "config.json").read_text())
+        algo, env_id, backbone = info["algo"], info["env_id"], info["backbone"]
+        env_kwargs = info["env_kwargs"]
+        cfg_dict = {k: v for k, v in ckpt_cfg.items() if k != "algo"}
+        cfg_dict.update(overrides)
+        if total_steps is not None:
+            cfg_dict["total_steps"] = total_steps
+        cfg: Config = make_config(algo, **cfg_dict)
+        out = str(run_dir)
+    else:
+        if algo not in CONFIGS:
+            raise ValueError(f"algo={algo!r}: expected one of {ALGOS}")
+        if total_steps is not None:
+            overrides["total_steps"] = total_steps
+        cfg = make_config(algo, seed=seed, **overrides)
+        out = out or f"runs/{env_id}-{algo}-{time.strftime('%Y%m%d-%H%M%S')}"
+    from agents.rollout import Run
+
+    run = Run(env_id, cfg, backbone=backbone, out=out, env_kwargs=env_kwargs, resume=resume is not None)
+    module = importlib.import_module(f"agents.{algo}")
+    return module.train(run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nlp-envs train", description="Train a transformer agent on an nlp-envs env.")
+    p.add_argument("env_id", nargs="?", help="env id, e.g. TextCls-v0 (omit with --resume)")
+    p.add_argument("--algo", choices=ALGOS, default="ppo")
+    p.add_argument("--backbone", default="tiny", help="tiny | small | minilm | PATH to a local model directory")
+    p.add_argument("--total-steps", type=int, default=None, help="env steps (RL) or examples (supervised)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run directory")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                   help="env kwarg (JSON value, else string), repeatable")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config field, repeatable")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.env_id is None and args.resume is None:
+        build_parser().error("give ENV_ID or --resume DIR")
+    algo = args.algo
+    if args.resume:
+        algo = json.loads((Path(args.resume) / "run.json").read_text())["algo"]
+    overrides = parse_set(algo, args.set)
+    if args.no_progress:
+        overrides["progress"] = False
+    env_kwargs: dict[str, Any] = {}
+    for item in args.env_kwarg:
+        k, _, v = item.partition("=")
+        try:
+            env_kwargs[k] = json.loads(v)
+        except json.JSONDecodeError:
+            env_kwargs[k] = v
+    result = train(args.env_id, algo, backbone=args.backbone, total_steps=args.total_steps, seed=args.seed,
+                   out=args.out, resume=args.resume, env_kwargs=env_kwargs or None, **overrides)
+    shown = {k: v for k, v in result.items() if k.startswith("eval/") or k in ("step", "train_seconds")}
+    print(json.dumps(shown, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
