@@ -5,6 +5,7 @@
 ``nlp-envs eval ENV_ID --agent random|majority [--split test] [--json]``
 ``nlp-envs eval RUN_DIR [--split test] [--json]``     a trained agent's saved policy
 ``nlp-envs train ENV_ID --algo ALGO ...``  transformer agent (reinforce, ppo, grpo, supervised) or SB3
+``nlp-envs docs [--out docs/envs] [--check]``  generate (or check) the env pages
 ``nlp-envs quickstart``                 the README's main job on the embedded default
 """
 
@@ -76,76 +77,102 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Step-info keys that ``play`` averages into its running metrics (label, present in which families).
+_PLAY_METRICS = (
+    ("correct", "accuracy"),        # classification, dialogue select, MCQA (each answer)
+    ("entity_f1", "entity F1"),     # NER (end of sentence)
+    ("f1", "F1"),                   # multi-label (end of episode)
+    ("jaccard", "Jaccard"),         # multi-label
+    ("score", None),                # dialogue reply: named by the env's reward_name
+)
+
+
+def _show(console: Any, text: Any) -> None:
+    """Print env text verbatim (rich would read ``[train #3]`` as markup and drop it)."""
+    console.print(str(text), markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+
 def cmd_play(args: argparse.Namespace) -> int:
     console = _console()
     kwargs = _parse_kv(args.env_kwarg)
-    env = gym.make(args.env_id, render_mode="ansi", split=args.split, **kwargs)
+    if args.split is not None:
+        kwargs["split"] = args.split
+    env = gym.make(args.env_id, render_mode="ansi", **kwargs)
     base = env.unwrapped
     interactive = sys.stdin.isatty()
-    console.print(f"[bold]{args.env_id}[/bold] ({base.data.name}, split {args.split}). "
+    console.print(f"[bold]{args.env_id}[/bold] ({base.data.name}, split {base.split}). "
                   "Type an action and Enter; 'q' quits; '?' shows the valid actions.")
-    total_returns = []
+    returns: list[float] = []
+    metrics: dict[str, list[float]] = {}
     for ep in range(args.episodes):
         env.reset(seed=None if ep else args.seed)
         episode_return = 0.0
         done = False
         console.print(f"\n[bold cyan]Episode {ep + 1}[/bold cyan]")
-        console.print(env.render())
+        _show(console, env.render())
         while not done:
             if interactive:
                 console.print("> ", end="")
             line = sys.stdin.readline()
             if not line:  # end of piped input
                 console.print("\n(end of input)")
-                return _play_summary(console, total_returns)
+                return _play_summary(console, returns)
             line = line.strip()
             if line in {"q", "quit", "exit"}:
-                return _play_summary(console, total_returns)
+                return _play_summary(console, returns)
             if line in {"?", "help"}:
-                console.print(_action_help(base))
+                _show(console, _action_help(base))
                 continue
             try:
                 actions = base.parse_actions(line)
             except ValueError as e:
-                console.print(f"[red]{e}[/red]")
+                _show(console, e)
                 continue
             for a in actions:
-                _, reward, term, trunc, info = env.step(a)
+                try:
+                    _, reward, term, trunc, info = env.step(a)
+                except gym.error.InvalidAction as e:  # e.g. a masked action with strict=True
+                    _show(console, e)
+                    break
                 episode_return += float(reward)
+                for key, _label in _PLAY_METRICS:
+                    if key in info:
+                        metrics.setdefault(key, []).append(float(info[key]))
                 console.print(f"reward {float(reward):+.3f}   return {episode_return:.3f}")
                 if term or trunc:
                     done = True
                     break
-            console.print(env.render())
-        total_returns.append(episode_return)
+            _show(console, env.render())
+        returns.append(episode_return)
         console.print(f"[bold]episode return: {episode_return:.3f}[/bold]")
-    return _play_summary(console, total_returns)
+        console.print("running: " + _running_text(base, returns, metrics))
+    return _play_summary(console, returns)
+
+
+def _running_text(base: Any, returns: list[float], metrics: dict[str, list[float]]) -> str:
+    """``N episodes, mean return R, accuracy A ...``: the metrics of the episodes played so far."""
+    parts = [f"{len(returns)} episode{'s' if len(returns) != 1 else ''}", f"mean return {np.mean(returns):.3f}"]
+    for key, label in _PLAY_METRICS:
+        if metrics.get(key):
+            name = label or str(getattr(base, "reward_name", key))
+            parts.append(f"{name} {np.mean(metrics[key]):.3f}")
+    return ", ".join(parts)
 
 
 def _action_help(base: Any) -> str:
+    """What ``parse_actions`` accepts (its docstring) and the names of the actions, if any."""
+    doc = (type(base).parse_actions.__doc__ or "").strip()
+    hint = " ".join(doc.replace("``", "").split()) if doc else f"an integer in [0, {base.action_space.n})"
     names = getattr(base, "label_names", None) or getattr(base, "tag_names", None)
     if names:
-        return "actions: " + ", ".join(f"{i}={n}" for i, n in enumerate(names))
-    return f"actions: integers in [0, {base.action_space.n})"
+        hint += "\nactions: " + ", ".join(f"{i}={n}" for i, n in enumerate(names))
+    return "type " + hint[0].lower() + hint[1:]
 
 
 def _play_summary(console: Any, returns: list[float]) -> int:
     if returns:
         console.print(f"episodes: {len(returns)}, mean return: {np.mean(returns):.3f}")
     return 0
-
-
-def _baseline_policy(agent: str, env_id: str, seed: int, env_kwargs: dict[str, Any]) -> Any:
-    from agents import baselines
-
-    if agent == "random":
-        env = gym.make(env_id, **env_kwargs)
-        n = env.action_space.n
-        env.close()
-        return baselines.RandomPolicy(n, seed=seed)
-    if agent == "majority":
-        return baselines.MajorityPolicy.fit(env_id, **env_kwargs)
-    raise SystemExit(f"unknown --agent {agent!r}: expected random or majority")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -165,8 +192,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         env_id = target
         if args.agent is None:
             raise SystemExit("give --agent random|majority to evaluate a baseline on an env id")
-        fit_kwargs = {k: v for k, v in env_kwargs.items() if k != "split"}
-        policy = _baseline_policy(args.agent, env_id, args.seed, fit_kwargs)
+        from agents.baselines import make_baseline
+
+        policy = make_baseline(args.agent, env_id, seed=args.seed,
+                               **{k: v for k, v in env_kwargs.items() if k != "split"})
         label = args.agent
     result = nlp_envs.evaluate(env_id, policy, split=args.split, num_envs=args.num_envs, **env_kwargs)
     result["agent"] = label
@@ -216,6 +245,23 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return int(run(out=args.out, total_steps=args.total_steps, seed=args.seed) or 0)
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from nlp_envs.docs import generate_docs, render_docs, stale_pages
+
+    if args.check:
+        stale = stale_pages(args.out, render_docs())
+        if stale:
+            print(f"{len(stale)} stale page(s) in {args.out}: " + ", ".join(stale))
+            out_opt = "" if args.out == "docs/envs" else f" --out {args.out}"
+            print(f"regenerate them with `nlp-envs docs{out_opt}`")
+            return 1
+        print(f"{args.out} is up to date")
+        return 0
+    paths = generate_docs(args.out)
+    print(f"wrote {len(paths)} pages to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nlp-envs", description="NLP tasks as Gymnasium environments.")
     p.add_argument("--version", action="version", version=f"nlp-envs {nlp_envs.__version__}")
@@ -226,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("play", help="play an env by hand (reads actions from stdin)")
     s.add_argument("env_id")
-    s.add_argument("--split", default="train")
+    s.add_argument("--split", default=None, help="default: the id's registered split, else train")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--episodes", type=int, default=3)
     s.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="extra gym.make kwargs")
@@ -245,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train an agent: --algo reinforce|ppo|grpo|supervised|sb3-ppo|sb3-a2c|sb3-dqn|"
                         "sb3-maskable-ppo (see `nlp-envs train --help`)")
 
+    s = sub.add_parser("docs", help="generate the env pages (docs/envs) from docstrings and live envs")
+    s.add_argument("--out", default="docs/envs", help="output folder (default docs/envs)")
+    s.add_argument("--check", action="store_true", help="write nothing; exit 1 listing stale pages")
+
     s = sub.add_parser("quickstart", help="the README main job: train on TextCls-v0, compare, plot")
     s.add_argument("--out", default="runs/quickstart")
     s.add_argument("--total-steps", type=int, default=None)
@@ -259,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "train":
         return cmd_train(argv[1:])
     args = parser.parse_args(argv)
-    handlers = {"list": cmd_list, "play": cmd_play, "eval": cmd_eval, "quickstart": cmd_quickstart}
+    handlers = {"list": cmd_list, "play": cmd_play, "eval": cmd_eval, "docs": cmd_docs,
+                "quickstart": cmd_quickstart}
     return handlers[args.command](args)
 
 
