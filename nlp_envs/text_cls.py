@@ -50,7 +50,7 @@ class TextClsEnv(NlpEnv):
 
     Text classification as an environment: each step shows one text (as token ids) and the agent
     answers with a label. The default dataset is an embedded, seeded intent-detection corpus
-    (``"intents"``: 14 intents of a banking/travel/shopping assistant, with paraphrases, shared
+    (``"intents"``: 16 intents of a banking/travel/shopping assistant, with paraphrases, shared
     vocabulary and contrastive distractors; see :mod:`nlp_envs.corpora.intents`); ``"banking77"``
     reads Banking77 from a data directory.
 

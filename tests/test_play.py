@@ -1,0 +1,44 @@
+"""``nlp-envs play`` works for every family: driven by piped input, it prints each step's reward, the
+episode return and a running metric. Parametrized over the registry, so a new family is covered the
+moment it is registered with embedded data."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import gymnasium as gym
+import pytest
+
+from nlp_envs.docs import data_folder
+from nlp_envs.registration import registered_ids
+
+EMBEDDED_IDS = [i for i in registered_ids() if data_folder(i) is None]
+#: "?" (help), then "0" lines: action 0 / label 0 / tag O / option A / candidate 0 / the reply "0"
+SCRIPT = "?\n" + "0\n" * 200
+REWARD = re.compile(r"reward [+-]\d+\.\d{3}\s+return -?\d+\.\d{3}")
+RUNNING = re.compile(r"running: 1 episode, mean return -?\d+\.\d{3}, [A-Za-z][\w ]* -?\d+\.\d{3}")
+
+
+def test_every_family_has_an_embedded_id() -> None:
+    entry_points = {str(gym.spec(i).entry_point) for i in registered_ids()}
+    embedded = {str(gym.spec(i).entry_point) for i in EMBEDDED_IDS}
+    assert entry_points == embedded, f"families with no embedded-data id to play: {entry_points - embedded}"
+
+
+@pytest.mark.parametrize("env_id", EMBEDDED_IDS)
+def test_play_one_episode_with_piped_input(env_id: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "nlp_envs.cli", "play", env_id, "--episodes", "1"],
+        input=SCRIPT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    text = out.stdout
+    assert out.returncode == 0, f"{env_id}: exit {out.returncode}\n{out.stderr[-3000:]}"
+    assert REWARD.search(text), f"{env_id}: no reward line\n{text}"
+    assert re.search(r"episode return: -?\d+\.\d{3}", text), f"{env_id}: no episode return line\n{text}"
+    assert RUNNING.search(text), f"{env_id}: no running metric line\n{text}"
+    assert "(end of input)" not in text, f"{env_id}: the scripted input did not finish an episode\n{text}"
+    assert "type " in text, f"{env_id}: '?' printed no help\n{text}"
