@@ -362,7 +362,11 @@ def _generator_code(gen: Callable[..., Any]) -> str:
             path = spec.origin if spec else None
         else:
             path = inspect.getsourcefile(gen)
-        return hashlib.blake2b(Path(path).read_bytes(), digest_size=8).hexdigest() if path else ""
+        if not path:
+            return ""
+        shared = Path(path).with_name("_rng.py")  # the generators' shared random helpers
+        code = Path(path).read_bytes() + (shared.read_bytes() if shared.exists() else b"")
+        return hashlib.blake2b(code, digest_size=8).hexdigest()
     except (OSError, TypeError):
         return ""
 

@@ -40,9 +40,18 @@ Example::
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
+
+from nlp_envs.corpora._rng import (
+    chance as _chance,
+    check_seed,
+    draw_new,
+    pick as _pick,
+    resolve_sizes,
+    split_streams,
+)
 
 __all__ = ["DEFAULT_SIZES", "DOMAINS", "MAX_TURNS", "MIN_TURNS", "SLOT_VALUES", "SPLITS", "Turn", "generate"]
 
@@ -58,9 +67,6 @@ MIN_TURNS = 4
 MAX_TURNS = 10
 """Most turns in a dialogue; longer draws are discarded and drawn again."""
 
-_MAX_ATTEMPTS = 200
-"""Attempts to draw a new dialogue of valid length, per example, before giving up."""
-
 
 class Turn(TypedDict):
     """One turn of a dialogue."""
@@ -69,21 +75,6 @@ class Turn(TypedDict):
     """``"user"`` or ``"system"``."""
     text: str
     """What was said."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Random helpers. Only ``Random.random`` is used: its stream is guaranteed across Python versions.
-# --------------------------------------------------------------------------------------------------
-
-
-def _pick(rng: random.Random, items: Sequence[str]) -> str:
-    """Return a uniformly drawn element of ``items``."""
-    return items[int(rng.random() * len(items))]
-
-
-def _chance(rng: random.Random, p: float) -> bool:
-    """Return True with probability ``p``."""
-    return rng.random() < p
 
 
 # --------------------------------------------------------------------------------------------------
@@ -361,32 +352,14 @@ def _generate_split(
     ids: list[str] = []
     dialogues: list[list[Turn]] = []
     for i in range(n):
-        for _ in range(_MAX_ATTEMPTS):
-            turns = _dialogue(rng)
-            key = "\n".join(turn["text"] for turn in turns)
-            if MIN_TURNS <= len(turns) <= MAX_TURNS and key not in seen:
-                break
-        else:
-            raise ValueError(
-                f"could not draw {n} distinct {split} dialogues after {_MAX_ATTEMPTS} attempts at "
-                f"dialogue {i}; ask for fewer dialogues"
-            )
-        seen.add(key)
+        turns = draw_new(
+            lambda: _dialogue(rng), lambda turns: "\n".join(turn["text"] for turn in turns), seen,
+            accept=lambda turns: MIN_TURNS <= len(turns) <= MAX_TURNS,
+            n=n, index=i, split=split, what="dialogues", unit="dialogue",
+        )
         ids.append(f"{split}-{i:05d}")
         dialogues.append(turns)
     return ids, dialogues
-
-
-def _resolve_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
-    """Merge ``sizes`` into :data:`DEFAULT_SIZES`, validating names and values."""
-    resolved = dict(DEFAULT_SIZES)
-    for split, size in (sizes or {}).items():
-        if split not in resolved:
-            raise ValueError(f"unknown split {split!r} in sizes; expected some of {list(SPLITS)}")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"sizes[{split!r}] must be a non-negative int, got {size!r}")
-        resolved[split] = size
-    return resolved
 
 
 def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[str, dict[str, list]]:
@@ -400,14 +373,12 @@ def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[s
         ids are ``"<split>-<index>"``, e.g. ``"train-00042"``.
     :raises ValueError: On an unknown split, a negative or non-int size, or a non-int seed.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    resolved = _resolve_sizes(sizes)
+    check_seed(seed)
+    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
     seen: set[str] = set()
     data: dict[str, dict[str, list]] = {}
     # Held-out splits first, each from its own stream, so they do not depend on the train size.
-    for split in ("test", "validation", "train"):
-        rng = random.Random(f"nlp_envs.dialog/{seed}/{split}")
+    for split, rng in split_streams("dialog", seed):
         ids, dialogues = _generate_split(resolved[split], rng, seen, split)
         data[split] = {"id": ids, "turns": dialogues}
     return {split: data[split] for split in SPLITS}

@@ -43,8 +43,19 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from nlp_envs.corpora._rng import (
+    chance as _chance,
+    check_seed,
+    draw_new,
+    permutation as _permutation,
+    pick as _pick,
+    resolve_sizes,
+    split_streams,
+    stream,
+)
 
 __all__ = ["DEFAULT_SIZES", "LABEL_NAMES", "SPLITS", "generate"]
 
@@ -63,24 +74,10 @@ CONTEXT_RATE = 0.15
 TYPO_RATE = 0.05
 """Probability that one word of an utterance gets a typo (swapped, dropped or doubled letter)."""
 
-_MAX_ATTEMPTS = 200
-"""Attempts to draw a text not seen before, per example, before giving up."""
-
 
 # --------------------------------------------------------------------------------------------------
-# Random helpers. Only ``Random.random`` is used: its stream is guaranteed across Python versions,
-# unlike ``choice``/``shuffle``/``sample``, whose algorithms Python may change.
+# Random helpers (see :mod:`nlp_envs.corpora._rng`: only ``Random.random`` is used).
 # --------------------------------------------------------------------------------------------------
-
-
-def _pick(rng: random.Random, items: Sequence[str]) -> str:
-    """Return a uniformly drawn element of ``items``."""
-    return items[int(rng.random() * len(items))]
-
-
-def _chance(rng: random.Random, p: float) -> bool:
-    """Return True with probability ``p``."""
-    return rng.random() < p
 
 
 def _digits(rng: random.Random, n: int) -> str:
@@ -724,40 +721,12 @@ def _generate_split(
         if i % n_labels == 0:  # a fresh random permutation of the labels for every block
             order = _permutation(n_labels, rng)
         label = order[i % n_labels]
-        for _ in range(_MAX_ATTEMPTS):
-            text = _utterance(label, rng)
-            if text not in seen:
-                break
-        else:
-            raise ValueError(
-                f"could not draw {n} distinct {split} utterances after {_MAX_ATTEMPTS} attempts at "
-                f"example {i}; ask for fewer examples"
-            )
-        seen.add(text)
+        text = draw_new(
+            lambda: _utterance(label, rng), str, seen, n=n, index=i, split=split, what="utterances"
+        )
         texts.append(text)
         labels.append(label)
     return texts, labels
-
-
-def _permutation(n: int, rng: random.Random) -> list[int]:
-    """Return a uniformly random permutation of ``range(n)`` (Fisher-Yates)."""
-    items = list(range(n))
-    for i in range(n - 1, 0, -1):
-        j = int(rng.random() * (i + 1))
-        items[i], items[j] = items[j], items[i]
-    return items
-
-
-def _resolve_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
-    """Merge ``sizes`` into :data:`DEFAULT_SIZES`, validating names and values."""
-    resolved = dict(DEFAULT_SIZES)
-    for split, size in (sizes or {}).items():
-        if split not in resolved:
-            raise ValueError(f"unknown split {split!r} in sizes; expected some of {list(SPLITS)}")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"sizes[{split!r}] must be a non-negative int, got {size!r}")
-        resolved[split] = size
-    return resolved
 
 
 def generate(
@@ -777,22 +746,20 @@ def generate(
     :raises ValueError: On an unknown split, a negative or non-int size, a non-int seed, or
         ``label_noise`` outside ``[0, 1]``.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    check_seed(seed)
     if not 0.0 <= label_noise <= 1.0:
         raise ValueError(f"label_noise must be in [0, 1], got {label_noise!r}")
-    resolved = _resolve_sizes(sizes)
+    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
 
     seen: set[str] = set()
     data: dict[str, dict[str, list]] = {}
     # Held-out splits first, each from its own stream, so they do not depend on the train size.
-    for split in ("test", "validation", "train"):
-        rng = random.Random(f"nlp_envs.intents/{seed}/{split}")
+    for split, rng in split_streams("intents", seed):
         texts, labels = _generate_split(resolved[split], rng, seen, split)
         data[split] = {"text": texts, "label": labels}
 
     if label_noise > 0.0:
-        rng = random.Random(f"nlp_envs.intents/{seed}/label_noise")
+        rng = stream("intents", seed, "label_noise")
         labels = data["train"]["label"]
         n_noisy = round(label_noise * len(labels))
         for i in _permutation(len(labels), rng)[:n_noisy]:

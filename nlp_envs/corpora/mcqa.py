@@ -39,6 +39,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 
+from nlp_envs.corpora._rng import check_seed, draw_new, resolve_sizes, split_streams
+from nlp_envs.corpora._rng import permutation as _permutation
+from nlp_envs.corpora._rng import pick as _pick
+
 __all__ = ["DEFAULT_SIZES", "KINDS", "SPLITS", "generate"]
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -46,9 +50,6 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
 DEFAULT_SIZES: Mapping[str, int] = {"train": 3000, "validation": 400, "test": 800}
 """Number of questions per split when ``sizes`` is not given."""
-
-_MAX_ATTEMPTS = 200
-"""Attempts to draw a question not seen before, per example, before giving up."""
 
 _NAMES = ("Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kenji",
           "Lena", "Maria", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tom", "Uma", "Victor")
@@ -65,23 +66,9 @@ _COMPARATIVES = (("taller", "tallest", "shortest"), ("older", "oldest", "younges
                  ("faster", "fastest", "slowest"), ("heavier", "heaviest", "lightest"))
 
 
-def _pick(rng: random.Random, items: Sequence[str]) -> str:
-    """Return a uniformly drawn element of ``items``."""
-    return items[int(rng.random() * len(items))]
-
-
 def _int(rng: random.Random, lo: int, hi: int) -> int:
     """Return a uniform int in ``[lo, hi]``."""
     return lo + int(rng.random() * (hi - lo + 1))
-
-
-def _permutation(n: int, rng: random.Random) -> list[int]:
-    """Return a uniformly random permutation of ``range(n)`` (Fisher-Yates)."""
-    items = list(range(n))
-    for i in range(n - 1, 0, -1):
-        j = int(rng.random() * (i + 1))
-        items[i], items[j] = items[j], items[i]
-    return items
 
 
 def _sample(rng: random.Random, items: Sequence[str], k: int) -> list[str]:
@@ -195,32 +182,14 @@ def _generate_split(n: int, rng: random.Random, seen: set[str], split: str) -> d
     """Draw ``n`` questions whose texts are not in ``seen`` (which is updated)."""
     cols: dict[str, list] = {"question": [], "options": [], "answer": []}
     for i in range(n):
-        for _ in range(_MAX_ATTEMPTS):
-            q, options, gold = _question(rng)
-            if q not in seen:
-                break
-        else:
-            raise ValueError(
-                f"could not draw {n} distinct {split} questions after {_MAX_ATTEMPTS} attempts at example {i}; "
-                "ask for fewer examples"
-            )
-        seen.add(q)
+        q, options, gold = draw_new(
+            lambda: _question(rng), lambda question: question[0], seen,
+            n=n, index=i, split=split, what="questions",
+        )
         cols["question"].append(q)
         cols["options"].append(options)
         cols["answer"].append(gold)
     return cols
-
-
-def _resolve_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
-    """Merge ``sizes`` into :data:`DEFAULT_SIZES`, validating names and values."""
-    resolved = dict(DEFAULT_SIZES)
-    for split, size in (sizes or {}).items():
-        if split not in resolved:
-            raise ValueError(f"unknown split {split!r} in sizes; expected some of {list(SPLITS)}")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"sizes[{split!r}] must be a non-negative int, got {size!r}")
-        resolved[split] = size
-    return resolved
 
 
 def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[str, dict[str, list]]:
@@ -234,12 +203,10 @@ def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[s
         ``options`` holds 3-5 distinct strings and ``answer`` is the index of the correct one.
     :raises ValueError: On an unknown split, a negative or non-int size, or a non-int seed.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    resolved = _resolve_sizes(sizes)
+    check_seed(seed)
+    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
     seen: set[str] = set()
     data: dict[str, dict[str, list]] = {}
-    for split in ("test", "validation", "train"):
-        rng = random.Random(f"nlp_envs.mcqa/{seed}/{split}")
+    for split, rng in split_streams("mcqa", seed):
         data[split] = _generate_split(resolved[split], rng, seen, split)
     return {split: data[split] for split in SPLITS}

@@ -37,6 +37,9 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
+from nlp_envs.corpora._rng import check_seed, draw_new, resolve_sizes, split_streams
+from nlp_envs.corpora._rng import pick as _pick
+
 __all__ = ["DEFAULT_SIZES", "LABEL_NAMES", "SPLITS", "generate"]
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -56,14 +59,6 @@ SIZE_PROBS: tuple[float, ...] = (0.40, 0.35, 0.18, 0.07)
 
 FILLER_RATE = 0.35
 """Probability that a review carries an aspect-free sentence (before or after the aspects)."""
-
-_MAX_ATTEMPTS = 200
-"""Attempts to draw a text not seen before, per example, before giving up."""
-
-
-def _pick(rng: random.Random, items: Sequence[str]) -> str:
-    """Return a uniformly drawn element of ``items``."""
-    return items[int(rng.random() * len(items))]
 
 
 def _weighted(rng: random.Random, weights: Sequence[float]) -> int:
@@ -266,31 +261,12 @@ def _generate_split(n: int, rng: random.Random, seen: set[str], split: str) -> t
     texts: list[str] = []
     labels: list[list[str]] = []
     for i in range(n):
-        for _ in range(_MAX_ATTEMPTS):
-            text, names = _review(rng)
-            if text not in seen:
-                break
-        else:
-            raise ValueError(
-                f"could not draw {n} distinct {split} reviews after {_MAX_ATTEMPTS} attempts at example {i}; "
-                "ask for fewer examples"
-            )
-        seen.add(text)
+        text, names = draw_new(
+            lambda: _review(rng), lambda review: review[0], seen, n=n, index=i, split=split, what="reviews"
+        )
         texts.append(text)
         labels.append(names)
     return texts, labels
-
-
-def _resolve_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
-    """Merge ``sizes`` into :data:`DEFAULT_SIZES`, validating names and values."""
-    resolved = dict(DEFAULT_SIZES)
-    for split, size in (sizes or {}).items():
-        if split not in resolved:
-            raise ValueError(f"unknown split {split!r} in sizes; expected some of {list(SPLITS)}")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"sizes[{split!r}] must be a non-negative int, got {size!r}")
-        resolved[split] = size
-    return resolved
 
 
 def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[str, dict[str, list]]:
@@ -304,13 +280,11 @@ def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[s
         where each label is a list of 1-4 distinct names of :data:`LABEL_NAMES`, in label-id order.
     :raises ValueError: On an unknown split, a negative or non-int size, or a non-int seed.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    resolved = _resolve_sizes(sizes)
+    check_seed(seed)
+    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
     seen: set[str] = set()
     data: dict[str, dict[str, list]] = {}
-    for split in ("test", "validation", "train"):
-        rng = random.Random(f"nlp_envs.multilabel/{seed}/{split}")
+    for split, rng in split_streams("multilabel", seed):
         texts, labels = _generate_split(resolved[split], rng, seen, split)
         data[split] = {"text": texts, "label": labels}
     return {split: data[split] for split in SPLITS}

@@ -36,7 +36,16 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+
+from nlp_envs.corpora._rng import (
+    chance as _chance,
+    check_seed,
+    draw_new,
+    pick as _pick,
+    resolve_sizes,
+    split_streams,
+)
 
 __all__ = ["DEFAULT_SIZES", "ENTITY_TYPES", "SPLITS", "TAG_NAMES", "generate"]
 
@@ -60,24 +69,6 @@ COMBINE_RATE = 0.25
 
 MAX_TOKENS = 30
 """Longest sentence, in tokens."""
-
-_MAX_ATTEMPTS = 200
-"""Attempts to draw a sentence not seen before, per example, before giving up."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Random helpers. Only ``Random.random`` is used: its stream is guaranteed across Python versions.
-# --------------------------------------------------------------------------------------------------
-
-
-def _pick(rng: random.Random, items: Sequence[str]) -> str:
-    """Return a uniformly drawn element of ``items``."""
-    return items[int(rng.random() * len(items))]
-
-
-def _chance(rng: random.Random, p: float) -> bool:
-    """Return True with probability ``p``."""
-    return rng.random() < p
 
 
 # --------------------------------------------------------------------------------------------------
@@ -353,32 +344,13 @@ def _generate_split(
     all_tokens: list[list[str]] = []
     all_tags: list[list[str]] = []
     for i in range(n):
-        for _ in range(_MAX_ATTEMPTS):
-            tokens, tags = _sentence(rng)
-            key = " ".join(tokens)
-            if key not in seen:
-                break
-        else:
-            raise ValueError(
-                f"could not draw {n} distinct {split} sentences after {_MAX_ATTEMPTS} attempts at "
-                f"sentence {i}; ask for fewer sentences"
-            )
-        seen.add(key)
+        tokens, tags = draw_new(
+            lambda: _sentence(rng), lambda sentence: " ".join(sentence[0]), seen,
+            n=n, index=i, split=split, what="sentences", unit="sentence",
+        )
         all_tokens.append(tokens)
         all_tags.append(tags)
     return all_tokens, all_tags
-
-
-def _resolve_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
-    """Merge ``sizes`` into :data:`DEFAULT_SIZES`, validating names and values."""
-    resolved = dict(DEFAULT_SIZES)
-    for split, size in (sizes or {}).items():
-        if split not in resolved:
-            raise ValueError(f"unknown split {split!r} in sizes; expected some of {list(SPLITS)}")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"sizes[{split!r}] must be a non-negative int, got {size!r}")
-        resolved[split] = size
-    return resolved
 
 
 def generate(
@@ -394,14 +366,12 @@ def generate(
         with one IOB2 tag from :data:`TAG_NAMES` per token.
     :raises ValueError: On an unknown split, a negative or non-int size, or a non-int seed.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    resolved = _resolve_sizes(sizes)
+    check_seed(seed)
+    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
     seen: set[str] = set()
     data: dict[str, dict[str, list[list[str]]]] = {}
     # Held-out splits first, each from its own stream, so they do not depend on the train size.
-    for split in ("test", "validation", "train"):
-        rng = random.Random(f"nlp_envs.ner/{seed}/{split}")
+    for split, rng in split_streams("ner", seed):
         tokens, tags = _generate_split(resolved[split], rng, seen, split)
         data[split] = {"tokens": tokens, "tags": tags}
     return {split: data[split] for split in SPLITS}
