@@ -44,7 +44,7 @@ import gymnasium as gym
 from seqeval.metrics import f1_score as seqeval_f1
 
 import nlp_envs  # noqa: F401  (registers the ids)
-from throughput import _actions, git_sha, time_single, time_vector  # benchmarks/throughput.py (registers Constant-v0)
+from throughput import _actions, git_sha, time_single, time_single_masked, time_vector  # benchmarks/throughput.py (registers Constant-v0)
 
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "peers_nlpgym_child.py"
@@ -189,13 +189,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ours_fns: dict[str, Any] = {
         "trivial_single": lambda i: time_single("Constant-v0", args.steps, 1),
         "ner_single": lambda i: time_uniform(ner_env, args.steps, i),
-        "ner_single_masked_actions": lambda i: time_single(ner_id, args.steps, 1),
+        "ner_single_masked_actions": lambda i: time_single_masked(ner_id, args.steps, 1),
         "ner_vector": lambda i: time_vector(ner_id, args.num_envs, args.vector_steps, 1, "native"),
     }
     if ml_env is not None:
         ours_fns |= {
             "multilabel_single": lambda i: time_uniform(ml_env, args.steps, i),
-            "multilabel_single_masked_actions": lambda i: time_single(ml_id, args.steps, 1),
+            "multilabel_single_masked_actions": lambda i: time_single_masked(ml_id, args.steps, 1),
             "multilabel_vector": lambda i: time_vector(ml_id, args.num_envs, args.vector_steps, 1, "native"),
         }
     order = ["trivial_single", "ner_single", "ner_single_masked_actions", "ner_vector", "nlpgym:seq_tag_default",
@@ -230,14 +230,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seq, zero = theirs["seq_tag_default"]["steps_per_s"], theirs["seq_tag_zero_reward"]["steps_per_s"]
     rows = [  # (comparison, ours, NLPGym, target ratio or None)
         ("NER single vs SeqTagEnv default reward", ours["ner_single"], seq, 1000.0),
-        ("NER single, masked actions (time_single) vs default", ours["ner_single_masked_actions"], seq, None),
+        ("NER single, masked actions (time_single_masked) vs default", ours["ner_single_masked_actions"], seq, None),
         (f"NER native vector[{args.num_envs}] vs SeqTagEnv default", ours["ner_vector"], seq, None),
         ("NER single vs SeqTagEnv zero reward", ours["ner_single"], zero, None),
     ]
     if ml_id is not None and "multi_label_default" in theirs:
         mls = theirs["multi_label_default"]["steps_per_s"]
         rows += [("MultiLabel single vs MultiLabelEnv default", ours["multilabel_single"], mls, 10.0),
-                 ("MultiLabel single, masked actions (time_single)", ours["multilabel_single_masked_actions"],
+                 ("MultiLabel single, masked actions (time_single_masked)", ours["multilabel_single_masked_actions"],
                   mls, None),
                  (f"MultiLabel native vector[{args.num_envs}] vs MultiLabelEnv", ours["multilabel_vector"], mls, None)]
     else:
