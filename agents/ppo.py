@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents import distributed
 from agents.rollout import Run, collect, gae, kl_shaped_rewards, masked_mean, score
 
 
@@ -63,7 +64,7 @@ def train(run: Run) -> dict[str, Any]:
                 entropy_loss = masked_mean(entropy, m)
                 loss = pg_loss - cfg.ent_coef * entropy_loss + cfg.vf_coef * v_loss
                 grad_norm = run.optimize(loss)
-            if cfg.target_kl is not None and float(approx_kl) > cfg.target_kl:
+            if cfg.target_kl is not None and distributed.mean(float(approx_kl)) > cfg.target_kl:  # same on all ranks
                 break
 
         m = ep.mask

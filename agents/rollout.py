@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 import nlp_envs  # noqa: F401  (registers the ids)
+from agents import distributed
 from agents.config import Config
 from agents.policy import Policy, apply_mask, env_kwargs_for_backbone, family_of, gumbel_sample, make_policy, to_torch
 
@@ -330,11 +331,11 @@ class Logger:
         self.path = out / "metrics.csv"
         self.columns: list[str] | None = None
         if resume and self.path.exists():
-            with open(self.path, newline="") as f:
-                self.columns = next(csv.reader(f), None)
+            self.columns = self._truncate(initial)
         elif self.path.exists():
             self.path.unlink()
-        self.tb = SummaryWriter(str(out / "tb"))
+        # resuming at step S: TensorBoard hides the events after S written before the interruption
+        self.tb = SummaryWriter(str(out / "tb"), purge_step=initial + 1 if resume else None)
         self.bar = tqdm(total=total, initial=initial, disable=not progress, unit="step", dynamic_ncols=True)
         self.last: dict[str, float] = {}
 
@@ -346,10 +347,7 @@ class Logger:
                 with open(self.path, newline="") as f:
                     old_rows = list(csv.DictReader(f))
             self.columns = (self.columns or []) + [k for k in row if k not in (self.columns or [])]
-            with open(self.path, "w", newline="") as f:  # a new metric: rewrite with the wider header
-                w = csv.DictWriter(f, self.columns)
-                w.writeheader()
-                w.writerows(old_rows)
+            self._rewrite(self.columns, old_rows)  # a new metric: rewrite with the wider header
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow([_fmt(row.get(c, "")) for c in self.columns])
         for k, v in metrics.items():
@@ -364,6 +362,65 @@ class Logger:
         self.bar.close()
         self.tb.close()
 
+    def _rewrite(self, columns: list[str], rows: list[dict[str, str]]) -> None:
+        """Replace metrics.csv atomically (a kill never leaves it half-written)."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, columns)
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, self.path)
+
+    def _truncate(self, step: int) -> list[str] | None:
+        """Resuming at checkpoint step ``step``: drop the rows logged after it (that work is redone) and a
+        last row cut short by a kill; return the header."""
+        with open(self.path, newline="") as f:
+            text = f.read()
+        lines = text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines = lines[:-1]  # the process died while appending this row
+        rows = list(csv.reader(lines))
+        if not rows:
+            return None
+        header, body = rows[0], rows[1:]
+        keep = [r for r in body if len(r) == len(header) and r[0] and float(r[0]) <= step]
+        if len(keep) != len(body) or len(lines) != len(text.splitlines(keepends=True)):
+            self._rewrite(header, [dict(zip(header, r)) for r in keep])
+        return header
+
+
+class QuietLogger:
+    """The logger of ranks > 0: keeps the last (rank-averaged) row, writes nothing."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+        self.tb = _NoWriter()
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self.last = {"step": step, **{k: float(v) for k, v in metrics.items()}}
+
+    def close(self) -> None:
+        pass
+
+
+class _NoWriter:
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
+    """``run_dir/checkpoint``, or ``run_dir/.checkpoint.old`` when a save was interrupted between its two
+    renames (the old checkpoint is complete; the new one is not there yet)."""
+    run_dir = Path(run_dir)
+    final, old = run_dir / "checkpoint", run_dir / ".checkpoint.old"
+    return old if not final.exists() and old.exists() else final
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
 
 def _fmt(v: Any) -> Any:
     return repr(v) if isinstance(v, float) else v
@@ -375,6 +432,10 @@ class Run:
     The run directory holds ``run.json`` (what ``nlp-envs eval DIR`` reads), ``metrics.csv``, ``tb/``,
     ``checkpoint/`` (model.safetensors, config.json, optimizer.pt, rng.pt, data_order.pt,
     trainer_state.json; written to a temp dir and renamed) and ``final_metrics.json``.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every rank builds a Run: it joins the process group, plays
+    its own rank-offset-seeded sub-envs, averages gradients in :meth:`optimize`, and reduces step counts
+    and metrics; rank 0 alone writes files (see :mod:`agents.distributed`).
     """
 
     def __init__(self, env_id: str, cfg: Config, *, backbone: str, out: str | os.PathLike,
@@ -383,11 +444,20 @@ class Run:
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.env_kwargs = env_kwargs_for_backbone(backbone, env_kwargs)
-        self.device = pick_device(cfg.device)
+        self.device = distributed.rank_device(pick_device(cfg.device))
+        distributed.init(self.device)
+        self.rank, self.world_size, self.is_main = distributed.rank(), distributed.world_size(), distributed.is_main()
         self.amp = autocast(self.device, cfg.bf16)
         seed_everything(cfg.seed)
+        if not self.is_main:
+            distributed.barrier()  # rank 0 prepares (and caches) the data first
         self.policy, self.family = build_policy(env_id, self.env_kwargs, backbone)
+        if self.is_main:
+            distributed.barrier()
         self.policy.to(self.device)
+        distributed.broadcast_module(self.policy)
+        if self.rank > 0:
+            seed_everything(cfg.seed + 1_000_003 * self.rank)  # own sampling noise per rank; rank 0 as alone
         if cfg.compile:
             for name in ("encoder", "lm"):
                 if hasattr(self.policy, name):
@@ -402,15 +472,23 @@ class Run:
         run_json = {"kind": "transformer", "env_id": env_id, "env_kwargs": self.env_kwargs, "algo": cfg.algo,
                     "backbone": backbone, "family": self.family, "seed": cfg.seed, "device": str(self.device),
                     "num_parameters": sum(p.numel() for p in self.policy.parameters())}
-        (self.out / "run.json").write_text(json.dumps(run_json, indent=2, default=str))
+        if self.world_size > 1:
+            run_json["world_size"] = self.world_size
+        if self.is_main:
+            _write_atomic(self.out / "run.json", json.dumps(run_json, indent=2, default=str))
+            for stale in self.out.glob(".checkpoint.tmp-*"):  # a save cut short by a kill
+                shutil.rmtree(stale, ignore_errors=True)
         self.resumed = resume
         if resume:
-            self.load_checkpoint(self.out / "checkpoint")
-        self.logger = Logger(self.out, cfg.total_steps, self.step, cfg.progress, resume)
+            self.load_checkpoint(checkpoint_dir(self.out))
+        self.logger: Logger | QuietLogger = (
+            Logger(self.out, cfg.total_steps, self.step, cfg.progress, resume) if self.is_main else QuietLogger())
 
     # -- helpers for the algorithm files ---------------------------------------------------------
     def make_sampler(self, group_size: int = 1) -> WaveSampler:
-        self.sampler = WaveSampler(self.env_id, self.env_kwargs, self.cfg.num_envs, self.cfg.seed, group_size)
+        # rank r's sub-envs are seeded seed + r*num_envs + i: all ranks together = one vector env
+        seed = self.cfg.seed + self.rank * self.cfg.num_envs
+        self.sampler = WaveSampler(self.env_id, self.env_kwargs, self.cfg.num_envs, seed, group_size)
         if self._pending_order is not None:
             self.sampler.load_state_dict(self._pending_order)
             self._pending_order = None
@@ -419,21 +497,23 @@ class Run:
     _pending_order: dict[str, Any] | None = None
 
     def optimize(self, loss: torch.Tensor) -> float:
-        """One optimizer step (with clipping); returns the gradient norm."""
+        """One optimizer step (with clipping); returns the gradient norm (of the rank-averaged gradient)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.all_reduce_grads(self.policy.parameters())
         norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.max_grad_norm or float("inf"))
         self.optimizer.step()
         return float(norm)
 
     def log(self, metrics: dict[str, float]) -> None:
+        metrics = distributed.reduce_metrics(metrics)  # mean over ranks (every rank calls log in step)
         elapsed = time.time() - self.started
         self.logger.log(self.step, {**metrics, "charts/iteration": self.iteration, "charts/elapsed_s": elapsed})
 
     def end_iteration(self, steps: int, metrics: dict[str, float]) -> bool:
         """Count ``steps`` env steps (or examples), log ``metrics`` at the new step, checkpoint when due;
-        True while budget remains."""
-        self.step += steps
+        True while budget remains. ``steps`` are this rank's; ``run.step`` counts all ranks'."""
+        self.step += distributed.sum_int(steps)
         self.iteration += 1
         self.log(metrics)
         every = self.cfg.checkpoint_every
@@ -458,17 +538,28 @@ class Run:
         from safetensors.torch import save_model
 
         final = self.out / "checkpoint"
+        # every rank's own RNG and data order (rank r > 0 under checkpoint/rank{r}/); rank 0 writes them all
+        mine = {"rng": rng_state(),
+                "order": {"sampler": self.sampler.state_dict() if self.sampler is not None else None, **self.extra}}
+        states = distributed.gather_to_main(mine)
+        if not self.is_main:
+            return final
+        assert states is not None
         tmp = Path(tempfile.mkdtemp(dir=self.out, prefix=".checkpoint.tmp-"))
         save_model(self.policy, str(tmp / "model.safetensors"))
         if self.ref is not None:
             save_model(self.ref, str(tmp / "ref.safetensors"))
         (tmp / "config.json").write_text(self.cfg.to_json())
         torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save(rng_state(), tmp / "rng.pt")
-        torch.save({"sampler": self.sampler.state_dict() if self.sampler is not None else None, **self.extra},
-                   tmp / "data_order.pt")
-        (tmp / "trainer_state.json").write_text(json.dumps(
-            {"step": self.step, "iteration": self.iteration, "algo": self.cfg.algo, "env_id": self.env_id}, indent=2))
+        for r, state in enumerate(states):
+            folder = tmp if r == 0 else tmp / f"rank{r}"
+            folder.mkdir(exist_ok=True)
+            torch.save(state["rng"], folder / "rng.pt")
+            torch.save(state["order"], folder / "data_order.pt")
+        trainer_state = {"step": self.step, "iteration": self.iteration, "algo": self.cfg.algo, "env_id": self.env_id}
+        if self.world_size > 1:
+            trainer_state["world_size"] = self.world_size
+        (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2))
         old = self.out / ".checkpoint.old"
         if final.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -493,19 +584,28 @@ class Run:
         self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device, weights_only=False))
         state = json.loads((path / "trainer_state.json").read_text())
         self.step, self.iteration = int(state["step"]), int(state["iteration"])
-        order = torch.load(path / "data_order.pt", weights_only=False)
-        self._pending_order = order.pop("sampler")
-        self.extra = order
-        set_rng_state(torch.load(path / "rng.pt", weights_only=False))
+        own = path if self.rank == 0 else path / f"rank{self.rank}"
+        saved_world = int(state.get("world_size", 1))
+        if saved_world != self.world_size and self.is_main:
+            import warnings
+
+            warnings.warn(f"resuming a {saved_world}-process run on {self.world_size}: ranks >= {saved_world} "
+                          f"start their data order afresh", stacklevel=2)
+        if (own / "data_order.pt").exists():
+            order = torch.load(own / "data_order.pt", weights_only=False)
+            self._pending_order = order.pop("sampler")
+            self.extra = order
+            set_rng_state(torch.load(own / "rng.pt", weights_only=False))
 
     # -- the end ---------------------------------------------------------------------------------
     def finish(self, extra_metrics: dict[str, float] | None = None) -> dict[str, Any]:
-        """Final checkpoint, test evaluation through ``nlp_envs.evaluate``, ``final_metrics.json``."""
+        """Final checkpoint, test evaluation through ``nlp_envs.evaluate``, ``final_metrics.json`` (the
+        evaluation and the file on rank 0 only; other ranks return the training metrics)."""
         self.save_checkpoint()
         result: dict[str, Any] = {"step": self.step, "iteration": self.iteration,
                                   "train_seconds": time.time() - self.started, **(extra_metrics or {})}
         result.update({k: v for k, v in self.logger.last.items() if k != "step"})
-        if self.cfg.eval_split:
+        if self.cfg.eval_split and self.is_main:
             from nlp_envs.evaluation import evaluate
 
             metrics = evaluate(self.env_id, GreedyPolicy(self.policy, self.device, self.amp), split=self.cfg.eval_split,
@@ -519,7 +619,8 @@ class Run:
         self.logger.close()
         if self.sampler is not None:
             self.sampler.close()
-        (self.out / "final_metrics.json").write_text(json.dumps(result, indent=2, default=str))
+        if self.is_main:
+            _write_atomic(self.out / "final_metrics.json", json.dumps(result, indent=2, default=str))
         return result
 
 
@@ -529,7 +630,7 @@ def load_policy(run_dir: str | os.PathLike, device: str = "auto") -> tuple[str, 
 
     run_dir = Path(run_dir)
     info = json.loads((run_dir / "run.json").read_text())
-    ckpt = run_dir / "checkpoint"
+    ckpt = checkpoint_dir(run_dir)
     if not (ckpt / "model.safetensors").exists():
         raise FileNotFoundError(f"{run_dir} has no checkpoint/model.safetensors: was the run finished?")
     dev = pick_device(device)

@@ -6,7 +6,7 @@ example is scored teacher-forced by ``policy.evaluate`` exactly as PPO re-scores
 | family     | first observation (per example)                 | gold actions                                  |
 |------------|-------------------------------------------------|-----------------------------------------------|
 | `classify` | `input_ids`, `attention_mask`                   | `env.unwrapped.labels` (1 step)               |
-| `tag`      | `input_ids`, `attention_mask`, `word_starts`    | `prepared.lists["gold"]` (one tag per word)   |
+| `tag`      | `input_ids`, `attention_mask`, `word_starts`    | `env.unwrapped.gold_arrays()["gold_tags"]`    |
 | `select`   | reset observation of the vector env (random distractors) | `info["label"]` of that reset        |
 | `generate` | `context_ids`, `context_mask`                   | `env.unwrapped.reference_ids` (reply + EOS)   |
 
@@ -30,7 +30,9 @@ class GoldData:
 
     def __init__(self, run: Run, key: str = "order") -> None:
         self.run, self.key, self.family = run, key, run.family
-        self.batch_size = run.cfg.num_envs
+        # several ranks: one global batch of world_size * num_envs from the shared seeded permutation,
+        # rank r keeps examples r, r + world_size, ... (so N ranks x B examples = 1 rank x N*B)
+        self.batch_size = run.cfg.num_envs * run.world_size
         kwargs = {**run.env_kwargs, "split": "train"}
         if self.family == "select":  # candidates are drawn per episode: read them from the vector env
             self.sampler = run.make_sampler() if run.sampler is None else run.sampler
@@ -43,21 +45,11 @@ class GoldData:
             self.actions = np.asarray(env.labels)[:, None]
             self.mask = np.ones_like(self.actions, dtype=bool)
         elif self.family == "tag":
-            # TODO(ner owner): a public gold-tags accessor would replace these private attributes
-            self.obs = {"input_ids": np.asarray(env._ids), "attention_mask": np.asarray(env._mask),
-                        "word_starts": np.asarray(env._starts)}
-            n_words = np.asarray(env._num_words).reshape(-1)
+            gold = env.gold_arrays()
+            self.obs = {k: np.asarray(gold[k]) for k in ("input_ids", "attention_mask", "word_starts")}
             W = self.obs["word_starts"].shape[1]
-            lists = env.prepared.lists
-            if "gold" in lists:
-                values, offsets = lists["gold"].arrays()
-            else:  # flat per-word facts, gold tag id in column 0
-                facts, offsets = lists["gold_facts"].arrays()
-                values = np.asarray(facts)[:, 0]
-            self.mask = np.arange(W)[None] < n_words[:, None]
-            rows, cols = np.nonzero(self.mask)
-            self.actions = np.zeros((len(n_words), W), dtype=np.int64)
-            self.actions[rows, cols] = np.asarray(values)[np.asarray(offsets)[rows] + cols]
+            self.mask = np.arange(W)[None] < gold["num_words"][:, None]
+            self.actions = np.asarray(gold["gold_tags"], dtype=np.int64)
         elif self.family == "generate":
             L = env._ctx_ids.shape[1]
             self.obs = {"context_ids": np.asarray(env._ctx_ids, dtype=np.int64),
@@ -90,7 +82,7 @@ class GoldData:
             take = s["perm"][s["pos"] : s["pos"] + self.batch_size - len(idx)]
             s["pos"] += len(take)
             idx.extend(int(i) for i in take)
-        idx = np.asarray(idx)
+        idx = np.asarray(idx)[self.run.rank :: self.run.world_size]
         obs = {k: np.asarray(v[idx]) for k, v in self.obs.items()}
         T = int(self.mask[idx].sum(1).max())  # trim padding steps
         return (to_torch(obs, dev), torch.as_tensor(self.actions[idx, :T], device=dev),

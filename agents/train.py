@@ -4,6 +4,8 @@
 nlp-envs train TextCls-v0 --algo ppo --backbone tiny --total-steps 20000 --seed 0 --out runs/ppo
 python -m agents.train TextCls-v0 --algo supervised --set lr=1e-3 --set num_envs=32
 python -m agents.train TextCls-v0 --algo ppo --resume runs/ppo --total-steps 40000
+torchrun --standalone --nproc_per_node 2 -m agents.train TextCls-v0 --algo ppo --out runs/ddp
+nlp-envs train TextCls-v0 --algo ppo --nproc 2 --out runs/ddp      # the same, torchrun spawned for you
 ```
 """
 
@@ -12,6 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +51,14 @@ def train(
             and data order; ``total_steps`` may be raised. ``out`` must be None or the same folder.
         env_kwargs: extra env kwargs (``data_dir``...).
         overrides: any field of the algorithm's config (:mod:`agents.config`).
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every process calls this: it joins the process group (and
+    leaves it at the end if it created it), ``num_envs`` is per rank, and only rank 0 writes files and
+    evaluates (:mod:`agents.distributed`).
     """
+    from agents import distributed
+    from agents.rollout import Run, checkpoint_dir, pick_device
+
     if resume is not None:
         run_dir = Path(resume)
         info = json.loads((run_dir / "run.json").read_text())
@@ -55,7 +66,7 @@ def train(
             raise ValueError(f"{run_dir} is a {info.get('kind')!r} run, not a transformer run")
         if out is not None and Path(out).resolve() != run_dir.resolve():
             raise ValueError(f"resume continues in {run_dir}; drop out={out!r}")
-        ckpt_cfg = json.loads((run_dir / "checkpoint" / "config.json").read_text())
+        ckpt_cfg = json.loads((checkpoint_dir(run_dir) / "config.json").read_text())
         algo, env_id, backbone = info["algo"], info["env_id"], info["backbone"]
         env_kwargs = info["env_kwargs"]
         cfg_dict = {k: v for k, v in ckpt_cfg.items() if k != "algo"}
@@ -71,11 +82,15 @@ def train(
             overrides["total_steps"] = total_steps
         cfg = make_config(algo, seed=seed, **overrides)
         out = out or f"runs/{env_id}-{algo}-{time.strftime('%Y%m%d-%H%M%S')}"
-    from agents.rollout import Run
-
-    run = Run(env_id, cfg, backbone=backbone, out=out, env_kwargs=env_kwargs, resume=resume is not None)
-    module = importlib.import_module(f"agents.{algo}")
-    return module.train(run)
+    owns_group = distributed.init(distributed.rank_device(pick_device(cfg.device)))
+    try:
+        out = distributed.broadcast_from_main(out)  # one run directory, named by rank 0's clock
+        run = Run(env_id, cfg, backbone=backbone, out=out, env_kwargs=env_kwargs, resume=resume is not None)
+        module = importlib.import_module(f"agents.{algo}")
+        return module.train(run)
+    finally:
+        if owns_group:
+            distributed.shutdown()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,17 +106,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env kwarg (JSON value, else string), repeatable")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config field, repeatable")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel processes on this machine: re-runs this command under "
+                        "`torchrun --standalone --nproc_per_node N` (one GPU each, or CPU processes)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.env_id is None and args.resume is None:
         build_parser().error("give ENV_ID or --resume DIR")
+    if args.nproc < 1:
+        build_parser().error(f"--nproc {args.nproc} must be >= 1")
     algo = args.algo
     if args.resume:
         algo = json.loads((Path(args.resume) / "run.json").read_text())["algo"]
-    overrides = parse_set(algo, args.set)
+    overrides = parse_set(algo, args.set)  # fails here, before any process is spawned
+    if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        from agents.distributed import launch
+
+        rest = _drop_option(argv, "--nproc")
+        if args.out is None and args.resume is None:  # name the run once, for every rank
+            rest += ["--out", f"runs/{args.env_id}-{args.algo}-{time.strftime('%Y%m%d-%H%M%S')}"]
+        return launch(rest, args.nproc)
     if args.no_progress:
         overrides["progress"] = False
     env_kwargs: dict[str, Any] = {}
@@ -114,8 +142,23 @@ def main(argv: list[str] | None = None) -> int:
     result = train(args.env_id, algo, backbone=args.backbone, total_steps=args.total_steps, seed=args.seed,
                    out=args.out, resume=args.resume, env_kwargs=env_kwargs or None, **overrides)
     shown = {k: v for k, v in result.items() if k.startswith("eval/") or k in ("step", "train_seconds")}
-    print(json.dumps(shown, indent=2, default=str))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(shown, indent=2, default=str))
     return 0
+
+
+def _drop_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` without ``name VALUE`` / ``name=VALUE``."""
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == name:
+            skip = True
+        elif not a.startswith(name + "="):
+            out.append(a)
+    return out
 
 
 if __name__ == "__main__":
