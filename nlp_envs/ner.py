@@ -501,6 +501,23 @@ class NerTagEnv(NlpEnv):
         """Entity F1 of the words tagged so far (0.0 before the first step)."""
         return self._f1
 
+    def gold_arrays(self) -> dict[str, np.ndarray]:
+        """The split's first observations and gold tags, for supervised training (read-only views).
+
+        Keys: ``input_ids``, ``attention_mask`` ``(n, max_length)``, ``word_starts`` ``(n, max_words)``
+        (as in the first observation of each sentence), ``num_words`` ``(n,)`` (words the episode tags,
+        at most ``max_words``) and ``gold_tags`` ``(n, max_words)``: the gold tag id of each word, 0
+        past ``num_words``.
+        """
+        n, w = len(self._num_words), self.max_words
+        num_words = np.asarray(self._num_words)
+        mask = np.arange(w)[None] < num_words[:, None]
+        rows, cols = np.nonzero(mask)
+        gold = np.zeros((n, w), dtype=np.int64)
+        gold[rows, cols] = self._facts[np.asarray(self._offsets)[rows] + cols, 0]
+        return {"input_ids": self._ids, "attention_mask": self._mask, "word_starts": self._starts,
+                "num_words": num_words, "gold_tags": gold}
+
     # -- play / render -------------------------------------------------------------------------------
     def parse_actions(self, line: str) -> list[int]:
         """One or more tags separated by spaces, each a tag name (case-insensitive) or a tag number:
