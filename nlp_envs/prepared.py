@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import tempfile
@@ -212,20 +213,30 @@ def _save(prep: Prepared, folder: Path) -> None:
         raise
 
 
+def _mmap(path: Path) -> np.ndarray:
+    """Memory-map a ``.npy`` file read-only, advising the kernel that access is random (episodes
+    visit rows in shuffled order), so that a page fault does not read ahead megabytes of neighbours."""
+    arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    mm = getattr(arr, "_mmap", None)
+    if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        mm.madvise(mmap.MADV_RANDOM)
+    return np.asarray(arr)
+
+
 def _load(folder: Path) -> Prepared:
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     encoder = TextEncoder(Tokenizer.from_file(str(folder / "tokenizer.json")), name=meta.pop("_encoder_name"))
     prep = Prepared(encoder=encoder, meta=meta)
     for f in sorted(folder.glob("*.npy")):
         parts = f.name[: -len(".npy")].split(".")
-        arr = np.asarray(np.load(f, mmap_mode="r", allow_pickle=False))
+        arr = _mmap(f)
         if parts[0] == "a":
             prep.arrays[parts[1]] = arr
     for kind, target, cls in (("t", prep.texts, TextColumn), ("l", prep.lists, ListColumn)):
         for f in sorted(folder.glob(f"{kind}.*.values.npy")):
             name = f.name.split(".")[1]
-            values = np.asarray(np.load(f, mmap_mode="r"))
-            offsets = np.asarray(np.load(folder / f"{kind}.{name}.offsets.npy", mmap_mode="r"))
+            values = _mmap(f)
+            offsets = _mmap(folder / f"{kind}.{name}.offsets.npy")
             target[name] = cls(values, offsets)
     return prep
 
