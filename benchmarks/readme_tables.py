@@ -38,6 +38,11 @@ def throughput(d: dict[str, Any]) -> str:
             f"{r['native_vector_steps_per_s']:,.0f} | {r['sync_vector_steps_per_s']:,.0f} | "
             f"{r['native_vs_sync']:.1f}x |"
         )
+    for r in d["rows"]:
+        if "episode_end_reward_share_of_step_time" in r:
+            lines += ["", f"`{r['env_id']}`: the episode-end reward (reply decoded once + metric) takes "
+                          f"{100 * r['episode_end_reward_share_of_step_time']:.0f}% of single-env step time "
+                          "(random actions: replies run to `max_reply_tokens`)."]
     lines += [
         "",
         f"Trivial constant env via `gym.make`: {d['trivial_single_steps_per_s']:,.0f} steps/s (ends every step; "

@@ -96,6 +96,34 @@ def time_single_masked(env_id: str, steps: int, repeats: int) -> float:
     return statistics.median(results)
 
 
+def episode_end_share(env_id: str, steps: int, seed: int = 0) -> float:
+    """Share of single-env step time spent in the episode-end reward (reply decode + metric) of a
+    generation env: ``score_reply`` is wrapped with a timer while the env is stepped normally."""
+    env = gym.make(env_id)
+    base = env.unwrapped
+    inner = base.score_reply
+    spent = [0.0]
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - t
+
+    base.score_reply = timed
+    env.reset(seed=seed)
+    acts = _actions(env, steps, seed)
+    t0 = time.perf_counter()
+    for a in acts:
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    total = time.perf_counter() - t0
+    env.close()
+    return spent[0] / total
+
+
 def time_vector(env_id: str, num_envs: int, steps: int, repeats: int, mode: str) -> float:
     """Median env-steps/s of a vector env ('native' = vector_entry_point, 'sync' = SyncVectorEnv)."""
     if mode == "native":
@@ -152,6 +180,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "sync_vector_steps_per_s": sync,
             "native_vs_sync": native / sync,
         }
+        if hasattr(gym.make(env_id).unwrapped, "score_reply"):
+            row["episode_end_reward_share_of_step_time"] = episode_end_share(env_id, args.steps)
         rows.append(row)
         print(f"{env_id:28s} single {single:>10,.0f}/s  ({row['step_time_vs_trivial']:.2f}x trivial step time)  "
               f"native[{args.num_envs}] {native:>11,.0f}/s  sync {sync:>9,.0f}/s  ({row['native_vs_sync']:.1f}x)",
