@@ -408,6 +408,7 @@ class NlpVectorEnv(gym.vector.VectorEnv):
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._started = False
         self._all = np.arange(num_envs)
+        self._subset_infos: list[tuple[np.ndarray, dict[str, Any]]] = []
 
     @property
     def prepared(self) -> Prepared:
@@ -427,6 +428,12 @@ class NlpVectorEnv(gym.vector.VectorEnv):
     def autoresetting(self) -> np.ndarray:
         """Sub-envs whose next ``step`` is an autoreset (their action will be ignored)."""
         return self._autoreset.copy()
+
+    def _report_subset(self, env_ids: np.ndarray, values: dict[str, Any]) -> None:
+        """From :meth:`_advance`: info values for some of the stepped sub-envs only (e.g. the ones
+        ending an episode), merged into this step's infos with their own ``_key`` masks."""
+        if len(env_ids):
+            self._subset_infos.append((np.asarray(env_ids), values))
 
     def make_evaluator(self) -> Any:
         """The family's :class:`nlp_envs.evaluation.Evaluator` (collects results, computes metrics)."""
@@ -493,12 +500,16 @@ class NlpVectorEnv(gym.vector.VectorEnv):
         resetting = np.flatnonzero(self._autoreset)
         active = np.flatnonzero(~self._autoreset)
         infos: dict[str, Any] = {}
+        self._subset_infos.clear()
         if len(active):
             r, te, tr, step_infos = self._advance(acts[active], active)
             rewards[active] = r
             terminated[active] = te
             truncated[active] = tr
             infos = _vector_info(step_infos, active, self.num_envs)
+            for ids, values in self._subset_infos:
+                infos = _merge_vector_infos(infos, _vector_info(values, ids, self.num_envs))
+            self._subset_infos.clear()
         if len(resetting):
             reset_infos = _vector_info(self._begin(resetting), resetting, self.num_envs)
             infos = _merge_vector_infos(infos, reset_infos)

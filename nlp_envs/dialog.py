@@ -14,7 +14,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NlpEnv, NlpVectorEnv, _merge_vector_infos, _vector_info, int_box
+from nlp_envs.core import NlpEnv, NlpVectorEnv, int_box
 from nlp_envs.metrics import distinct_n, rouge_l, sentence_bleu, unigram_f1
 from nlp_envs.prepared import ListColumn, Prepared, TextColumn, cache_key, get_prepared
 from nlp_envs.readers import DataError, dialogue_pairs
@@ -619,7 +619,6 @@ class DialogReplyVectorEnv(NlpVectorEnv):
         self._ctx_mask = np.zeros((num_envs, self._C), dtype=np.int64)
         self._cols_c = np.arange(self._C)
         self._cols_r = np.arange(self._R)
-        self._end_infos: dict[str, Any] = {}
 
     def action_masks(self) -> np.ndarray:
         return np.broadcast_to(self._mask, (self.num_envs, self.vocab_size)).copy()
@@ -661,19 +660,10 @@ class DialogReplyVectorEnv(NlpVectorEnv):
             rewards[j] += score
             for k, v in info.items():
                 ends.setdefault(k, []).append(v)
-        self._end_infos = _vector_info(
-            {k: np.array(v, dtype=object) if isinstance(v[0], str) else np.asarray(v) for k, v in ends.items()},
-            active[finished], self.num_envs,
-        ) if len(finished) else {}
+        self._report_subset(active[finished], {
+            k: np.array(v, dtype=object) if isinstance(v[0], str) else np.asarray(v) for k, v in ends.items()})
         infos = {"action_mask": np.broadcast_to(self._mask, (len(active), self.vocab_size))} if self._masking else {}
         return rewards, terminated, truncated, infos
-
-    def step(self, actions: Any):
-        self._end_infos = {}
-        obs, rewards, terminated, truncated, infos = super().step(actions)
-        if self._end_infos:
-            infos = _merge_vector_infos(infos, self._end_infos)
-        return obs, rewards, terminated, truncated, infos
 
     def _observe(self) -> dict[str, np.ndarray]:
         return {

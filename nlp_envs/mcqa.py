@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import BlockRows, NlpEnv, NlpVectorEnv, _merge_vector_infos, _vector_info, fast_lookup, int_box
+from nlp_envs.core import BlockRows, NlpEnv, NlpVectorEnv, fast_lookup, int_box
 from nlp_envs.data import TaskData, load_task_data
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
@@ -460,7 +460,6 @@ class MultiChoiceQAVectorEnv(NlpVectorEnv):
         self._options: np.ndarray | None = None  # object array of option tuples, built on first use
         self._cur = np.zeros(num_envs, dtype=np.int64)
         self._k = np.zeros(num_envs, dtype=np.int64)
-        self._partial: list[tuple[np.ndarray, dict[str, Any]]] = []
 
     def _option_tuples(self) -> np.ndarray:
         if self._options is None:
@@ -508,18 +507,9 @@ class MultiChoiceQAVectorEnv(NlpVectorEnv):
         # Answering sub-envs report the answer, the others the option now on show: keys present for
         # some sub-envs only, merged in step() with their own masks.
         d, c = np.flatnonzero(done), np.flatnonzero(~done)
-        self._partial = [(active[d], {"answer": gold[d], "prediction": k[d], "correct": correct[d]}),
-                         (active[c], {"option_index": k[c], "action_mask": np.ones((len(c), 2), dtype=bool)})]
+        self._report_subset(active[d], {"answer": gold[d], "prediction": k[d], "correct": correct[d]})
+        self._report_subset(active[c], {"option_index": k[c], "action_mask": np.ones((len(c), 2), dtype=bool)})
         return correct.astype(np.float64), done, np.zeros(n_act, dtype=bool), {"index": idx}
-
-    def step(self, actions: Any):
-        self._partial = []
-        obs, rewards, terminated, truncated, infos = super().step(actions)
-        for ids, values in self._partial:
-            if len(ids):
-                infos = _merge_vector_infos(infos, _vector_info(values, ids, self.num_envs))
-        self._partial = []
-        return obs, rewards, terminated, truncated, infos
 
     def _observe(self) -> dict[str, np.ndarray]:
         cur = self._cur

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NlpEnv, NlpVectorEnv, _merge_vector_infos, _vector_info, fast_lookup, int_box
+from nlp_envs.core import NlpEnv, NlpVectorEnv, fast_lookup, int_box
 from nlp_envs.metrics import multilabel_metrics
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
@@ -407,7 +407,6 @@ class MultiLabelClsVectorEnv(NlpVectorEnv):
         self._tp = np.zeros(n, dtype=np.int64)
         self._picks = np.zeros(n, dtype=np.int64)
         self._score = np.zeros(n, dtype=np.float64)
-        self._final: tuple[np.ndarray, dict[str, Any]] | None = None
 
     def _begin(self, env_ids: np.ndarray) -> dict[str, Any]:
         idx = self._next_indices(env_ids)
@@ -453,7 +452,6 @@ class MultiLabelClsVectorEnv(NlpVectorEnv):
             self._score[active] = score
         infos: dict[str, Any] = {"index": idx, "prediction": actions, "hit": hit,
                                  "action_mask": self._allowed[active]}
-        self._final = None
         ended = np.flatnonzero(done)
         if len(ended):
             ids = active[ended]
@@ -462,17 +460,9 @@ class MultiLabelClsVectorEnv(NlpVectorEnv):
             for j, e in enumerate(ids):  # only sub-envs ending an episode
                 pred[j] = np.flatnonzero(self._chosen[e]).tolist()
                 gold[j] = np.flatnonzero(self._gold[self._cur[e]]).tolist()
-            self._final = (ids, {"pred_labels": pred, "gold_labels": gold, "f1": f1[ended],
-                                 "jaccard": jaccard[ended]})
+            self._report_subset(ids, {"pred_labels": pred, "gold_labels": gold, "f1": f1[ended],
+                                      "jaccard": jaccard[ended]})
         return rewards, done, np.zeros(len(active), dtype=bool), infos
-
-    def step(self, actions: Any):
-        obs, rewards, terminated, truncated, infos = super().step(actions)
-        if self._final is not None:
-            ids, values = self._final
-            self._final = None
-            infos = _merge_vector_infos(infos, _vector_info(values, ids, self.num_envs))
-        return obs, rewards, terminated, truncated, infos
 
     def _observe(self) -> dict[str, np.ndarray]:
         cur = self._cur

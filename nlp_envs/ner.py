@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NlpEnv, NlpVectorEnv, _merge_vector_infos, _vector_info, int_box
+from nlp_envs.core import NlpEnv, NlpVectorEnv, int_box
 from nlp_envs.metrics import (
     PREFIX_I,
     PREFIX_O,
@@ -627,7 +627,6 @@ class NerTagVectorEnv(NlpVectorEnv):
         self._closed_tp = np.zeros(n, dtype=np.int64)
         self._f1 = np.zeros(n, dtype=np.float64)
         self._prev_tags = np.full((n, w), k, dtype=np.int64)
-        self._final: tuple[np.ndarray, dict[str, Any]] | None = None
 
     def _begin(self, env_ids: np.ndarray) -> dict[str, Any]:
         idx = self._next_indices(env_ids)
@@ -701,7 +700,6 @@ class NerTagVectorEnv(NlpVectorEnv):
         self._f1[active] = f1
         infos: dict[str, Any] = {"word": self._words[flat], "gold_tag": gold, "prediction": actions,
                                  "action_mask": self._allowed[actions]}
-        self._final = None
         done = np.flatnonzero(final)
         if len(done):
             ids = active[done]
@@ -718,16 +716,8 @@ class NerTagVectorEnv(NlpVectorEnv):
                 o0, o1, n = starts[j], ends[j], tagged[j]
                 pred_tags[j] = rows[j][:n] + ["O"] * (o1 - o0 - n)
                 gold_tags[j] = gold_names[o0:o1]
-            self._final = (ids, {"pred_tags": pred_tags, "gold_tags": gold_tags, "entity_f1": f1[done]})
+            self._report_subset(ids, {"pred_tags": pred_tags, "gold_tags": gold_tags, "entity_f1": f1[done]})
         return rewards, final, np.zeros(len(active), dtype=bool), infos
-
-    def step(self, actions: Any):
-        obs, rewards, terminated, truncated, infos = super().step(actions)
-        if self._final is not None:
-            ids, values = self._final
-            self._final = None
-            infos = _merge_vector_infos(infos, _vector_info(values, ids, self.num_envs))
-        return obs, rewards, terminated, truncated, infos
 
     def _observe(self) -> dict[str, np.ndarray]:
         cur = self._cur
