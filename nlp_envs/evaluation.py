@@ -125,7 +125,7 @@ def evaluate(
     """
     env_kwargs = {**env_kwargs, "split": split, "order": "sequential"}
     probe = make_vector_env(env_or_id, num_envs=1, **env_kwargs)
-    n = min(num_envs, probe.env.num_examples)
+    n = min(num_envs, int(probe.shard_sizes.sum()))  # this shard's examples (all of them unless sharded)
     probe.close()
     venv = make_vector_env(env_or_id, num_envs=n, **env_kwargs)
     try:
