@@ -463,7 +463,8 @@ class Run:
                 if hasattr(self.policy, name):
                     getattr(self.policy, name).compile()
         self.ref: Policy | None = None  # frozen warm start (generation)
-        self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                           eps=cfg.adam_eps)
         self.step = 0
         self.iteration = 0
         self.extra: dict[str, Any] = {}  # algorithm state saved in checkpoints (e.g. an EMA baseline)

@@ -50,13 +50,14 @@ def _quick(**kw):
 
 # ------------------------------------------------------------------------------------------------
 def test_reward_rises_above_chance(tmp_path):
-    """PPO (tiny) on TextCls-v0: within 3072 env steps the reward is above chance (1/16) by 1.5x."""
+    """PPO (tiny) on TextCls-v0: within 3072 env steps the reward is above chance (1/16) by 1.5x and the test
+    accuracy above 0.15 (measured 0.288 with seed 0 and the PPO defaults; 0.742 at 16k)."""
     res = train("TextCls-v0", "ppo", total_steps=3072, seed=0, out=str(tmp_path / "run"),
                 **_quick(num_envs=64, eval_split="test"))
     rows = _rows(tmp_path / "run")
     late = np.mean([float(r["charts/episode_return"]) for r in rows[-8:]])
     assert late > 1.5 / 16, f"mean reward of the last 8 rollouts {late:.3f} is not above chance"
-    assert res["eval/accuracy"] > 1 / 16, res["eval/accuracy"]
+    assert res["eval/accuracy"] > 0.15, res["eval/accuracy"]
     assert res["step"] == 3072
 
 
