@@ -222,13 +222,13 @@ class NlpEnv(gym.Env[dict, np.int64]):
         if seed is not None:
             self._order.restart()
         index = None
-        if options is not None:
+        if options:
             unknown = set(options) - {"index"}
             if unknown:
                 raise ValueError(f"unknown reset options {sorted(unknown)}; supported: ['index']")
             index = options.get("index")
         pinned = index is not None
-        if not pinned:
+        if not pinned:  # the common path: the next example of the order
             index = self._order.next(self._np_random or self.np_random)
         else:
             try:
@@ -255,12 +255,12 @@ class NlpEnv(gym.Env[dict, np.int64]):
             )
         a = self._validate_action(action)
         self._last_action = a
-        obs, reward, terminated, truncated, info = self._step_action(a)
-        if terminated or truncated:
+        out = self._step_action(a)
+        if out[2] or out[3]:
             self._needs_reset = True
         if self.render_mode == "human":
             self.render()
-        return obs, reward, terminated, truncated, info
+        return out
 
     def _validate_action(self, action: Any) -> int:
         n = self.action_space.n  # type: ignore[attr-defined]

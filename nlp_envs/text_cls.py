@@ -152,6 +152,7 @@ class TextClsEnv(NlpEnv):
         self.label_names: tuple[str, ...] = tuple(self.prepared.meta["label_names"])
         self.num_labels = len(self.label_names)
         self.reward_table = _reward_table(cost_matrix, self.num_labels)
+        self._reward_rows: list[list[float]] = self.reward_table.tolist()  # cheap lookups in step
         self.action_space = spaces.Discrete(self.num_labels)
         self.observation_space = spaces.Dict(
             {
@@ -197,8 +198,7 @@ class TextClsEnv(NlpEnv):
         if self._pinned:
             return {"input_ids": self._ids[i].copy(), "attention_mask": self._mask[i].copy()}
         j = self._rows.row(self._order, copy)
-        rows = self._rows.rows
-        return {"input_ids": rows["input_ids"][j], "attention_mask": rows["attention_mask"][j]}
+        return {"input_ids": self._rows.rows["input_ids"][j], "attention_mask": self._rows.rows["attention_mask"][j]}
 
     def _example_info(self, i: int) -> dict[str, Any]:
         return {"index": i, "text": self._texts[i], "label": int(self._labels_fast[i]),
@@ -214,7 +214,7 @@ class TextClsEnv(NlpEnv):
         gold = info["label"]
         info["prediction"] = action
         info["correct"] = action == gold
-        reward = float(self.reward_table[gold, action])
+        reward = self._reward_rows[gold][action]
         self._answered += 1
         terminated = self._answered >= self.examples_per_episode
         if terminated:
