@@ -1,0 +1,24 @@
+"""The README's measured sections are exactly what the committed result files say."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_tables_are_fresh() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import readme_tables
+    finally:
+        sys.path.pop(0)
+    readme = (ROOT / "README.md").read_text()
+    assert readme_tables.render(readme) == readme, "README.md is stale: run python benchmarks/readme_tables.py"
+
+
+def test_readme_names_both_setup_commands_and_ci_calls_the_test_one() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "bash scripts/main.sh" in readme and "bash scripts/test.sh" in readme
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
