@@ -44,7 +44,7 @@ import gymnasium as gym
 from seqeval.metrics import f1_score as seqeval_f1
 
 import nlp_envs  # noqa: F401  (registers the ids)
-from throughput import _actions, git_sha, time_single, time_single_masked, time_vector  # benchmarks/throughput.py (registers Constant-v0)
+from throughput import git_sha, time_run, time_single, time_single_masked, time_vector  # benchmarks/throughput.py (registers Constant-v0)
 
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "peers_nlpgym_child.py"
@@ -94,14 +94,7 @@ def test_split_id(env_id: str) -> str:
 def time_uniform(env: gym.Env, steps: int, seed: int) -> float:
     """Steps/s of one timed run with pre-drawn uniform random actions (mask ignored), resetting when
     an episode ends: the loop ``peers_nlpgym_child.time_env`` runs on NLPGym."""
-    env.reset(seed=seed)
-    acts = _actions(env, steps, seed)
-    t0 = time.perf_counter()
-    for a in acts:
-        _, _, term, trunc, _ = env.step(a)
-        if term or trunc:
-            env.reset()
-    return steps / (time.perf_counter() - t0)
+    return time_run(env, steps, seed)
 
 
 class NlpGymChild:

@@ -58,20 +58,23 @@ def _actions(env: Any, n: int, seed: int) -> list[int]:
     return [int(a) for a in rng.integers(env.action_space.n, size=n)]
 
 
+def time_run(env: gym.Env, steps: int, seed: int) -> float:
+    """Steps/s of one timed run with pre-drawn uniform random actions, resetting when an episode ends.
+    Masked actions are allowed: envs are non-strict by default and score them."""
+    env.reset(seed=seed)
+    acts = _actions(env, steps, seed)
+    t0 = time.perf_counter()
+    for a in acts:
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t0)
+
+
 def time_single(env_id: str, steps: int, repeats: int) -> float:
-    """Median steps/s of a gym.make env stepped with pre-drawn uniform random actions (resetting when
-    an episode ends). Masked actions are allowed: envs are non-strict by default and score them."""
+    """Median steps/s of a gym.make env over ``repeats`` runs of :func:`time_run`."""
     env = gym.make(env_id)
-    results = []
-    for r in range(repeats):
-        env.reset(seed=r)
-        acts = _actions(env, steps, r)
-        t0 = time.perf_counter()
-        for a in acts:
-            _, _, term, trunc, _ = env.step(a)
-            if term or trunc:
-                env.reset()
-        results.append(steps / (time.perf_counter() - t0))
+    results = [time_run(env, steps, r) for r in range(repeats)]
     env.close()
     return statistics.median(results)
 
