@@ -132,13 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         return launch(rest, args.nproc)
     if args.no_progress:
         overrides["progress"] = False
-    env_kwargs: dict[str, Any] = {}
-    for item in args.env_kwarg:
-        k, _, v = item.partition("=")
-        try:
-            env_kwargs[k] = json.loads(v)
-        except json.JSONDecodeError:
-            env_kwargs[k] = v
+    from nlp_envs.cli import parse_kv
+
+    env_kwargs = parse_kv(args.env_kwarg)
     result = train(args.env_id, algo, backbone=args.backbone, total_steps=args.total_steps, seed=args.seed,
                    out=args.out, resume=args.resume, env_kwargs=env_kwargs or None, **overrides)
     shown = {k: v for k, v in result.items() if k.startswith("eval/") or k in ("step", "train_seconds")}

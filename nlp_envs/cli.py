@@ -31,7 +31,7 @@ def _console() -> Any:
     return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
-def _parse_kv(items: list[str] | None) -> dict[str, Any]:
+def parse_kv(items: list[str] | None) -> dict[str, Any]:
     """``key=value`` pairs; values parsed as JSON when possible (numbers, booleans, lists)."""
     out: dict[str, Any] = {}
     for item in items or []:
@@ -94,7 +94,7 @@ def _show(console: Any, text: Any) -> None:
 
 def cmd_play(args: argparse.Namespace) -> int:
     console = _console()
-    kwargs = _parse_kv(args.env_kwarg)
+    kwargs = parse_kv(args.env_kwarg)
     if args.split is not None:
         kwargs["split"] = args.split
     env = gym.make(args.env_id, render_mode="ansi", **kwargs)
@@ -176,7 +176,7 @@ def _play_summary(console: Any, returns: list[float]) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    env_kwargs = _parse_kv(args.env_kwarg)
+    env_kwargs = parse_kv(args.env_kwarg)
     if args.data_dir:
         env_kwargs["data_dir"] = args.data_dir
     target = args.target
