@@ -117,7 +117,61 @@ def agent_textcls(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: README "Results" columns: (header, agent names tried in order; the first present in the env's results)
+RESULT_COLUMNS = [
+    ("random", ["random"]),
+    ("majority", ["majority"]),
+    ("SB3 PPO", ["sb3-maskable-ppo", "sb3-ppo"]),
+    ("PPO (transformer)", ["ppo-minilm", "ppo"]),
+    ("GRPO (transformer)", ["grpo"]),
+    ("REINFORCE (transformer)", ["reinforce"]),
+    ("supervised (same backbone)", ["supervised-minilm", "supervised"]),
+]
+
+
+def grid_results(d: dict[str, Any]) -> str:
+    """At a glance: each env's main test metric per agent (mean ± std over seeds), then the links."""
+    mc = d["machine"]
+    lines = [
+        f"Command: `{d['command']}` (the learning grid of `benchmarks/grid.yml`: {d['num_done']} of "
+        f"{d['num_cells']} cells; git `{d['git_sha']}`; {mc['cpu']}, {mc['cores']} cores"
+        + (f", GPU {mc['gpu']}" if mc.get("gpu") else ", no GPU") + f"; generated {d['generated_at']}).",
+        "Main test metric, mean ± std over seeds (n = seeds); the backbone (tiny = 2-layer transformer from "
+        "scratch, MiniLM = pretrained MiniLM-L6) is the same for PPO and its supervised reference. Budgets, "
+        "wall-clock, peak memory and the other algorithms (SB3 A2C/DQN) are in "
+        "[benchmarks/results/grid/tables.md](benchmarks/results/grid/tables.md); learning curves in "
+        "[benchmarks/results/grid/curves/](benchmarks/results/grid/curves/).",
+        "",
+        "| env | metric | " + " | ".join(h for h, _ in RESULT_COLUMNS) + " | published reference |",
+        "|---|---|" + "---:|" * len(RESULT_COLUMNS) + "---|",
+    ]
+    for env_id, e in d["envs"].items():
+        cells = []
+        for _, names in RESULT_COLUMNS:
+            name = next((n for n in names if n in e["agents"]), None)
+            if name is None:
+                cells.append("-")
+                continue
+            a = e["agents"][name]
+            m = a["metrics"].get(e["main_metric"])
+            if not m:
+                cells.append("-")
+                continue
+            n = len(m["values"])
+            text = f"{m['mean']:.3f} ± {m['std']:.3f}" if n > 1 else f"{m['mean']:.3f}"
+            tag = " (MiniLM)" if a.get("backbone") == "minilm" else ""
+            tag += " (masked)" if name == "sb3-maskable-ppo" else ""
+            cells.append(f"{text}{tag} (n={n})")
+        pub = e.get("published")
+        cells.append(f"{pub[0]:.3f} ({pub[1]})" if pub else "-")
+        lines.append(f"| `{env_id}` | {e['main_metric']} | " + " | ".join(cells) + " |")
+    if d.get("errors"):
+        lines += ["", f"Failed cells: {len(d['errors'])} (listed in tables.md)."]
+    return "\n".join(lines)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "RESULTS": ("grid/summary.json", grid_results),
     "THROUGHPUT": ("throughput.json", throughput),
     "PEERS": ("peers.json", peers),
     "LARGE-CORPUS": ("large_corpus.json", large_corpus),

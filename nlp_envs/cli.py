@@ -239,6 +239,22 @@ def cmd_train(argv: list[str]) -> int:
     return int(importlib.import_module(module).main(argv) or 0)  # agents.train's --help lists the algos
 
 
+def cmd_bench(argv: list[str]) -> int:
+    """``nlp-envs bench ...``: ``benchmarks/bench.py`` of the source checkout this package runs from."""
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+    if not bench.exists():
+        print(f"nlp-envs bench needs a source checkout (git clone; pip install -e .): {bench} not found",
+              file=sys.stderr)
+        return 2
+    import importlib.util
+
+    sys.path.insert(0, str(bench.parents[1]))
+    spec = importlib.util.spec_from_file_location("nlp_envs_bench", bench)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.main(argv) or 0)
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from agents.quickstart import run
 
@@ -291,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train an agent: --algo reinforce|ppo|grpo|supervised|sb3-ppo|sb3-a2c|sb3-dqn|"
                         "sb3-maskable-ppo (see `nlp-envs train --help`)")
 
+    sub.add_parser("bench", add_help=False,
+                   help="benchmark suite: env throughput and the learning grid (see `nlp-envs bench --help`)")
+
     s = sub.add_parser("docs", help="generate the env pages (docs/envs) from docstrings and live envs")
     s.add_argument("--out", default="docs/envs", help="output folder (default docs/envs)")
     s.add_argument("--check", action="store_true", help="write nothing; exit 1 listing stale pages")
@@ -308,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     if argv and argv[0] == "train":
         return cmd_train(argv[1:])
+    if argv and argv[0] == "bench":
+        return cmd_bench(argv[1:])
     args = parser.parse_args(argv)
     handlers = {"list": cmd_list, "play": cmd_play, "eval": cmd_eval, "docs": cmd_docs,
                 "quickstart": cmd_quickstart}

@@ -1,0 +1,572 @@
+"""The benchmark suite in one command: env throughput and the learning-results grid.
+
+```
+nlp-envs bench                       # both parts, full size (the learning grid takes ~1.5 h on 2 cores)
+nlp-envs bench learn                 # the learning grid only (resumes: finished cells are not rerun)
+nlp-envs bench throughput            # env throughput + NLPGym peers (peers: its own venv, PEERS.md)
+nlp-envs bench tables                # regenerate tables and plots from the cell files, run nothing
+nlp-envs bench --quick               # CI smoke slice (one seed, tiny budgets, no peers), a few minutes
+python benchmarks/bench.py ...       # the same without the console script
+make bench / make bench-quick
+```
+
+**Learning grid** (``benchmarks/grid.yml``): every cell ``(env id, agent, seed)`` trains (or fits) the
+agent, evaluates it on the test split with :func:`nlp_envs.evaluate`, and writes
+``OUT/cells/<env>__<agent>__s<seed>.json`` atomically: the test metrics, env steps, examples, wall-clock
+(training + evaluation), peak resident memory of the process during the cell (``VmHWM`` after resetting it
+through ``/proc/self/clear_refs``; peak CUDA memory too on a GPU), and the training curve (episode return
+against env steps, at most 200 points). A rerun skips every cell whose file exists with the same spec hash;
+a transformer cell that was stopped mid-run continues from its last checkpoint (``--resume``). Failed
+cells are recorded with their error and retried on the next run.
+
+From the cell files: ``OUT/summary.json`` (per env and agent: mean, std and values over seeds of every
+scalar metric), ``OUT/tables.md`` (one table per env: main metric ``mean ± std``, budget, test examples,
+wall-clock, peak memory, published reference where one exists, git SHA, machine) and
+``OUT/curves/<env>.png`` (training return against env steps, one line per agent, shaded ± std over seeds,
+with the references' test metric as dashed lines). ``benchmarks/readme_tables.py`` renders the README's
+"Results" section from ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import hashlib
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_CONFIG = HERE / "grid.yml"
+DEFAULT_OUT = HERE / "results" / "grid"
+QUICK_OUT = Path("runs/bench-quick/results")
+
+#: the main test metric per env family (first match on the env id's prefix), and whether higher is better
+MAIN_METRIC = {
+    "TextCls": "accuracy",
+    "NerTag": "entity_f1",
+    "DialogReply": "f1",
+    "DialogSelect": "hits_at_1",
+    "MultiLabelCls": "example_f1",
+    "MultiChoiceQA": "accuracy",
+}
+#: a second metric shown in the tables
+SECOND_METRIC = {
+    "TextCls": "macro_f1",
+    "NerTag": "token_accuracy",
+    "DialogReply": "bleu",
+    "DialogSelect": "mrr",
+    "MultiLabelCls": "micro_f1",
+    "MultiChoiceQA": "",
+}
+KINDS = ("baseline", "sb3", "transformer")
+
+
+def main_metric(env_id: str) -> str:
+    for prefix, name in MAIN_METRIC.items():
+        if env_id.startswith(prefix):
+            return name
+    raise KeyError(f"no main metric for {env_id!r}: add its family to MAIN_METRIC in {__file__}")
+
+
+def second_metric(env_id: str) -> str:
+    return next((m for p, m in SECOND_METRIC.items() if env_id.startswith(p)), "")
+
+
+# ----------------------------------------------------------------------------------------------
+# config
+# ----------------------------------------------------------------------------------------------
+def load_config(path: Path) -> dict[str, Any]:
+    """Read and check the grid YAML (unknown agents, kinds or budgets fail here, before any run)."""
+    cfg = yaml.safe_load(Path(path).read_text())
+    agents = cfg.get("agents") or {}
+    for name, a in agents.items():
+        if a.get("kind") not in KINDS:
+            raise ValueError(f"{path}: agent {name!r} has kind {a.get('kind')!r}; expected one of {KINDS}")
+        if a["kind"] != "baseline" and "algo" not in a:
+            raise ValueError(f"{path}: agent {name!r} needs an `algo`")
+    for section in ("blocks", "quick"):
+        for b in cfg.get(section) or []:
+            for key in ("name", "envs", "agents", "seeds"):
+                if key not in b:
+                    raise ValueError(f"{path}: {section} block {b.get('name', b)!r} lacks {key!r}")
+            for a in b["agents"]:
+                if a not in agents:
+                    raise ValueError(f"{path}: block {b['name']!r} uses agent {a!r}, not defined under `agents:`")
+                kind = agents[a]["kind"]
+                need = "supervised" if agents[a].get("algo") == "supervised" else kind
+                if kind != "baseline" and need not in (b.get("steps") or {}):
+                    raise ValueError(f"{path}: block {b['name']!r} runs {a!r} but has no steps.{need} budget")
+    return cfg
+
+
+def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
+    """Every cell of the grid (or of the quick slice), in YAML order."""
+    cells = []
+    for b in cfg["quick" if quick else "blocks"]:
+        for env_id in b["envs"]:
+            for agent in b["agents"]:
+                a = cfg["agents"][agent]
+                for seed in b["seeds"]:
+                    budget = None
+                    if a["kind"] != "baseline":
+                        budget = int(b["steps"]["supervised" if a.get("algo") == "supervised" else a["kind"]])
+                    spec = {"env_id": env_id, "agent": agent, "seed": int(seed), "block": b["name"],
+                            "kind": a["kind"], "algo": a.get("algo", agent), "backbone": a.get("backbone"),
+                            "set": a.get("set") or {}, "budget": budget}
+                    spec["hash"] = hashlib.sha1(json.dumps(
+                        {k: spec[k] for k in ("env_id", "agent", "seed", "kind", "algo", "backbone", "set", "budget")},
+                        sort_keys=True).encode()).hexdigest()[:12]
+                    cells.append(spec)
+    return cells
+
+
+def cell_name(spec: dict[str, Any]) -> str:
+    return f"{spec['env_id']}__{spec['agent']}__s{spec['seed']}"
+
+
+# ----------------------------------------------------------------------------------------------
+# memory
+# ----------------------------------------------------------------------------------------------
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter of this process (``VmHWM``); False where not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------------------------------------
+# curves
+# ----------------------------------------------------------------------------------------------
+def _thin(steps: list[float], values: list[float], n: int = 200) -> list[list[float]]:
+    if len(steps) > n:
+        idx = sorted({round(i * (len(steps) - 1) / (n - 1)) for i in range(n)})
+        steps, values = [steps[i] for i in idx], [values[i] for i in idx]
+    return [[float(s), float(v)] for s, v in zip(steps, values)]
+
+
+def transformer_curve(run_dir: Path) -> list[list[float]]:
+    """``charts/episode_return`` against ``step`` from the run's ``metrics.csv``."""
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return []
+    steps, values = [], []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            v = row.get("charts/episode_return")
+            if v not in (None, ""):
+                steps.append(float(row["step"]))
+                values.append(float(v))
+    return _thin(steps, values)
+
+
+def sb3_curve(run_dir: Path) -> list[list[float]]:
+    """SB3's ``rollout/ep_rew_mean`` (mean return of the last 100 episodes) from its TensorBoard events."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted((run_dir / "tb").rglob("events.out.tfevents.*"))
+    if not files:
+        return []
+    acc = EventAccumulator(str(files[-1].parent), size_guidance={"scalars": 0})
+    acc.Reload()
+    if "rollout/ep_rew_mean" not in acc.Tags().get("scalars", []):
+        return []
+    events = acc.Scalars("rollout/ep_rew_mean")
+    return _thin([e.step for e in events], [e.value for e in events])
+
+
+# ----------------------------------------------------------------------------------------------
+# one cell
+# ----------------------------------------------------------------------------------------------
+def run_cell(spec: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
+    """Train/fit the cell's agent, evaluate on test; the cell record (without the status fields)."""
+    import nlp_envs
+
+    env_id, seed, kind = spec["env_id"], spec["seed"], spec["kind"]
+    run_dir = runs_dir / cell_name(spec)
+    out: dict[str, Any] = {"env_steps": 0, "examples": 0, "curve": []}
+    if kind == "baseline":
+        from agents.baselines import make_baseline
+
+        policy = make_baseline(spec["agent"], env_id, seed=seed)
+        out["metrics"] = nlp_envs.evaluate(env_id, policy, split="test", seed=seed)
+    elif kind == "sb3":
+        from agents import sb3
+
+        res = sb3.train(env_id, spec["algo"], total_steps=spec["budget"], seed=seed, out=run_dir)
+        out.update(metrics=res["metrics"], env_steps=int(res["total_steps"]), curve=sb3_curve(run_dir),
+                   train_seconds=res["train_seconds"], hyperparams=res["hyperparams"])
+    else:
+        from agents.train import train
+
+        overrides = {"progress": False, **spec["set"]}
+        finished = run_dir / "final_metrics.json"
+        if finished.exists():  # trained and evaluated before a stop between the run and the cell file
+            res = json.loads(finished.read_text())
+        elif (run_dir / "checkpoint" / "model.safetensors").exists():
+            res = train(env_id, spec["algo"], resume=str(run_dir), total_steps=spec["budget"], **overrides)
+        else:
+            res = train(env_id, spec["algo"], backbone=spec["backbone"], total_steps=spec["budget"], seed=seed,
+                        out=str(run_dir), **overrides)
+        steps = int(res["step"])
+        if spec["algo"] == "supervised":
+            out["examples"] = steps
+        else:
+            out["env_steps"] = steps
+        out.update(metrics=res["eval"], curve=transformer_curve(run_dir), train_seconds=res.get("train_seconds"))
+    return out
+
+
+def execute(spec: dict[str, Any], cells_dir: Path, runs_dir: Path) -> dict[str, Any]:
+    """Run one cell and write its file atomically (errors are recorded, not raised)."""
+    import torch
+
+    reset_ok = reset_peak_rss()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    record: dict[str, Any] = {**spec}
+    try:
+        record.update(run_cell(spec, runs_dir))
+        record["status"] = "ok"
+    except Exception as e:  # noqa: BLE001 - a failed cell is a result to report, not a crash of the grid
+        record.update(status="error", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=8))
+    record["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    record["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    record["peak_rss_is_cell_only"] = reset_ok
+    if torch.cuda.is_available():
+        record["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    record["git_sha"] = git_sha()
+    path = cells_dir / f"{cell_name(spec)}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=_json_default))
+    os.replace(tmp, path)
+    return record
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "python": platform.python_version(), "torch": torch.__version__}
+
+
+def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: str | None,
+             retry_errors: bool = True) -> list[dict[str, Any]]:
+    cells_dir = out / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    cells = [c for c in cells_of(cfg, quick) if not only or only in cell_name(c)]
+    from nlp_envs.testing import env_available
+
+    todo = []
+    for c in cells:
+        path = cells_dir / f"{cell_name(c)}.json"
+        if path.exists():
+            old = json.loads(path.read_text())
+            if old.get("hash") == c["hash"] and (old.get("status") == "ok" or not retry_errors):
+                continue
+        todo.append(c)
+    print(f"grid: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run", flush=True)
+    t0 = time.perf_counter()
+    for i, c in enumerate(todo, 1):
+        if not env_available(c["env_id"]):
+            print(f"[{i}/{len(todo)}] {cell_name(c)}: data not available, skipped", flush=True)
+            continue
+        print(f"[{i}/{len(todo)}] {cell_name(c)} (budget {c['budget']}) ...", end=" ", flush=True)
+        r = execute(c, cells_dir, runs_dir)
+        m = main_metric(c["env_id"])
+        shown = f"{m}={r['metrics'][m]:.3f}" if r["status"] == "ok" else r["error"]
+        print(f"{shown}  {r['wall_seconds']:.0f}s  peak {r['peak_rss_mb']:.0f} MB  "
+              f"(elapsed {time.perf_counter() - t0:.0f}s)", flush=True)
+    return cells
+
+
+# ----------------------------------------------------------------------------------------------
+# summaries, tables, plots
+# ----------------------------------------------------------------------------------------------
+def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str) -> dict[str, Any]:
+    """Aggregate the cell files of the grid's cells into ``summary.json`` (mean ± std over seeds)."""
+    cells = cells_of(cfg, quick)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    errors = []
+    for c in cells:
+        path = out / "cells" / f"{cell_name(c)}.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        if r.get("hash") != c["hash"]:
+            continue
+        if r["status"] != "ok":
+            errors.append({"cell": cell_name(c), "error": r.get("error")})
+            continue
+        groups.setdefault((c["env_id"], c["agent"]), []).append(r)
+    envs: dict[str, Any] = {}
+    for (env_id, agent), rs in groups.items():
+        metrics: dict[str, Any] = {}
+        for k in rs[0]["metrics"]:
+            vals = [r["metrics"].get(k) for r in rs]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+                vals = [float(v) for v in vals]
+                metrics[k] = {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                              "values": vals}
+        label = cfg["agents"][agent].get("label", agent)
+        e = envs.setdefault(env_id, {"main_metric": main_metric(env_id), "second_metric": second_metric(env_id),
+                                     "published": (cfg.get("published") or {}).get(env_id), "agents": {}})
+        e["agents"][agent] = {
+            "label": label, "kind": rs[0]["kind"], "backbone": rs[0].get("backbone"), "budget": rs[0]["budget"],
+            "seeds": [r["seed"] for r in rs], "metrics": metrics,
+            "env_steps": statistics.fmean(r["env_steps"] for r in rs),
+            "examples": statistics.fmean(r["examples"] for r in rs),
+            "eval_examples": rs[0]["metrics"].get("num_examples"),
+            "wall_seconds": {"mean": statistics.fmean(r["wall_seconds"] for r in rs),
+                             "values": [r["wall_seconds"] for r in rs]},
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+            "peak_cuda_mb": max((r.get("peak_cuda_mb") or 0.0) for r in rs) or None,
+            "git_sha": sorted({r["git_sha"] for r in rs}),
+            "curves": [r["curve"] for r in rs],
+        }
+    order = {c["env_id"]: i for i, c in enumerate(cells)}
+    agent_order = list(cfg["agents"])
+    summary = {
+        "command": command, "quick": quick, "generated_at": time.strftime("%Y-%m-%d %H:%M"),
+        "git_sha": git_sha(), "machine": machine(), "num_cells": len(cells),
+        "num_done": sum(len(v) for v in groups.values()), "errors": errors,
+        "envs": {k: {**envs[k], "agents": dict(sorted(envs[k]["agents"].items(), key=lambda kv: agent_order.index(kv[0])))}
+                 for k in sorted(envs, key=order.get)},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
+    return summary
+
+
+def _fmt(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "-"
+    return f"{m['mean']:.3f} ± {m['std']:.3f}" if len(m["values"]) > 1 else f"{m['mean']:.3f}"
+
+
+def budget_text(a: dict[str, Any]) -> str:
+    if a["kind"] == "baseline":
+        return "fitted on train" if a["label"] == "majority" else "-"
+    if a["examples"]:
+        return f"{int(a['examples']):,} examples"
+    return f"{int(a['env_steps']):,} env steps"
+
+
+def env_table(env_id: str, e: dict[str, Any]) -> str:
+    m, m2 = e["main_metric"], e["second_metric"]
+    head = f"| agent | test {m} | " + (f"test {m2} | " if m2 else "") + "budget | seeds | wall-clock (s) | peak RSS (MB) |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for a in e["agents"].values():
+        row = f"| {a['label']} | {_fmt(a['metrics'].get(m))} | " + (f"{_fmt(a['metrics'].get(m2))} | " if m2 else "")
+        row += f"{budget_text(a)} | {len(a['seeds'])} | {a['wall_seconds']['mean']:.0f} | {a['peak_rss_mb']:.0f} |"
+        lines.append(row)
+    if e.get("published"):
+        value, source = e["published"]
+        lines.append(f"| published reference ({source}) | {value:.3f} | " + ("- | " if m2 else "") + "- | - | - | - |")
+    return "\n".join(lines)
+
+
+def tables_md(summary: dict[str, Any]) -> str:
+    mc = summary["machine"]
+    parts = [
+        "# Learning results" + (" (quick smoke slice)" if summary["quick"] else ""),
+        "",
+        f"Command: `{summary['command']}`. Git `{summary['git_sha']}`, generated {summary['generated_at']}; "
+        f"machine: {mc['cpu']}, {mc['cores']} cores, torch {mc['torch']} ({mc['torch_threads']} threads)"
+        + (f", GPU {mc['gpu']}" if mc.get("gpu") else ", no GPU") + ".",
+        f"Cells done: {summary['num_done']} / {summary['num_cells']}; mean ± std over seeds (sample std); "
+        "test metrics from `nlp_envs.evaluate` on the whole test split (greedy actions); wall-clock = training + "
+        "evaluation of one cell; peak RSS = the benchmark process during the cell.",
+        "",
+    ]
+    for env_id, e in summary["envs"].items():
+        n = next(iter(e["agents"].values()))["eval_examples"]
+        parts += [f"## {env_id}", "", f"Test examples: {n}. Curves: `curves/{env_id}.png`.", "", env_table(env_id, e), ""]
+    if summary["errors"]:
+        parts += ["## Failed cells", ""] + [f"- `{x['cell']}`: {x['error']}" for x in summary["errors"]] + [""]
+    return "\n".join(parts)
+
+
+def _smooth(curve: Any) -> Any:
+    """Moving average of a ``(n, 2)`` curve's values over ~5% of its points (per-update returns are noisy)."""
+    import numpy as np
+
+    k = max(1, len(curve) // 20)
+    if k == 1:
+        return curve
+    kernel = np.ones(k) / k
+    padded = np.concatenate([np.full(k - 1, curve[0, 1]), curve[:, 1]])
+    return np.stack([curve[:, 0], np.convolve(padded, kernel, mode="valid")], 1)
+
+
+def plot_curves(summary: dict[str, Any], out_dir: Path, agent_names: list[str] | None = None) -> list[Path]:
+    """One PNG per env: each learning agent's training return (mean ± std over seeds) against env steps;
+    the references (baselines, supervised) as dashed lines at their test metric. ``agent_names`` fixes
+    each agent's colour across envs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"] + ["#000080", "#808000", "#008080"]
+    agent_names = agent_names or sorted({n for e in summary["envs"].values() for n in e["agents"]})
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for env_id, e in summary["envs"].items():
+        fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
+        drew = False
+        for name, a in e["agents"].items():
+            curves = [_smooth(np.asarray(c, dtype=float)) for c in a["curves"] if len(c) >= 2]
+            color = palette[agent_names.index(name) % len(palette)] if name in agent_names else "black"
+            if a["kind"] == "baseline" or name.startswith("supervised") or not curves:
+                value = a["metrics"].get(e["main_metric"], {}).get("mean")
+                if value is not None:
+                    ax.axhline(value, color=color, linestyle="--", linewidth=1.2,
+                               label=f"{a['label']}: test {e['main_metric']} {value:.3f}")
+                continue
+            end = min(c[-1, 0] for c in curves)
+            grid = np.linspace(max(c[0, 0] for c in curves), end, 100)
+            ys = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
+            mean, std = ys.mean(0), ys.std(0)
+            ax.plot(grid, mean, color=color, linewidth=1.8,
+                    label=f"{a['label']}: training return (test {a['metrics'].get(e['main_metric'], {}).get('mean', float('nan')):.3f})")
+            if len(curves) > 1:
+                ax.fill_between(grid, mean - std, mean + std, color=color, alpha=0.2)
+            drew = True
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(f"episode return  /  test {e['main_metric']} (dashed)")
+        ax.set_title(f"{env_id}: training return (mean ± std over seeds) and references")
+        ax.grid(alpha=0.3)
+        if not drew:
+            ax.set_xticks([])
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        path = out_dir / f"{env_id}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def write_reports(cfg: dict[str, Any], out: Path, quick: bool, command: str) -> dict[str, Any]:
+    summary = summarize(cfg, out, quick, command)
+    (out / "tables.md").write_text(tables_md(summary))
+    plot_curves(summary, out / "curves", list(cfg["agents"]))
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------
+# throughput
+# ----------------------------------------------------------------------------------------------
+def run_throughput(out: Path, quick: bool) -> dict[str, Any]:
+    """benchmarks/throughput.py (+ benchmarks/peers.py unless quick) with their JSON written under ``out``."""
+    sys.path.insert(0, str(HERE))
+    import throughput  # noqa: PLC0415  (benchmarks/ is not a package)
+
+    out.mkdir(parents=True, exist_ok=True)
+    args = ["--json", str(out / "throughput.json")]
+    if quick:
+        args += ["--envs", "TextCls-v0", "NerTag-v0", "--steps", "2000", "--vector-steps", "20", "--num-envs", "64",
+                 "--repeats", "1"]
+    result = {"throughput": throughput.main(args)}
+    if not quick:
+        import peers  # noqa: PLC0415
+
+        result["peers"] = peers.main(["--json", str(out / "peers.json")])
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nlp-envs bench", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("part", nargs="?", default="all", choices=("all", "learn", "throughput", "tables"))
+    p.add_argument("--quick", action="store_true", help="the CI smoke slice: one seed, tiny budgets, no peers")
+    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="grid YAML")
+    p.add_argument("--out", default=None,
+                   help=f"results folder (default {DEFAULT_OUT.relative_to(ROOT)}, --quick: {QUICK_OUT})")
+    p.add_argument("--runs", default=None, help="run folders of the trained agents (default: OUT/../runs-<name>)")
+    p.add_argument("--only", default=None, help="run only cells whose name contains this (e.g. TextCls-v0__ppo)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cfg = load_config(Path(args.config))
+    out = Path(args.out) if args.out else (QUICK_OUT if args.quick else DEFAULT_OUT)
+    runs_dir = Path(args.runs) if args.runs else Path("runs") / ("bench-quick" if args.quick else "bench")
+    command = "nlp-envs bench learn" + (" --quick" if args.quick else "")  # what produces the learning results
+    out.mkdir(parents=True, exist_ok=True)
+    if args.part in ("all", "throughput"):
+        run_throughput(out if args.quick else HERE / "results", args.quick)
+    if args.part in ("all", "learn"):
+        run_grid(cfg, out, runs_dir, args.quick, args.only)
+    if args.part in ("all", "learn", "tables"):
+        summary = write_reports(cfg, out, args.quick, command)
+        print(f"\n{out / 'tables.md'}: {summary['num_done']}/{summary['num_cells']} cells"
+              f"{', ' + str(len(summary['errors'])) + ' failed' if summary['errors'] else ''}; "
+              f"curves in {out / 'curves'}")
+        return 1 if summary["errors"] else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())
