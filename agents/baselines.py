@@ -15,6 +15,8 @@ What "majority" means per family (fitted on the train split, read from the env's
 | tagging (``NerTag``)            | the most frequent train tag of the *word class* ``(first subword id of the word, previous tag)``, backing off to the first subword id alone, then to the previous tag alone; always the most frequent **allowed** tag under the BIO mask (a unigram tagger with a BIO-aware back-off: the classic CoNLL baseline, not an all-``O`` tagger whose entity F1 is 0) |
 | generation (``DialogReply``)    | the most frequent train reply (its token ids, then ``[EOS]``), one token per step at ``reply_length`` |
 | selection (``DialogSelect``)    | scores each candidate by how often its text is a train reply, ties broken toward the shortest candidate; returns scores, so ``evaluate`` also reports ranking metrics |
+| multi-label (``MultiLabelCls``) | the most frequent train label *set* (ties: the first in ``np.unique`` order), emitted one label per step in ascending id order (skipping labels already picked or masked), then ``STOP`` |
+| multiple choice (``MultiChoiceQA``) | the most frequent train gold *position* among the question's options (positions ranked by train frequency, the first one ``< num_options``); sequential mode: ``ANSWER`` at the first option on show that is that position, or at the last |
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class RandomPolicy:
 class MajorityPolicy:
     """The majority baseline of the env's family (see the module doc); build it with :meth:`fit`.
 
-    :param family: ``"classification"``, ``"ner"``, ``"generation"`` or ``"selection"``.
+    :param family: ``"classification"``, ``"ner"``, ``"generation"``, ``"selection"``, ``"multilabel"`` or ``"mcqa"``.
     :param table: what :meth:`fit` learned (family-specific).
     """
 
@@ -79,6 +81,10 @@ class MajorityPolicy:
                 return cls._fit_classification(base)
             if task == "ner":
                 return cls._fit_tagging(base)
+            if task == "multilabel":
+                return cls._fit_multilabel(base)
+            if task == "mcqa":
+                return cls._fit_mcqa(base)
             if name.startswith("DialogReply"):
                 return cls._fit_generation(base)
             if name.startswith("DialogSelect"):
@@ -134,6 +140,18 @@ class MajorityPolicy:
         freq = Counter(row.tobytes() for row in pool)
         return cls("selection", {"freq": freq})
 
+    @classmethod
+    def _fit_multilabel(cls, env: Any) -> MajorityPolicy:
+        sets, counts = np.unique(np.asarray(env.gold, dtype=bool), axis=0, return_counts=True)
+        best = sets[counts.argmax()]
+        return cls("multilabel", {"labels": best, "stop": int(env.stop_action), "count": int(counts.max())})
+
+    @classmethod
+    def _fit_mcqa(cls, env: Any) -> MajorityPolicy:
+        counts = np.bincount(np.asarray(env._answer), minlength=env.max_options)
+        ranked = np.argsort(-counts, kind="stable")  # positions by train frequency (ties: the lower one)
+        return cls("mcqa", {"ranked": ranked.astype(np.int64), "counts": counts.tolist(), "mode": env.mode})
+
     # -- acting -----------------------------------------------------------------------------------
     def __call__(self, obs: dict[str, np.ndarray], action_masks: np.ndarray | None = None) -> np.ndarray:
         b = _batch_size(obs)
@@ -143,7 +161,28 @@ class MajorityPolicy:
             return self._tag(obs, action_masks)
         if self.family == "generation":
             return self._generate(obs, action_masks)
+        if self.family == "multilabel":
+            return self._multilabel(obs, action_masks)
+        if self.family == "mcqa":
+            return self._mcqa(obs)
         return self._select(obs)
+
+    def _multilabel(self, obs: dict[str, np.ndarray], action_masks: np.ndarray | None) -> np.ndarray:
+        labels, stop = self.table["labels"], self.table["stop"]
+        want = labels[None] & (np.asarray(obs["chosen"]) == 0)  # (B, K): set labels not picked yet
+        if action_masks is not None:
+            want &= np.asarray(action_masks, dtype=bool)[:, :stop]
+        return np.where(want.any(1), want.argmax(1), stop).astype(np.int64)
+
+    def _mcqa(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        ranked = self.table["ranked"]
+        num = np.asarray(obs["num_options"]).reshape(-1)
+        valid = ranked[None, :] < num[:, None]  # (B, M): ranked positions that exist
+        pos = ranked[valid.argmax(1)]  # the most frequent existing position
+        if "option_index" not in obs:
+            return pos.astype(np.int64)
+        shown = np.asarray(obs["option_index"]).reshape(-1)  # sequential: ANSWER (0) there, else NEXT (1)
+        return (shown != pos).astype(np.int64)
 
     def _tag(self, obs: dict[str, np.ndarray], action_masks: np.ndarray | None) -> np.ndarray:
         t = self.table

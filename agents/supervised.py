@@ -9,6 +9,8 @@ example is scored teacher-forced by ``policy.evaluate`` exactly as PPO re-scores
 | `tag`      | `input_ids`, `attention_mask`, `word_starts`    | `env.unwrapped.gold_arrays()["gold_tags"]`    |
 | `select`   | reset observation of the vector env (random distractors) | `info["label"]` of that reset        |
 | `generate` | `context_ids`, `context_mask`                   | `env.unwrapped.reference_ids` (reply + EOS)   |
+| `multilabel` | `input_ids`, `attention_mask`, `chosen` = 0   | the gold labels of `env.unwrapped.gold` in ascending id order, then STOP (no STOP when `max_labels` picks end the episode) |
+| `choice`   | `question_ids`, `question_mask`, `option_ids`, `option_mask`, `num_options` | `prepared.arrays["answer"]` (1 step) |
 
 The budget ``total_steps`` counts examples. The result is evaluated through ``nlp_envs.evaluate``.
 """
@@ -56,6 +58,26 @@ class GoldData:
                         "context_mask": (np.arange(L)[None] < np.asarray(env._ctx_len)[:, None]).astype(np.int64)}
             self.actions = np.asarray(env.reference_ids, dtype=np.int64)
             self.mask = np.arange(self.actions.shape[1])[None] < np.asarray(env.reference_lengths)[:, None]
+        elif self.family == "multilabel":
+            gold = np.asarray(env.gold, dtype=bool)  # (n, K)
+            n, K = gold.shape
+            self.obs = {"input_ids": arrays["input_ids"], "attention_mask": arrays["attention_mask"],
+                        "chosen": np.zeros((n, K), dtype=np.int64), "num_chosen": np.zeros((n, 1), dtype=np.int64)}
+            picks = np.minimum(gold.sum(1), env.max_labels)  # the max_labels-th pick ends the episode
+            steps = picks + (picks < env.max_labels)  # ... else STOP ends it
+            T = int(steps.max())
+            # ascending label ids first: sort key = label id for gold labels, K (after them) for the others
+            ranked = np.sort(np.where(gold, np.arange(K)[None], K), axis=1)
+            self.actions = np.full((n, T), env.stop_action, dtype=np.int64)
+            w = min(T, K)
+            self.actions[:, :w] = np.where(np.arange(w)[None] < picks[:, None], ranked[:, :w], env.stop_action)
+            self.mask = np.arange(T)[None] < steps[:, None]
+        elif self.family == "choice":
+            self.obs = {k: arrays[k].reshape(len(arrays[k]), -1)
+                        for k in ("question_ids", "question_mask", "option_ids", "option_mask")}
+            self.obs["num_options"] = np.asarray(arrays["num_options"], dtype=np.int64)[:, None]
+            self.actions = np.asarray(arrays["answer"], dtype=np.int64)[:, None]
+            self.mask = np.ones_like(self.actions, dtype=bool)
         env.close()
         self.n = len(self.actions)
         state = run.extra.get(key)
