@@ -9,7 +9,12 @@ every family:
 | tagging: ``word_starts``, ``position`` (+ ``prev_tags``, ``num_words``) | token states of the previous, current and next word (``3d``, zero outside the sentence) + embedding of the previous tag (``tag_dim``) |
 | generation: ``reply_ids`` + ``reply_length``             | state of the last reply token (``d``) + reply-length embedding (``tag_dim``) |
 | selection: ``candidate_ids``/``candidate_mask`` ``(K, L)`` | per candidate: pooled candidate ``*`` pooled context, flattened (``K*d``) |
+| options: ``option_ids``/``option_mask`` flat ``(K*O,)`` + ``num_options``, no ``option_index`` | per option (row ``k`` of the ``(K, O)`` reshape): pooled option ``*`` pooled question and the pooled option (``2*K*d``; options ``>= num_options`` zeroed) + ``num_options`` as a Box |
 | anything else (a Box)                                    | flattened, divided by its ``high`` (floats in [0, 1]) |
+
+The options head is for ``MultiChoiceQA-*`` in ``mode="direct"`` (``K`` = ``num_options``' ``high``, the
+options stored flat because SB3's checker rejects 2-D observations). In ``mode="sequential"`` (one
+option on show, with ``option_index``) the option is an ordinary text and the generic path applies.
 
 SB3 casts Box observations to float before the extractor (``preprocess_obs``): ids are turned back
 to ``long`` here. The vocabulary size is ``observation_space[ids_key].high.max() + 1`` (all text keys
@@ -34,6 +39,23 @@ from torch import nn
 #: keys read by the tagging / generation features (not fed as generic Box features)
 _TAGGING_KEYS = ("word_starts", "position", "prev_tags", "num_words")
 _CANDIDATES = ("candidate_ids", "candidate_mask")
+_OPTIONS = ("option_ids", "option_mask", "num_options")
+
+
+def flat_options(observation_space: spaces.Dict) -> tuple[int, int] | None:
+    """``(K, O)`` when the space holds flat multiple-choice options (``option_ids``/``option_mask``
+    of shape ``(K*O,)``, ``num_options`` with ``high`` ``K``, and no ``option_index``), else ``None``."""
+    obs = observation_space.spaces
+    if not all(k in obs for k in _OPTIONS) or "option_index" in obs:
+        return None
+    ids, mask = obs["option_ids"], obs["option_mask"]
+    if len(ids.shape) != 1 or ids.shape != mask.shape:
+        return None
+    k = _high(obs["num_options"])
+    if k < 1 or ids.shape[0] % k:
+        raise ValueError(f"option_ids has {ids.shape[0]} values, not a multiple of num_options' high {k}: "
+                         "cannot split it into options")
+    return k, ids.shape[0] // k
 
 
 def text_pairs(observation_space: spaces.Dict) -> list[tuple[str, str]]:
@@ -70,12 +92,17 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
             raise TypeError(f"{type(self).__name__} needs a Dict observation space, got {observation_space}")
         obs = observation_space.spaces
         self.pairs = text_pairs(observation_space)
+        self.options = flat_options(observation_space)  # (K, O) or None
+        if self.options is not None:  # the flat options get their own head, not one pooled text
+            self.pairs = [p for p in self.pairs if p[0] != "option_ids"]
         self.has_candidates = all(k in obs for k in _CANDIDATES) and len(obs["candidate_ids"].shape) == 2
         id_keys = [ids for ids, _ in self.pairs] + (["candidate_ids"] if self.has_candidates else [])
+        id_keys += ["option_ids"] if self.options is not None else []
         if not id_keys:
             raise ValueError(f"no token ids in the observation space (keys {sorted(obs)}); expected e.g. input_ids")
         self.vocab_size = max(_high(obs[k]) for k in id_keys) + 1
-        self.max_length = max(obs[k].shape[-1] for k in id_keys)
+        lengths = [obs[k].shape[-1] for k in id_keys if k != "option_ids"]
+        self.max_length = max(lengths + ([self.options[1]] if self.options is not None else []))
         self.tagging = "word_starts" in obs and "position" in obs
         if self.tagging and not any(ids == "input_ids" for ids, _ in self.pairs):
             raise ValueError("tagging observations need input_ids/attention_mask next to word_starts")
@@ -83,6 +110,8 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
         used = {k for pair in self.pairs for k in pair}
         if self.has_candidates:
             used.update(_CANDIDATES)
+        if self.options is not None:
+            used.update(("option_ids", "option_mask"))  # num_options stays a Box feature
         if self.tagging:
             used.update(k for k in _TAGGING_KEYS if k in obs)
         if self.generation:
@@ -101,6 +130,8 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
         if self.has_candidates:
             self.num_candidates = int(obs["candidate_ids"].shape[0])
             features += self.num_candidates * d
+        if self.options is not None:
+            features += 2 * self.options[0] * d
         other_dim = sum(int(np.prod(obs[k].shape)) for k in self.other_keys)
         features += other_dim
         super().__init__(observation_space, features_dim=features)
@@ -150,9 +181,27 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
             cand = self.pool(self.encode(cand_ids.reshape(b * k, length), flat_mask), flat_mask).reshape(b, k, -1)
             context = out[0] if self.pairs else th.ones_like(cand[:, 0])  # the first text: the context
             out.append((cand * context.unsqueeze(1)).reshape(b, -1))  # (B, K*d)
+        if self.options is not None:
+            # the question (else the first text) is the context the options are compared with
+            first = [ids for ids, _ in self.pairs]
+            q = out[first.index("question_ids")] if "question_ids" in first else (out[0] if first else None)
+            out.extend(self._option_features(observations, q))
         for key in self.other_keys:
             out.append(observations[key].float().reshape(observations[key].shape[0], -1) / self._other_scale[key])
         return th.cat(out, dim=1)
+
+    def _option_features(self, obs: dict[str, th.Tensor], question: th.Tensor | None) -> list[th.Tensor]:
+        """Per option ``k < num_options``: pooled option ``*`` question, pooled option (each ``(B, K*d)``)."""
+        k, length = self.options  # type: ignore[misc]
+        ids = obs["option_ids"].long()
+        b = ids.shape[0]
+        mask = obs["option_mask"].float().reshape(b * k, length)
+        opt = self.pool(self.encode(ids.reshape(b * k, length), mask), mask).reshape(b, k, -1)  # (B, K, d)
+        n = obs["num_options"].reshape(b, 1).float()
+        exists = (th.arange(k, device=opt.device).unsqueeze(0) < n).float()  # (B, K)
+        opt = opt * exists.unsqueeze(-1)
+        q = question if question is not None else th.ones_like(opt[:, 0])
+        return [(opt * q.unsqueeze(1)).reshape(b, -1), opt.reshape(b, -1)]
 
     def _tagging_features(self, obs: dict[str, th.Tensor], h: th.Tensor) -> list[th.Tensor]:
         b = h.shape[0]
@@ -242,4 +291,4 @@ def extractor_class(name: str) -> type[TokenFeaturesExtractor]:
 
 
 __all__: list[Any] = ["EmbeddingBagExtractor", "TinyTransformerExtractor", "TokenFeaturesExtractor",
-                      "extractor_class", "text_pairs"]
+                      "extractor_class", "flat_options", "text_pairs"]

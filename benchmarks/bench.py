@@ -125,12 +125,28 @@ def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
                         budget = int(b["steps"]["supervised" if a.get("algo") == "supervised" else a["kind"]])
                     spec = {"env_id": env_id, "agent": agent, "seed": int(seed), "block": b["name"],
                             "kind": a["kind"], "algo": a.get("algo", agent), "backbone": a.get("backbone"),
-                            "set": a.get("set") or {}, "budget": budget}
+                            "set": a.get("set") or {}, "budget": budget, "env_kwargs": b.get("env_kwargs") or {}}
                     spec["hash"] = hashlib.sha1(json.dumps(
-                        {k: spec[k] for k in ("env_id", "agent", "seed", "kind", "algo", "backbone", "set", "budget")},
-                        sort_keys=True).encode()).hexdigest()[:12]
+                        {**{k: spec[k] for k in ("env_id", "agent", "seed", "kind", "algo", "backbone", "set", "budget")},
+                         **({"env_kwargs": spec["env_kwargs"]} if spec["env_kwargs"] else {}),
+                         "settings": agent_settings(spec)}, sort_keys=True, default=str).encode()).hexdigest()[:12]
                     cells.append(spec)
     return cells
+
+
+def agent_settings(spec: dict[str, Any]) -> dict[str, Any]:
+    """The resolved hyperparameters of a cell (part of its hash: editing agents/hyperparams/sb3.yml or a
+    config default reruns the affected cells, and only them)."""
+    if spec["kind"] == "sb3":
+        from agents.sb3 import load_hyperparams
+
+        return load_hyperparams(spec["env_id"], spec["algo"])
+    if spec["kind"] == "transformer":
+        from agents.config import make_config
+
+        cfg = make_config(spec["algo"], **spec["set"]).to_dict()
+        return {k: v for k, v in cfg.items() if k not in ("total_steps", "seed", "progress", "device")}
+    return {}
 
 
 def cell_name(spec: dict[str, Any]) -> str:
@@ -209,17 +225,19 @@ def run_cell(spec: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
     import nlp_envs
 
     env_id, seed, kind = spec["env_id"], spec["seed"], spec["kind"]
+    env_kwargs = dict(spec.get("env_kwargs") or {})  # e.g. {num_shards: 5}: train and test on one fifth
     run_dir = runs_dir / cell_name(spec)
     out: dict[str, Any] = {"env_steps": 0, "examples": 0, "curve": []}
     if kind == "baseline":
         from agents.baselines import make_baseline
 
-        policy = make_baseline(spec["agent"], env_id, seed=seed)
-        out["metrics"] = nlp_envs.evaluate(env_id, policy, split="test", seed=seed)
+        policy = make_baseline(spec["agent"], env_id, seed=seed, **env_kwargs)
+        out["metrics"] = nlp_envs.evaluate(env_id, policy, split="test", seed=seed, **env_kwargs)
     elif kind == "sb3":
         from agents import sb3
 
-        res = sb3.train(env_id, spec["algo"], total_steps=spec["budget"], seed=seed, out=run_dir)
+        res = sb3.train(env_id, spec["algo"], total_steps=spec["budget"], seed=seed, out=run_dir,
+                        env_kwargs=env_kwargs or None)
         out.update(metrics=res["metrics"], env_steps=int(res["total_steps"]), curve=sb3_curve(run_dir),
                    train_seconds=res["train_seconds"], hyperparams=res["hyperparams"])
     else:
@@ -233,7 +251,7 @@ def run_cell(spec: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
             res = train(env_id, spec["algo"], resume=str(run_dir), total_steps=spec["budget"], **overrides)
         else:
             res = train(env_id, spec["algo"], backbone=spec["backbone"], total_steps=spec["budget"], seed=seed,
-                        out=str(run_dir), **overrides)
+                        out=str(run_dir), env_kwargs=env_kwargs or None, **overrides)
         steps = int(res["step"])
         if spec["algo"] == "supervised":
             out["examples"] = steps
@@ -307,7 +325,8 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
              retry_errors: bool = True) -> list[dict[str, Any]]:
     cells_dir = out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
-    cells = [c for c in cells_of(cfg, quick) if not only or only in cell_name(c)]
+    patterns = [p for p in (only or "").split(",") if p]
+    cells = [c for c in cells_of(cfg, quick) if not patterns or any(p in cell_name(c) for p in patterns)]
     from nlp_envs.testing import env_available
 
     todo = []
@@ -366,6 +385,7 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str) -> dict
                                      "published": (cfg.get("published") or {}).get(env_id), "agents": {}})
         e["agents"][agent] = {
             "label": label, "kind": rs[0]["kind"], "backbone": rs[0].get("backbone"), "budget": rs[0]["budget"],
+            "env_kwargs": rs[0].get("env_kwargs") or {},
             "seeds": [r["seed"] for r in rs], "metrics": metrics,
             "env_steps": statistics.fmean(r["env_steps"] for r in rs),
             "examples": statistics.fmean(r["examples"] for r in rs),
@@ -433,7 +453,10 @@ def tables_md(summary: dict[str, Any]) -> str:
     ]
     for env_id, e in summary["envs"].items():
         n = next(iter(e["agents"].values()))["eval_examples"]
-        parts += [f"## {env_id}", "", f"Test examples: {n}. Curves: `curves/{env_id}.png`.", "", env_table(env_id, e), ""]
+        kw = next((a["env_kwargs"] for a in e["agents"].values() if a.get("env_kwargs")), None)
+        shard = f" Env kwargs `{json.dumps(kw)}` (train and test on that shard)." if kw else ""
+        parts += [f"## {env_id}", "", f"Test examples: {n}.{shard} Curves: `curves/{env_id}.png`.", "",
+                  env_table(env_id, e), ""]
     if summary["errors"]:
         parts += ["## Failed cells", ""] + [f"- `{x['cell']}`: {x['error']}" for x in summary["errors"]] + [""]
     return "\n".join(parts)
@@ -542,7 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help=f"results folder (default {DEFAULT_OUT.relative_to(ROOT)}, --quick: {QUICK_OUT})")
     p.add_argument("--runs", default=None, help="run folders of the trained agents (default: OUT/../runs-<name>)")
-    p.add_argument("--only", default=None, help="run only cells whose name contains this (e.g. TextCls-v0__ppo)")
+    p.add_argument("--only", default=None, help="run only cells whose name contains one of these comma-separated patterns "
+                        "(e.g. TextCls-v0__ppo,NerTag-v0__)")
     return p
 
 
