@@ -226,7 +226,7 @@ def run_cell(spec: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
 
     env_id, seed, kind = spec["env_id"], spec["seed"], spec["kind"]
     env_kwargs = dict(spec.get("env_kwargs") or {})  # e.g. {num_shards: 5}: train and test on one fifth
-    run_dir = runs_dir / cell_name(spec)
+    run_dir = runs_dir / f"{cell_name(spec)}-{spec['hash']}"  # a changed spec never resumes an old run
     out: dict[str, Any] = {"env_steps": 0, "examples": 0, "curve": []}
     if kind == "baseline":
         from agents.baselines import make_baseline
