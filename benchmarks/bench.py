@@ -265,6 +265,8 @@ def execute(spec: dict[str, Any], cells_dir: Path, runs_dir: Path) -> dict[str, 
     """Run one cell and write its file atomically (errors are recorded, not raised)."""
     import torch
 
+    from nlp_envs.cli import _json_default
+
     reset_ok = reset_peak_rss()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -287,16 +289,6 @@ def execute(spec: dict[str, Any], cells_dir: Path, runs_dir: Path) -> dict[str, 
     tmp.write_text(json.dumps(record, indent=1, default=_json_default))
     os.replace(tmp, path)
     return record
-
-
-def _json_default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def git_sha() -> str:
@@ -406,6 +398,8 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str) -> dict
         "envs": {k: {**envs[k], "agents": dict(sorted(envs[k]["agents"].items(), key=lambda kv: agent_order.index(kv[0])))}
                  for k in sorted(envs, key=order.get)},
     }
+    from nlp_envs.cli import _json_default
+
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
     return summary
 

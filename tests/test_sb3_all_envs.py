@@ -24,6 +24,7 @@ from nlp_envs import cli
 from nlp_envs.registration import registered_ids
 from nlp_envs.testing import env_available
 from tests.conftest import available_ids
+from tests.test_sb3 import _MaskCheck
 
 #: main test metric of each family (``sb3.family_id(env_id)``)
 MAIN_METRIC = {
@@ -264,30 +265,11 @@ def _mask_checked_policy(model):
 ])
 def test_maskable_ppo_learns_and_respects_masks(env_id, steps, metric, floor):
     from sb3_contrib import MaskablePPO
-    from stable_baselines3.common.vec_env import VecEnvWrapper
 
     from agents.baselines import make_baseline
 
-    class Checked(VecEnvWrapper):
-        def __init__(self, venv):
-            super().__init__(venv)
-            self.checked = 0
-
-        def reset(self):
-            return self.venv.reset()
-
-        def step_async(self, actions):
-            masks = np.stack(self.venv.env_method("action_masks"))
-            bad = ~masks[np.arange(len(actions)), actions]
-            assert not bad.any(), f"masked actions taken: {actions[bad]}"
-            self.checked += len(actions)
-            self.venv.step_async(actions)
-
-        def step_wait(self):
-            return self.venv.step_wait()
-
     hp = sb3.load_hyperparams(env_id, "sb3-maskable-ppo")
-    env = Checked(sb3.make_sb3_vec_env(env_id, int(hp["n_envs"]), env_kwargs={"split": "train"}))
+    env = _MaskCheck(sb3.make_sb3_vec_env(env_id, int(hp["n_envs"]), env_kwargs={"split": "train"}))
     model = sb3.build_model("sb3-maskable-ppo", env, hp, seed=0)
     assert isinstance(model, MaskablePPO)
     model.learn(steps)
