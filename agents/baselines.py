@@ -21,6 +21,7 @@ What "majority" means per family (fitted on the train split, read from the env's
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -28,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 import nlp_envs  # noqa: F401  (registers the ids)
+from nlp_envs.registration import eval_only_split, train_siblings
 
 
 def _batch_size(obs: dict[str, np.ndarray]) -> int:
@@ -72,6 +74,16 @@ class MajorityPolicy:
     def fit(cls, env_id: str, **env_kwargs: Any) -> MajorityPolicy:
         """Fit on the train split of ``env_id`` (``env_kwargs`` as for ``gym.make``; ``split`` is ignored)."""
         env_kwargs = {k: v for k, v in env_kwargs.items() if k not in ("split", "order")}
+        if eval_only_split(env_id, env_kwargs) is not None:
+            # an evaluation-only id (its dataset has no train split): the majority of the training data
+            # its family is trained on, as for any model evaluated there
+            siblings = train_siblings(env_id)
+            if not siblings:
+                raise ValueError(f"{env_id} is evaluation-only and no trainable id shares its env class: "
+                                 f"no train split to fit a majority baseline on")
+            warnings.warn(f"{env_id} is evaluation-only: majority fitted on the train split of {siblings[0]}",
+                          stacklevel=2)
+            env_id = siblings[0]
         env = gym.make(env_id, split="train", **env_kwargs)
         base = env.unwrapped
         try:

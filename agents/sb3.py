@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import re
 import time
 from collections.abc import Sequence
 from copy import deepcopy
@@ -63,6 +62,7 @@ import nlp_envs  # noqa: F401  (registers the ids)
 from agents.extractors import extractor_class
 from nlp_envs.core import NlpVectorEnv
 from nlp_envs.evaluation import make_vector_env
+from nlp_envs.registration import eval_only_split, family_id, train_siblings
 
 #: algo name -> (module, class)
 ALGOS: dict[str, tuple[str, str]] = {
@@ -229,12 +229,6 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
-def family_id(env_id: str) -> str:
-    """``"MultiChoiceQA-ARCEasy-v0"`` -> ``"MultiChoiceQA-v0"`` (an id without a variant name: itself)."""
-    m = re.fullmatch(r"([^-]+)-[^-]+-(v\d+)", env_id)
-    return f"{m.group(1)}-{m.group(2)}" if m else env_id
-
-
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """``top`` over ``base``; dict values (``extractor_kwargs``, ``env_kwargs``) merge one level deep."""
     out = deepcopy(base)
@@ -333,19 +327,15 @@ def build_model(algo: str, env: VecEnv, hp: dict[str, Any], *, seed: int,
 def check_trainable(env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
     """Fail with a clear message when ``env_id`` cannot be trained on (an evaluation-only id such as
     ``MultiChoiceQA-ARCChallenge-v0``, registered with a test split), before anything is built."""
-    spec = gym.spec(env_id)
-    split = spec.kwargs.get("split")
-    if split in (None, "train") or "dataset" in (env_kwargs or {}):
+    split = eval_only_split(env_id, env_kwargs)
+    if split is None:
         return
-    siblings = [k for k, s in gym.registry.items() if k != env_id and s.entry_point == spec.entry_point
-                and s.kwargs.get("split") in (None, "train")]
-    family = [k for k in siblings if family_id(k) == family_id(env_id)]
     raise ValueError(
         f"{env_id} is evaluation-only (registered with split={split!r}: its dataset has no train split), "
         f"so it cannot be trained on. Train on another id of its family "
-        f"(e.g. {', '.join(family or siblings) or 'none'}) "
+        f"(e.g. {', '.join(train_siblings(env_id)) or 'none'}) "
         f"and evaluate that model here: nlp_envs.evaluate({env_id!r}, model), or "
-        f"`nlp-envs eval RUN_DIR --env-kwarg dataset={spec.kwargs.get('dataset')}`"
+        f"`nlp-envs eval RUN_DIR --env-kwarg dataset={gym.spec(env_id).kwargs.get('dataset')}`"
     )
 
 

@@ -284,6 +284,7 @@ def execute(spec: dict[str, Any], cells_dir: Path, runs_dir: Path) -> dict[str, 
         record["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     record["git_sha"] = git_sha()
+    record["machine"] = machine()  # cells of one grid may run on different machines (a GPU one, say)
     path = cells_dir / f"{cell_name(spec)}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=1, default=_json_default))
@@ -292,6 +293,9 @@ def execute(spec: dict[str, Any], cells_dir: Path, runs_dir: Path) -> dict[str, 
 
 
 def git_sha() -> str:
+    """The checkout's short commit; ``NLP_ENVS_GIT_SHA`` where the copy has no ``.git`` (a device machine)."""
+    if os.environ.get("NLP_ENVS_GIT_SHA"):
+        return os.environ["NLP_ENVS_GIT_SHA"]
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
@@ -387,6 +391,7 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str) -> dict
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
             "peak_cuda_mb": max((r.get("peak_cuda_mb") or 0.0) for r in rs) or None,
             "git_sha": sorted({r["git_sha"] for r in rs}),
+            "gpu": sorted({(r.get("machine") or {}).get("gpu") or "" for r in rs} - {""}),
             "curves": [r["curve"] for r in rs],
         }
     order = {c["env_id"]: i for i, c in enumerate(cells)}
@@ -424,7 +429,8 @@ def env_table(env_id: str, e: dict[str, Any]) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for a in e["agents"].values():
         row = f"| {a['label']} | {_fmt(a['metrics'].get(m))} | " + (f"{_fmt(a['metrics'].get(m2))} | " if m2 else "")
-        row += f"{budget_text(a)} | {len(a['seeds'])} | {a['wall_seconds']['mean']:.0f} | {a['peak_rss_mb']:.0f} |"
+        gpu = " (GPU)" if a.get("gpu") else ""
+        row += f"{budget_text(a)} | {len(a['seeds'])} | {a['wall_seconds']['mean']:.0f}{gpu} | {a['peak_rss_mb']:.0f} |"
         lines.append(row)
     if e.get("published"):
         value, source = e["published"]
@@ -445,6 +451,10 @@ def tables_md(summary: dict[str, Any]) -> str:
         "evaluation of one cell; peak RSS = the benchmark process during the cell.",
         "",
     ]
+    gpus = sorted({g for e in summary["envs"].values() for a in e["agents"].values() for g in a.get("gpu") or []})
+    if gpus:
+        parts[-1:-1] = [f"Cells marked (GPU) ran on a machine with {', '.join(gpus)} (transformer agents on the "
+                        "GPU with bf16 autocast; SB3 and baselines on its CPU); the others on the machine above.", ""]
     for env_id, e in summary["envs"].items():
         n = next(iter(e["agents"].values()))["eval_examples"]
         kw = next((a["env_kwargs"] for a in e["agents"].values() if a.get("env_kwargs")), None)

@@ -184,9 +184,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from agents import load_policy
 
         env_id, saved_kwargs, policy = load_policy(target)
+        if args.env_id and args.env_id != env_id:
+            if args.env_id not in gym.registry:
+                raise SystemExit(f"--env-id {args.env_id!r} is not a registered id (see `nlp-envs list`)")
+            if gym.spec(args.env_id).entry_point != gym.spec(env_id).entry_point:
+                raise SystemExit(f"--env-id {args.env_id!r} is not the env class of the run's {env_id!r} "
+                                 f"({gym.spec(env_id).entry_point}): its policy cannot act there")
+            # the run's own data kwargs give way to the new id's registered ones
+            saved_kwargs = {k: v for k, v in saved_kwargs.items() if k not in ("dataset", "split")}
+            env_id = args.env_id
         env_kwargs = {**saved_kwargs, **env_kwargs}
         label = f"run {target}"
     else:
+        if args.env_id and args.env_id != target:
+            raise SystemExit("--env-id goes with a run directory; to evaluate a baseline, give the id as target")
         if target not in gym.registry:
             raise SystemExit(f"{target!r} is neither a registered env id nor a run directory (with run.json)")
         env_id = target
@@ -302,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", default=None, help="real-data folder (default $NLP_ENVS_DATA_DIR)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="extra env kwargs")
+    s.add_argument("--env-id", default=None,
+                   help="with a run directory: evaluate on this id of the same env class instead of the "
+                        "run's (e.g. a MultiChoiceQA-ARCEasy-v0 run on MultiChoiceQA-ARCChallenge-v0)")
 
     sub.add_parser("train", add_help=False,
                    help="train an agent: --algo reinforce|ppo|grpo|supervised|sb3-ppo|sb3-a2c|sb3-dqn|"

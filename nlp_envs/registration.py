@@ -5,6 +5,7 @@ Variants are kwargs, not subclasses. An id whose scores would change gets a new 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import gymnasium as gym
@@ -68,3 +69,29 @@ def registered_ids() -> list[str]:
         k for k, spec in gym.registry.items()
         if isinstance(spec.entry_point, str) and spec.entry_point.startswith("nlp_envs.")
     )
+
+
+def family_id(env_id: str) -> str:
+    """``"MultiChoiceQA-ARCEasy-v0"`` -> ``"MultiChoiceQA-v0"`` (an id without a variant name: itself)."""
+    m = re.fullmatch(r"([^-]+)-[^-]+-(v\d+)", env_id)
+    return f"{m.group(1)}-{m.group(2)}" if m else env_id
+
+
+def eval_only_split(env_id: str, env_kwargs: dict[str, Any] | None = None) -> str | None:
+    """The split an evaluation-only id is registered with (``"test"`` for ``MultiChoiceQA-ARCChallenge-v0``,
+    whose dataset has no train split), or None for an id that can be trained on. A ``dataset`` kwarg
+    replaces the registered data, so it makes any id trainable as far as the registry knows."""
+    split = gym.spec(env_id).kwargs.get("split")
+    if split in (None, "train") or "dataset" in (env_kwargs or {}):
+        return None
+    return split
+
+
+def train_siblings(env_id: str) -> list[str]:
+    """Trainable ids of the same env class, those of ``env_id``'s family first
+    (``MultiChoiceQA-ARCChallenge-v0`` -> ``["MultiChoiceQA-ARCEasy-v0", "MultiChoiceQA-v0"]``)."""
+    spec = gym.spec(env_id)
+    siblings = [k for k, s in gym.registry.items() if k != env_id and s.entry_point == spec.entry_point
+                and s.kwargs.get("split") in (None, "train")]
+    variants = [k for k in siblings if family_id(k) == family_id(env_id) and k != family_id(env_id)]
+    return variants + [k for k in siblings if k not in variants]

@@ -19,9 +19,10 @@ import torch as th
 
 import nlp_envs
 from agents import sb3
+from agents.baselines import MajorityPolicy
 from agents.extractors import EmbeddingBagExtractor, TinyTransformerExtractor
 from nlp_envs import cli
-from nlp_envs.registration import registered_ids
+from nlp_envs.registration import eval_only_split, family_id, registered_ids, train_siblings
 from nlp_envs.testing import env_available
 from tests.conftest import available_ids
 from tests.test_sb3 import _MaskCheck
@@ -160,6 +161,26 @@ def test_arc_easy_run_evaluates_on_arc_challenge(tmp_path, capsys):
     assert cli.main(["eval", str(out), "--json", "--env-kwarg", "dataset=arc-challenge"]) == 0
     evaluated = _last_json(capsys)
     assert 0.0 <= evaluated["accuracy"] <= 1.0 and evaluated["num_examples"] > 0
+    # CLI: `nlp-envs eval RUN --env-id ...`: the same numbers, reported under the evaluation-only id
+    assert cli.main(["eval", str(out), "--json", "--env-id", EVAL_ONLY]) == 0
+    by_id = _last_json(capsys)
+    assert by_id["env_id"] == EVAL_ONLY
+    assert (by_id["accuracy"], by_id["num_examples"]) == (evaluated["accuracy"], evaluated["num_examples"])
+    with pytest.raises(SystemExit, match="not the env class"):
+        cli.main(["eval", str(out), "--env-id", "TextCls-v0"])
+    # majority on the evaluation-only id: fitted on the train split of its trainable sibling
+    with pytest.warns(UserWarning, match=f"majority fitted on the train split of {easy}"):
+        majority = MajorityPolicy.fit(EVAL_ONLY)
+    assert str(majority.table) == str(MajorityPolicy.fit(easy).table)
+    assert cli.main(["eval", EVAL_ONLY, "--agent", "majority", "--json"]) == 0
+    assert _last_json(capsys)["num_examples"] == c.num_examples
+
+
+def test_train_siblings_of_an_eval_only_id():
+    assert family_id("MultiChoiceQA-ARCEasy-v0") == "MultiChoiceQA-v0" == sb3.family_id("MultiChoiceQA-v0")
+    assert eval_only_split(EVAL_ONLY) == "test" and eval_only_split("MultiChoiceQA-ARCEasy-v0") is None
+    assert eval_only_split(EVAL_ONLY, {"dataset": "quiz"}) is None  # other data: trainable
+    assert train_siblings(EVAL_ONLY)[:2] == ["MultiChoiceQA-ARCEasy-v0", "MultiChoiceQA-v0"]
 
 
 # -- option-aware features (MultiChoiceQA direct) ------------------------------------------------------
