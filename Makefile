@@ -10,8 +10,8 @@ test:             ## README command 2: install and run the tests
 	bash scripts/test.sh
 main:             ## README command 1: train on TextCls-v0, compare with baselines, plot
 	bash scripts/main.sh
-bench:            ## full benchmark: throughput + learning grid (resumable; ~1.5-2 h on 2 cores)
-	$(PY) benchmarks/bench.py
+bench:            ## full benchmark: throughput + learning grid in 2 workers (resumable; hours on 2 cores: see benchmarks/grid.yml)
+	$(PY) benchmarks/bench.py --jobs 2
 bench-quick:      ## CI smoke slice of the benchmark (a few minutes)
 	$(PY) benchmarks/bench.py --quick
 bench-tables:     ## re-render tables, plots and the README sections from the result files

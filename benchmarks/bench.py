@@ -3,6 +3,7 @@
 ```
 nlp-envs bench                       # both parts, full size (the learning grid takes ~1.5 h on 2 cores)
 nlp-envs bench learn                 # the learning grid only (resumes: finished cells are not rerun)
+nlp-envs bench learn --jobs 2        # ... in 2 single-thread worker processes (faster on 2 cores)
 nlp-envs bench throughput            # env throughput + NLPGym peers (peers: its own venv, PEERS.md)
 nlp-envs bench tables                # regenerate tables and plots from the cell files, run nothing
 nlp-envs bench --quick               # CI smoke slice (one seed, tiny budgets, no peers), a few minutes
@@ -318,7 +319,9 @@ def machine() -> dict[str, Any]:
 
 
 def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: str | None,
-             retry_errors: bool = True) -> list[dict[str, Any]]:
+             retry_errors: bool = True, jobs: int = 1, config: Path = DEFAULT_CONFIG) -> list[dict[str, Any]]:
+    """Run the cells still to do (in order; with ``jobs`` > 1 in that many worker processes, each with
+    ``cores // jobs`` torch threads, cells dealt round-robin) and return the grid's cells."""
     cells_dir = out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
     patterns = [p for p in (only or "").split(",") if p]
@@ -334,6 +337,9 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
                 continue
         todo.append(c)
     print(f"grid: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run", flush=True)
+    if jobs > 1 and len(todo) > 1:
+        run_workers(todo, jobs, out, runs_dir, quick, config)
+        return cells
     t0 = time.perf_counter()
     for i, c in enumerate(todo, 1):
         if not env_available(c["env_id"]):
@@ -346,6 +352,38 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
         print(f"{shown}  {r['wall_seconds']:.0f}s  peak {r['peak_rss_mb']:.0f} MB  "
               f"(elapsed {time.perf_counter() - t0:.0f}s)", flush=True)
     return cells
+
+
+def run_workers(todo: list[dict[str, Any]], jobs: int, out: Path, runs_dir: Path, quick: bool, config: Path) -> None:
+    """Deal ``todo`` round-robin to ``jobs`` processes of this script (``learn --only <their cells>``), each
+    with ``cores // jobs`` torch threads; their output is printed line by line with a ``[wN]`` prefix.
+    Small models gain little from a second intra-op thread, so two single-thread workers finish a grid
+    on 2 cores sooner than one process with 2 threads."""
+    import threading
+
+    jobs = min(jobs, len(todo))
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    procs = []
+    for w in range(jobs):
+        names = [cell_name(c) for c in todo[w::jobs]]
+        cmd = [sys.executable, str(Path(__file__).resolve()), "learn", "--config", str(config), "--out", str(out),
+               "--runs", str(runs_dir), "--only", ",".join(names), "--no-reports"] + (["--quick"] if quick else [])
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      cwd=os.getcwd()))
+
+    def relay(w: int, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            print(f"[w{w}] {line}", end="", flush=True)
+
+    relays = [threading.Thread(target=relay, args=(w, pr), daemon=True) for w, pr in enumerate(procs)]
+    for t in relays:
+        t.start()
+    codes = [pr.wait() for pr in procs]
+    for t in relays:
+        t.join()
+    if any(codes):
+        print(f"grid workers exited with {codes} (failed cells are in their cell files)", flush=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -571,6 +609,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default=None, help="run folders of the trained agents (default: OUT/../runs-<name>)")
     p.add_argument("--only", default=None, help="run only cells whose name contains one of these comma-separated patterns "
                         "(e.g. TextCls-v0__ppo,NerTag-v0__)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes for the grid's cells, each with cores/jobs torch threads (2 on 2 cores: "
+                        "the tiny models gain little from a second thread)")
+    p.add_argument("--no-reports", action="store_true", help=argparse.SUPPRESS)  # a --jobs worker: cells only
     return p
 
 
@@ -580,12 +622,17 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(Path(args.config))
     out = Path(args.out) if args.out else (QUICK_OUT if args.quick else DEFAULT_OUT)
     runs_dir = Path(args.runs) if args.runs else Path("runs") / ("bench-quick" if args.quick else "bench")
-    command = "nlp-envs bench learn" + (" --quick" if args.quick else "")  # what produces the learning results
+    # what produces the learning results
+    command = "nlp-envs bench learn" + (" --quick" if args.quick else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
     out.mkdir(parents=True, exist_ok=True)
     if args.part in ("all", "throughput"):
         run_throughput(out if args.quick else HERE / "results", args.quick)
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs {args.jobs}: give 1 or more worker processes")
     if args.part in ("all", "learn"):
-        run_grid(cfg, out, runs_dir, args.quick, args.only)
+        run_grid(cfg, out, runs_dir, args.quick, args.only, jobs=args.jobs, config=Path(args.config))
+    if args.no_reports:
+        return 0
     if args.part in ("all", "learn", "tables"):
         summary = write_reports(cfg, out, args.quick, command)
         print(f"\n{out / 'tables.md'}: {summary['num_done']}/{summary['num_cells']} cells"

@@ -170,8 +170,40 @@ def grid_results(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: the transformer agent's learning targets: (env id, RL agent, reference agent, target ratio, what it says)
+AGENT_TARGETS = [
+    ("TextCls-v0", "ppo", "supervised", 0.95, "tiny, same example budget"),
+    ("TextCls-Banking77-v0", "ppo-minilm", "supervised-minilm", 0.95, "MiniLM, same example budget"),
+    ("NerTag-BTC-v0", "ppo-minilm", "supervised-minilm", 0.9, "MiniLM, same sentences"),
+    ("DialogReply-SGD-v0", "ppo", "supervised", 1.0, "tiny GPT-2: RL after the MLE warm start vs MLE alone "
+                                                     "(target: above, ratio > 1)"),
+]
+
+
+def agent_targets(d: dict[str, Any]) -> str:
+    """The learning targets of the transformer agent, read off the grid: RL mean / reference mean."""
+    lines = ["| env | metric | RL agent | reference | RL (mean ± std) | reference (mean ± std) | ratio | target | verdict |",
+             "|---|---|---|---|---:|---:|---:|---:|---|"]
+    for env_id, rl, ref, target, what in AGENT_TARGETS:
+        e = d["envs"].get(env_id, {})
+        a, b = e.get("agents", {}).get(rl), e.get("agents", {}).get(ref)
+        m = e.get("main_metric", "")
+        if not a or not b or m not in a["metrics"] or m not in b["metrics"]:
+            lines.append(f"| `{env_id}` | {m or '-'} | {rl} | {ref} | not run | not run | - | {target:.2f}x | {what} |")
+            continue
+        x, y = a["metrics"][m], b["metrics"][m]
+        ratio = x["mean"] / y["mean"] if y["mean"] > 0 else float("inf")
+        met = ratio > target if target == 1.0 else ratio >= target
+        lines.append(f"| `{env_id}` | {m} | {a['label']} | {b['label']} | {x['mean']:.3f} ± {x['std']:.3f} "
+                     f"(n={len(x['values'])}) | {y['mean']:.3f} ± {y['std']:.3f} (n={len(y['values'])}) | "
+                     f"{ratio:.2f}x | {target:.2f}x | {'met' if met else 'missed'}: {what} |")
+    lines += ["", f"From `benchmarks/results/grid/summary.json` (command `{d['command']}`, git `{d['git_sha']}`)."]
+    return "\n".join(lines)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "RESULTS": ("grid/summary.json", grid_results),
+    "AGENT-TARGETS": ("grid/summary.json", agent_targets),
     "THROUGHPUT": ("throughput.json", throughput),
     "PEERS": ("peers.json", peers),
     "LARGE-CORPUS": ("large_corpus.json", large_corpus),

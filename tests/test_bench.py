@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,25 @@ def test_full_grid_config_is_valid() -> None:
     for c in cells:
         bench.main_metric(c["env_id"])
     assert all(len(b["seeds"]) >= 3 for b in cfg["blocks"] if not b["name"].startswith("real data"))
+
+
+def test_jobs_deal_cells_to_single_thread_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "grid.yml"
+    cfg.write_text("agents:\n  random: {kind: baseline}\n  majority: {kind: baseline}\nblocks:\n"
+                   "  - {name: b, envs: [TextCls-v0], agents: [random, majority], seeds: [0, 1], steps: {}}\n")
+    out = tmp_path / "results"
+    rc = cli_main(["bench", "learn", "--config", str(cfg), "--out", str(out), "--runs", str(tmp_path / "runs"),
+                   "--jobs", "2"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "[w0] " in printed and "[w1] " in printed  # both workers ran cells
+    cells = sorted((out / "cells").glob("*.json"))
+    assert len(cells) == 4
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    for path in cells:
+        r = json.loads(path.read_text())
+        assert r["status"] == "ok" and r["machine"]["torch_threads"] == threads
+    summary = json.loads((out / "summary.json").read_text())  # the parent wrote the reports once, at the end
+    assert summary["num_done"] == summary["num_cells"] == 4
+    with pytest.raises(SystemExit, match="--jobs 0"):
+        cli_main(["bench", "learn", "--config", str(cfg), "--out", str(out), "--jobs", "0"])
