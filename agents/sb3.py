@@ -335,7 +335,7 @@ def check_trainable(env_id: str, env_kwargs: dict[str, Any] | None = None) -> No
         f"so it cannot be trained on. Train on another id of its family "
         f"(e.g. {', '.join(train_siblings(env_id)) or 'none'}) "
         f"and evaluate that model here: nlp_envs.evaluate({env_id!r}, model), or "
-        f"`nlp-envs eval RUN_DIR --env-kwarg dataset={gym.spec(env_id).kwargs.get('dataset')}`"
+        f"`nlp-envs eval RUN_DIR --env-id {env_id}`"
     )
 
 
