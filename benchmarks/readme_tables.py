@@ -192,11 +192,19 @@ def agent_targets(d: dict[str, Any]) -> str:
             lines.append(f"| `{env_id}` | {m or '-'} | {rl} | {ref} | not run | not run | - | {target:.2f}x | {what} |")
             continue
         x, y = a["metrics"][m], b["metrics"][m]
-        ratio = x["mean"] / y["mean"] if y["mean"] > 0 else float("inf")
-        met = ratio > target if target == 1.0 else ratio >= target
+        rl, ref = dict(zip(a["seeds"], x["values"])), dict(zip(b["seeds"], y["values"]))
+        paired = sorted(set(rl) & set(ref))
+        wins = sum(rl[k] > ref[k] for k in paired)
+        seeds = f"; RL above the reference in {wins}/{len(paired)} seeds" if paired else ""
+        if y["mean"] < 0.01:  # a reference at ~0 is under-trained: no ratio to speak of
+            ratio_text, verdict = "-", f"not measured: the reference scores {y['mean']:.3f} (under-trained at this budget)"
+        else:
+            ratio = x["mean"] / y["mean"]
+            met = ratio > target if target == 1.0 else ratio >= target
+            ratio_text, verdict = f"{ratio:.2f}x", "met" if met else "missed"
         lines.append(f"| `{env_id}` | {m} | {a['label']} | {b['label']} | {x['mean']:.3f} ± {x['std']:.3f} "
                      f"(n={len(x['values'])}) | {y['mean']:.3f} ± {y['std']:.3f} (n={len(y['values'])}) | "
-                     f"{ratio:.2f}x | {target:.2f}x | {'met' if met else 'missed'}: {what} |")
+                     f"{ratio_text} | {target:.2f}x | {verdict}: {what}{seeds} |")
     lines += ["", f"From `benchmarks/results/grid/summary.json` (command `{d['command']}`, git `{d['git_sha']}`)."]
     return "\n".join(lines)
 
