@@ -1,7 +1,7 @@
 """The benchmark suite in one command: env throughput and the learning-results grid.
 
 ```
-nlp-envs bench                       # both parts, full size (the learning grid takes ~1.5 h on 2 cores)
+nlp-envs bench                       # both parts, full size (the learning grid: hours on 2 cores, grid.yml)
 nlp-envs bench learn                 # the learning grid only (resumes: finished cells are not rerun)
 nlp-envs bench learn --jobs 2        # ... in 2 single-thread worker processes (faster on 2 cores)
 nlp-envs bench throughput            # env throughput + NLPGym peers (peers: its own venv, PEERS.md)
@@ -618,6 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs {args.jobs}: give 1 or more worker processes")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     cfg = load_config(Path(args.config))
     out = Path(args.out) if args.out else (QUICK_OUT if args.quick else DEFAULT_OUT)
@@ -627,8 +629,6 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.part in ("all", "throughput"):
         run_throughput(out if args.quick else HERE / "results", args.quick)
-    if args.jobs < 1:
-        raise SystemExit(f"--jobs {args.jobs}: give 1 or more worker processes")
     if args.part in ("all", "learn"):
         run_grid(cfg, out, runs_dir, args.quick, args.only, jobs=args.jobs, config=Path(args.config))
     if args.no_reports:

@@ -192,9 +192,9 @@ def agent_targets(d: dict[str, Any]) -> str:
             lines.append(f"| `{env_id}` | {m or '-'} | {rl} | {ref} | not run | not run | - | {target:.2f}x | {what} |")
             continue
         x, y = a["metrics"][m], b["metrics"][m]
-        rl, ref = dict(zip(a["seeds"], x["values"])), dict(zip(b["seeds"], y["values"]))
-        paired = sorted(set(rl) & set(ref))
-        wins = sum(rl[k] > ref[k] for k in paired)
+        rl_by_seed, ref_by_seed = dict(zip(a["seeds"], x["values"])), dict(zip(b["seeds"], y["values"]))
+        paired = sorted(set(rl_by_seed) & set(ref_by_seed))
+        wins = sum(rl_by_seed[k] > ref_by_seed[k] for k in paired)
         seeds = f"; RL above the reference in {wins}/{len(paired)} seeds" if paired else ""
         if y["mean"] < 0.01:  # a reference at ~0 is under-trained: no ratio to speak of
             ratio_text, verdict = "-", f"not measured: the reference scores {y['mean']:.3f} (under-trained at this budget)"

@@ -92,6 +92,6 @@ def train_siblings(env_id: str) -> list[str]:
     (``MultiChoiceQA-ARCChallenge-v0`` -> ``["MultiChoiceQA-ARCEasy-v0", "MultiChoiceQA-v0"]``)."""
     spec = gym.spec(env_id)
     siblings = [k for k, s in gym.registry.items() if k != env_id and s.entry_point == spec.entry_point
-                and s.kwargs.get("split") in (None, "train")]
+                and eval_only_split(k) is None]
     variants = [k for k in siblings if family_id(k) == family_id(env_id) and k != family_id(env_id)]
     return variants + [k for k in siblings if k not in variants]

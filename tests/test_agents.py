@@ -25,13 +25,7 @@ FAMILY_IDS = ["TextCls-v0", "NerTag-v0", "DialogSelect-v0", "DialogReply-v0"]
 ALGOS = ["reinforce", "ppo", "grpo", "supervised"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: faster than two on a busy 2-core CI box, and identical results."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _registered(env_id: str) -> bool:

@@ -24,13 +24,7 @@ ML, QA = "MultiLabelCls-v0", "MultiChoiceQA-v0"
 EVAL_ENVS = 200  # the run's evaluation and the reloaded one batch the test split alike
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: faster than two on a busy 2-core CI box, and identical results."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _kw(**kw):

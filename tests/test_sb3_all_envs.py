@@ -52,13 +52,7 @@ def shard_kwargs(env_id: str, target: int = 150) -> list[str]:
     return [] if shards == 1 else ["--env-kwarg", f"num_shards={shards}", "--env-kwarg", "shard_index=0"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models on a shared CPU: one torch thread is several times faster (see agents.sb3)."""
-    previous = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _last_json(capsys) -> dict:
