@@ -31,13 +31,24 @@ class Config:
     max_grad_norm: float = 1.0
     """Gradient clipping by global norm (0 disables)."""
     gamma: float = 1.0
-    """Discount factor (episodes are short and end by termination; 1.0 is the natural choice)."""
+    """Discount factor in [0, 1]. 1.0 for one-step envs and sparse rewards; a small or zero gamma gives
+    each step of a dense-reward episode (tagging) its own credit (see agents/hyperparams/transformer.yml)."""
     ent_coef: float = 0.01
     """Entropy bonus coefficient."""
     kl_coef: float = 0.05
     """Generation only: per-token KL penalty to the frozen warm-start policy, subtracted from rewards."""
     warm_start_examples: int = 2_000
     """Generation only: supervised (MLE) examples on the train replies before RL (0 disables)."""
+    backbone_lr: float | None = None
+    """Learning rate of the backbone's parameters (encoder / decoder); None: ``lr``. The heads always use
+    ``lr``: a pretrained encoder wants ~5e-5 while its freshly initialised heads want ~1e-3."""
+    warmup_frac: float = 0.0
+    """Share of the budget (``total_steps``) over which the learning rates rise linearly from 0."""
+    lr_decay: str = "constant"
+    """After warmup: ``constant``, ``linear`` (to 0 at ``total_steps``) or ``cosine`` (to 0)."""
+    freeze_backbone: bool = False
+    """Pretrained backbones only: freeze the encoder, encode each example once (cached on disk, keyed by
+    backbone and data) and train only the heads. Fast on a CPU; results are labelled "frozen"."""
     device: str = "auto"
     """``auto`` (cuda, then mps, then cpu), or a torch device string."""
     bf16: bool = True
@@ -62,8 +73,14 @@ class Config:
             raise ValueError(f"num_envs={self.num_envs} must be >= 1")
         if not self.lr > 0:
             raise ValueError(f"lr={self.lr} must be > 0 (try 3e-4 for tiny, 5e-5 for minilm)")
-        if not 0 < self.gamma <= 1:
-            raise ValueError(f"gamma={self.gamma} must be in (0, 1]")
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"gamma={self.gamma} must be in [0, 1]")
+        if self.backbone_lr is not None and not self.backbone_lr > 0:
+            raise ValueError(f"backbone_lr={self.backbone_lr} must be > 0 (or None to use lr)")
+        if not 0 <= self.warmup_frac < 1:
+            raise ValueError(f"warmup_frac={self.warmup_frac} must be in [0, 1)")
+        if self.lr_decay not in ("constant", "linear", "cosine"):
+            raise ValueError(f"lr_decay={self.lr_decay!r}: use 'constant', 'linear' or 'cosine'")
         if self.kl_coef < 0 or self.ent_coef < 0:
             raise ValueError(f"kl_coef={self.kl_coef} and ent_coef={self.ent_coef} must be >= 0")
         if self.max_grad_norm < 0:
@@ -93,10 +110,19 @@ class ReinforceConfig(Config):
     """Weight of the value loss (``learned`` baseline)."""
     norm_adv: bool = True
     """Normalise advantages over the batch."""
+    update_epochs: int = 1
+    """Gradient steps per wave. The first is plain REINFORCE; later ones reuse the wave's episodes with the
+    importance ratio pi/pi_old, clipped at ``1 +- clip_coef`` (the wave was sampled by the first policy)."""
+    clip_coef: float = 0.2
+    """Ratio clipping of the reused steps (``update_epochs > 1`` only)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.algo = "reinforce"
+        if self.update_epochs < 1:
+            raise ValueError(f"update_epochs={self.update_epochs} must be >= 1")
+        if not self.clip_coef > 0:
+            raise ValueError(f"clip_coef={self.clip_coef} must be > 0")
         if self.baseline not in ("learned", "ema"):
             raise ValueError(f"baseline={self.baseline!r}: use 'learned' or 'ema'")
         if not 0 <= self.baseline_decay < 1:
@@ -156,10 +182,17 @@ class GRPOConfig(Config):
     """Passes over each batch of groups."""
     scale_rewards: bool = True
     """Divide by the group's return std (Dr. GRPO sets this False)."""
+    flat_groups: str = "batch"
+    """Groups whose G returns are all equal (all wrong or all right on a 0/1 reward: std 0, so GRPO's
+    advantage is 0 and the group is wasted): ``batch`` gives them the return minus the mean return of the
+    whole wave, divided by the wave's std (a batch baseline: an all-wrong group is pushed away from its
+    answer); ``zero`` keeps GRPO's zero advantage."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.algo = "grpo"
+        if self.flat_groups not in ("batch", "zero"):
+            raise ValueError(f"flat_groups={self.flat_groups!r}: use 'batch' or 'zero'")
         if self.group_size < 2:
             raise ValueError(f"group_size={self.group_size} must be >= 2 (a group of one has no baseline)")
         if self.num_envs % self.group_size:
@@ -175,12 +208,25 @@ class SupervisedConfig(Config):
 
     label_smoothing: float = 0.0
     """Label smoothing of the cross-entropy."""
+    early_stopping: bool = True
+    """Evaluate on ``val_split`` every ``eval_every`` examples, keep the best weights, and stop after
+    ``patience`` evaluations without improvement; ``total_steps`` is then the most examples trained on."""
+    eval_every: int = 0
+    """Examples between two validation evaluations; 0: one pass over the train split (an epoch)."""
+    patience: int = 3
+    """Validation evaluations without improvement of the main metric before training stops."""
+    val_split: str = "validation"
+    """Split used for early stopping (never the test split)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.algo = "supervised"
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if self.eval_every < 0 or self.patience < 1:
+            raise ValueError(f"eval_every={self.eval_every} must be >= 0 and patience={self.patience} >= 1")
+        if self.early_stopping and self.val_split in ("", "test"):
+            raise ValueError(f"val_split={self.val_split!r}: early stopping needs a validation split, never test")
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -3,7 +3,9 @@
 Each wave resets the sub-envs in groups of ``group_size`` with one seed per group, so the G sub-envs of
 a group play the same example (:class:`agents.rollout.WaveSampler`). The advantage of an episode is
 its return minus the group mean, divided by the group std (``scale_rewards``); every step of the
-episode gets it. The loss is the clipped surrogate averaged over all real tokens of the batch
+episode gets it. A group whose G returns are all equal (all wrong, or all right, on a 0/1 reward) has
+std 0 and GRPO advantage 0: with ``flat_groups="batch"`` (the default) such a group gets the return minus
+the mean return of the whole wave instead (divided by the wave's std), so its samples still teach. The loss is the clipped surrogate averaged over all real tokens of the batch
 (token-level mean, as in DAPO). Generation: supervised warm start, and the per-token KL to it is
 subtracted from the rewards (``kl_coef``) before the group statistics.
 """
@@ -33,6 +35,13 @@ def train(run: Run) -> dict[str, Any]:
         group_std = returns.std(1, keepdim=True)
         if cfg.scale_rewards:
             advantages = advantages / (group_std + 1e-4)
+        flat = (returns.max(1).values - returns.min(1).values) <= 1e-8  # (num_groups,): all G returns equal
+        if cfg.flat_groups == "batch" and bool(flat.any()):
+            # a batch baseline for the groups GRPO would waste: return minus the wave's mean return
+            batch_adv = returns - returns.mean()
+            if cfg.scale_rewards:
+                batch_adv = batch_adv / (returns.std() + 1e-4)
+            advantages = torch.where(flat[:, None], batch_adv, advantages)
         advantages = advantages.reshape(-1, 1).expand_as(ep.logp)  # (B, T): one value per episode
 
         # 2. clipped surrogate, no value function
@@ -53,7 +62,7 @@ def train(run: Run) -> dict[str, Any]:
             "charts/steps_per_second": steps / (time.perf_counter() - t0),
             "charts/kl_ref": kl_ref,
             "grpo/group_return_std": float(group_std.mean()),
-            "grpo/frac_zero_std_groups": float((group_std == 0).float().mean()),
+            "grpo/frac_zero_std_groups": float(flat.float().mean()),
             "losses/loss": loss.item(), "losses/policy_loss": pg_loss.item(),
             "losses/entropy": entropy_mean.item(), "losses/grad_norm": grad_norm,
         })

@@ -2,7 +2,9 @@
 
 Per iteration: play ``num_envs`` episodes with the sampling policy (:func:`agents.rollout.collect`),
 compute the reward-to-go ``G_t``, subtract a baseline (the value head, trained by MSE, or a moving
-average of episode returns), and take one gradient step on ``-A_t log pi(a_t | s_t)``.
+average of episode returns), and take a gradient step on ``-A_t log pi(a_t | s_t)``. With
+``update_epochs > 1`` the wave is reused for more steps through the importance ratio ``pi / pi_old``
+clipped at ``1 +- clip_coef`` (the first step is exactly REINFORCE's: the ratio is 1 there).
 Generation first gets a supervised warm start and then a per-token KL penalty to it (``kl_coef``).
 """
 
@@ -27,26 +29,38 @@ def train(run: Run) -> dict[str, Any]:
         rewards, kl_ref = kl_shaped_rewards(ep, run.ref, cfg.kl_coef, run.amp)
         returns, _ = gae(rewards, torch.zeros_like(rewards), ep.mask, cfg.gamma, 1.0)  # reward-to-go (B, T)
 
-        # 2. loss: policy gradient with a baseline
-        logp, entropy, values = score(run.policy, ep, run.amp)
+        # 2. advantages: reward-to-go minus a baseline (the value head at sampling time, or an EMA)
         if cfg.baseline == "learned":
-            advantages = returns - values.detach()
-            v_loss = 0.5 * masked_mean((values - returns) ** 2, ep.mask)
+            advantages = returns - ep.values  # the value head's estimates while the wave was played
         else:
             baseline = run.extra.get("ema_baseline")
             mean_return = float(ep.returns.mean())
             baseline = mean_return if baseline is None else baseline
             advantages = returns - baseline
             run.extra["ema_baseline"] = cfg.baseline_decay * baseline + (1 - cfg.baseline_decay) * mean_return
-            v_loss = torch.zeros((), device=run.device)
         if cfg.norm_adv:
             mu = masked_mean(advantages, ep.mask)
             sd = masked_mean((advantages - mu) ** 2, ep.mask).sqrt()
             advantages = (advantages - mu) / (sd + 1e-8)
-        pg_loss = -masked_mean(advantages * logp, ep.mask)
-        entropy_mean = masked_mean(entropy, ep.mask)
-        loss = pg_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * v_loss
-        grad_norm = run.optimize(loss)
+
+        # 3. update_epochs gradient steps on the wave. The ratio pi/pi_old is 1 at the first step, where the
+        # loss's gradient is REINFORCE's -A grad log pi; the later steps reuse the wave off-policy, clipped.
+        clipfracs = []
+        for _ in range(cfg.update_epochs):
+            logp, entropy, values = score(run.policy, ep, run.amp)
+            ratio = (logp - ep.logp).exp()
+            pg_loss1 = -advantages * ratio
+            pg_loss2 = -advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
+            pg_loss = masked_mean(torch.max(pg_loss1, pg_loss2), ep.mask)
+            with torch.no_grad():
+                clipfracs.append(float(masked_mean(((ratio - 1.0).abs() > cfg.clip_coef).float(), ep.mask)))
+            if cfg.baseline == "learned":
+                v_loss = 0.5 * masked_mean((values - returns) ** 2, ep.mask)
+            else:
+                v_loss = torch.zeros((), device=run.device)
+            entropy_mean = masked_mean(entropy, ep.mask)
+            loss = pg_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * v_loss
+            grad_norm = run.optimize(loss)
 
         steps = int(ep.mask.sum())
         run.end_iteration(steps, {
@@ -57,5 +71,6 @@ def train(run: Run) -> dict[str, Any]:
             "charts/baseline": float(run.extra.get("ema_baseline") or 0.0),
             "losses/loss": loss.item(), "losses/policy_loss": pg_loss.item(), "losses/value_loss": v_loss.item(),
             "losses/entropy": entropy_mean.item(), "losses/grad_norm": grad_norm,
+            "losses/clipfrac": sum(clipfracs) / len(clipfracs),
         })
     return run.finish()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import os
 import random
 import shutil
@@ -351,15 +352,53 @@ def _next_token_logits(p: Any, o: dict[str, torch.Tensor], n: torch.Tensor, ctx_
 # ----------------------------------------------------------------------------------------------
 # run: set-up, logging, checkpoints, final evaluation
 # ----------------------------------------------------------------------------------------------
-def build_policy(env_id: str, env_kwargs: dict[str, Any], backbone: str) -> tuple[Policy, str]:
-    """A fresh policy for ``env_id`` (spaces and vocabulary read from one single env)."""
+def build_policy(env_id: str, env_kwargs: dict[str, Any], backbone: str, freeze: bool = False) -> tuple[Policy, str]:
+    """A fresh policy for ``env_id`` (spaces and vocabulary read from one single env); ``freeze``: a frozen,
+    cached pretrained encoder (:mod:`agents.frozen`)."""
     env = gym.make(env_id, disable_env_checker=True, **env_kwargs)
     try:
         vocab = int(env.unwrapped.encoder.vocab_size)
         policy = make_policy(env.observation_space, env.action_space, backbone, vocab)
     finally:
         env.close()
+    if freeze:
+        from agents.frozen import freeze_backbone
+
+        freeze_backbone(policy, backbone=backbone, env_id=env_id, env_kwargs=env_kwargs)
     return policy, policy.family
+
+
+BACKBONE_MODULES = ("encoder", "lm")  # the policy attributes that hold the (pretrained or preset) backbone
+
+
+def param_groups(policy: torch.nn.Module, cfg: Config) -> list[dict[str, Any]]:
+    """AdamW groups: the backbone at ``cfg.backbone_lr`` (default ``cfg.lr``), the heads at ``cfg.lr``;
+    frozen parameters (``requires_grad=False``) are left out. ``base_lr`` is the peak of the schedule."""
+    backbone_ids = {id(p) for name in BACKBONE_MODULES if hasattr(policy, name)
+                    for p in getattr(policy, name).parameters()}
+    trainable = [(n, p) for n, p in policy.named_parameters() if p.requires_grad]
+    body = [p for _, p in trainable if id(p) in backbone_ids]
+    heads = [p for _, p in trainable if id(p) not in backbone_ids]
+    blr = cfg.lr if cfg.backbone_lr is None else cfg.backbone_lr
+    groups = [{"params": heads, "lr": cfg.lr, "base_lr": cfg.lr, "name": "heads"}]
+    if body:
+        groups.append({"params": body, "lr": blr, "base_lr": blr, "name": "backbone"})
+    return [g for g in groups if g["params"]]
+
+
+def lr_factor(cfg: Config, step: int) -> float:
+    """Multiplier of the peak learning rates at ``step`` of ``cfg.total_steps``: linear warmup over
+    ``warmup_frac``, then ``constant``, ``linear`` or ``cosine`` decay to 0."""
+    frac = min(max(step / max(cfg.total_steps, 1), 0.0), 1.0)
+    w = cfg.warmup_frac
+    if w > 0 and frac < w:
+        return max(frac / w, 1e-3)  # never exactly 0: the first step still moves
+    if cfg.lr_decay == "constant":
+        return 1.0
+    rest = (frac - w) / max(1 - w, 1e-8)
+    if cfg.lr_decay == "linear":
+        return max(1.0 - rest, 1e-3)
+    return max(0.5 * (1 + math.cos(math.pi * rest)), 1e-3)
 
 
 class Logger:
@@ -492,7 +531,7 @@ class Run:
         seed_everything(cfg.seed)
         if not self.is_main:
             distributed.barrier()  # rank 0 prepares (and caches) the data first
-        self.policy, self.family = build_policy(env_id, self.env_kwargs, backbone)
+        self.policy, self.family = build_policy(env_id, self.env_kwargs, backbone, freeze=cfg.freeze_backbone)
         if self.is_main:
             distributed.barrier()
         self.policy.to(self.device)
@@ -504,7 +543,7 @@ class Run:
                 if hasattr(self.policy, name):
                     getattr(self.policy, name).compile()
         self.ref: Policy | None = None  # frozen warm start (generation)
-        self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+        self.optimizer = torch.optim.AdamW(param_groups(self.policy, cfg), weight_decay=cfg.weight_decay,
                                            eps=cfg.adam_eps)
         self.step = 0
         self.iteration = 0
@@ -539,18 +578,28 @@ class Run:
     _pending_order: dict[str, Any] | None = None
 
     def optimize(self, loss: torch.Tensor) -> float:
-        """One optimizer step (with clipping); returns the gradient norm (of the rank-averaged gradient)."""
+        """One optimizer step (with clipping, at the scheduled learning rates); returns the gradient norm
+        (of the rank-averaged gradient)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        distributed.all_reduce_grads(self.policy.parameters())
-        norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.max_grad_norm or float("inf"))
+        params = [p for p in self.policy.parameters() if p.requires_grad]
+        distributed.all_reduce_grads(params)
+        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm or float("inf"))
+        factor = lr_factor(self.cfg, self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
         self.optimizer.step()
         return float(norm)
+
+    def lr(self) -> float:
+        """The heads' learning rate now (logged as ``charts/learning_rate``)."""
+        return self.cfg.lr * lr_factor(self.cfg, self.step)
 
     def log(self, metrics: dict[str, float]) -> None:
         metrics = distributed.reduce_metrics(metrics)  # mean over ranks (every rank calls log in step)
         elapsed = time.time() - self.started
-        self.logger.log(self.step, {**metrics, "charts/iteration": self.iteration, "charts/elapsed_s": elapsed})
+        self.logger.log(self.step, {**metrics, "charts/iteration": self.iteration, "charts/elapsed_s": elapsed,
+                                    "charts/learning_rate": self.lr()})
 
     def end_iteration(self, steps: int, metrics: dict[str, float]) -> bool:
         """Count ``steps`` env steps (or examples), log ``metrics`` at the new step, checkpoint when due;
@@ -676,7 +725,9 @@ def load_policy(run_dir: str | os.PathLike, device: str = "auto") -> tuple[str, 
     if not (ckpt / "model.safetensors").exists():
         raise FileNotFoundError(f"{run_dir} has no checkpoint/model.safetensors: was the run finished?")
     dev = pick_device(device)
-    policy, _ = build_policy(info["env_id"], info["env_kwargs"], info["backbone"])
+    cfg = json.loads((ckpt / "config.json").read_text()) if (ckpt / "config.json").exists() else {}
+    policy, _ = build_policy(info["env_id"], info["env_kwargs"], info["backbone"],
+                             freeze=bool(cfg.get("freeze_backbone", False)))
     load_model(policy, str(ckpt / "model.safetensors"), device=str(dev))
     policy.to(dev)
     return info["env_id"], info["env_kwargs"], GreedyPolicy(policy, dev)

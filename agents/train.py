@@ -35,6 +35,7 @@ def train(
     out: str | None = None,
     resume: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    use_recipe: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train ``algo`` on ``env_id``; return the final metrics (``eval/...`` from ``nlp_envs.evaluate``).
@@ -50,7 +51,9 @@ def train(
         resume: a run directory to continue: its config, weights, optimizer, RNG states, step count
             and data order; ``total_steps`` may be raised. ``out`` must be None or the same folder.
         env_kwargs: extra env kwargs (``data_dir``...).
-        overrides: any field of the algorithm's config (:mod:`agents.config`).
+        use_recipe: start from the shipped recipe of ``(algo, env_id, backbone)``
+            (``agents/hyperparams/transformer.yml``, :mod:`agents.recipes`); False: the config defaults.
+        overrides: any field of the algorithm's config (:mod:`agents.config`); they win over the recipe.
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) every process calls this: it joins the process group (and
     leaves it at the end if it created it), ``num_envs`` is per rank, and only rank 0 writes files and
@@ -80,7 +83,11 @@ def train(
             raise ValueError(f"algo={algo!r}: expected one of {ALGOS}")
         if total_steps is not None:
             overrides["total_steps"] = total_steps
-        cfg = make_config(algo, seed=seed, **overrides)
+        from agents.recipes import recipe
+
+        recipe_set, recipe_env = recipe(env_id, algo, backbone) if use_recipe else ({}, {})
+        env_kwargs = {**recipe_env, **(env_kwargs or {})} or None
+        cfg = make_config(algo, seed=seed, **{**recipe_set, **overrides})
         out = out or f"runs/{env_id}-{algo}-{time.strftime('%Y%m%d-%H%M%S')}"
     owns_group = distributed.init(distributed.rank_device(pick_device(cfg.device)))
     try:
@@ -106,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env kwarg (JSON value, else string), repeatable")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config field, repeatable")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-recipe", action="store_true",
+                   help="start from the config defaults, not the shipped recipe (agents/hyperparams/transformer.yml)")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="data-parallel processes on this machine: re-runs this command under "
                         "`torchrun --standalone --nproc_per_node N` (one GPU each, or CPU processes)")
@@ -136,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
     env_kwargs = parse_kv(args.env_kwarg)
     result = train(args.env_id, algo, backbone=args.backbone, total_steps=args.total_steps, seed=args.seed,
-                   out=args.out, resume=args.resume, env_kwargs=env_kwargs or None, **overrides)
+                   out=args.out, resume=args.resume, env_kwargs=env_kwargs or None, use_recipe=not args.no_recipe,
+                   **overrides)
     shown = {k: v for k, v in result.items() if k.startswith("eval/") or k in ("step", "train_seconds")}
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(shown, indent=2, default=str))

@@ -6,6 +6,7 @@ nlp-envs bench learn                 # the learning grid only (resumes: finished
 nlp-envs bench learn --jobs 2        # ... in 2 single-thread worker processes (faster on 2 cores)
 nlp-envs bench throughput            # env throughput + NLPGym peers (peers: its own venv, PEERS.md)
 nlp-envs bench tables                # regenerate tables and plots from the cell files, run nothing
+nlp-envs bench sweep --jobs 2        # the hyperparameter sweep behind the recipes (sweep.yml -> results/sweep)
 nlp-envs bench --quick               # CI smoke slice (one seed, tiny budgets, no peers), a few minutes
 python benchmarks/bench.py ...       # the same without the console script
 make bench / make bench-quick
@@ -52,6 +53,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_CONFIG = HERE / "grid.yml"
 DEFAULT_OUT = HERE / "results" / "grid"
+SWEEP_CONFIG = HERE / "sweep.yml"
+SWEEP_OUT = HERE / "results" / "sweep"
 QUICK_OUT = Path("runs/bench-quick/results")
 
 #: the main test metric per env family (first match on the env id's prefix), and whether higher is better
@@ -126,7 +129,8 @@ def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
                         budget = int(b["steps"]["supervised" if a.get("algo") == "supervised" else a["kind"]])
                     spec = {"env_id": env_id, "agent": agent, "seed": int(seed), "block": b["name"],
                             "kind": a["kind"], "algo": a.get("algo", agent), "backbone": a.get("backbone"),
-                            "set": a.get("set") or {}, "budget": budget, "env_kwargs": b.get("env_kwargs") or {}}
+                            "set": a.get("set") or {}, "budget": budget, "env_kwargs": b.get("env_kwargs") or {},
+                            "recipe": bool(a.get("recipe", True))}
                     spec["hash"] = hashlib.sha1(json.dumps(
                         {**{k: spec[k] for k in ("env_id", "agent", "seed", "kind", "algo", "backbone", "set", "budget")},
                          **({"env_kwargs": spec["env_kwargs"]} if spec["env_kwargs"] else {}),
@@ -144,9 +148,12 @@ def agent_settings(spec: dict[str, Any]) -> dict[str, Any]:
         return load_hyperparams(spec["env_id"], spec["algo"])
     if spec["kind"] == "transformer":
         from agents.config import make_config
+        from agents.recipes import recipe
 
-        cfg = make_config(spec["algo"], **spec["set"]).to_dict()
-        return {k: v for k, v in cfg.items() if k not in ("total_steps", "seed", "progress", "device")}
+        recipe_set, recipe_env = recipe(spec["env_id"], spec["algo"], spec["backbone"]) if spec.get("recipe", True) else ({}, {})
+        cfg = make_config(spec["algo"], **{**recipe_set, **spec["set"]}).to_dict()
+        out = {k: v for k, v in cfg.items() if k not in ("total_steps", "seed", "progress", "device")}
+        return {**out, "recipe_env_kwargs": recipe_env} if recipe_env else out
     return {}
 
 
@@ -252,7 +259,8 @@ def run_cell(spec: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
             res = train(env_id, spec["algo"], resume=str(run_dir), total_steps=spec["budget"], **overrides)
         else:
             res = train(env_id, spec["algo"], backbone=spec["backbone"], total_steps=spec["budget"], seed=seed,
-                        out=str(run_dir), env_kwargs=env_kwargs or None, **overrides)
+                        out=str(run_dir), env_kwargs=env_kwargs or None, use_recipe=spec.get("recipe", True),
+                        **overrides)
         steps = int(res["step"])
         if spec["algo"] == "supervised":
             out["examples"] = steps
@@ -601,7 +609,9 @@ def run_throughput(out: Path, quick: bool) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nlp-envs bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("part", nargs="?", default="all", choices=("all", "learn", "throughput", "tables"))
+    p.add_argument("part", nargs="?", default="all", choices=("all", "learn", "sweep", "throughput", "tables"),
+                   help="sweep: the hyperparameter sweep behind the recipes (benchmarks/sweep.yml -> "
+                        "benchmarks/results/sweep), run like `learn`")
     p.add_argument("--quick", action="store_true", help="the CI smoke slice: one seed, tiny budgets, no peers")
     p.add_argument("--config", default=str(DEFAULT_CONFIG), help="grid YAML")
     p.add_argument("--out", default=None,
@@ -621,11 +631,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         raise SystemExit(f"--jobs {args.jobs}: give 1 or more worker processes")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sweep = args.part == "sweep"
+    if sweep:
+        args.part = "learn"
+        args.config = str(SWEEP_CONFIG) if args.config == str(DEFAULT_CONFIG) else args.config
     cfg = load_config(Path(args.config))
-    out = Path(args.out) if args.out else (QUICK_OUT if args.quick else DEFAULT_OUT)
-    runs_dir = Path(args.runs) if args.runs else Path("runs") / ("bench-quick" if args.quick else "bench")
+    default_out = SWEEP_OUT if sweep else DEFAULT_OUT
+    out = Path(args.out) if args.out else (QUICK_OUT if args.quick else default_out)
+    runs_dir = Path(args.runs) if args.runs else Path("runs") / ("bench-quick" if args.quick else "sweep" if sweep else "bench")
     # what produces the learning results
-    command = "nlp-envs bench learn" + (" --quick" if args.quick else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
+    command = f"nlp-envs bench {'sweep' if sweep else 'learn'}" + (" --quick" if args.quick else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
     out.mkdir(parents=True, exist_ok=True)
     if args.part in ("all", "throughput"):
         run_throughput(out if args.quick else HERE / "results", args.quick)
