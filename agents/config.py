@@ -61,6 +61,10 @@ class Config:
     """Sub-envs used by the final ``nlp_envs.evaluate`` on the test split."""
     eval_split: str = "test"
     """Split of the final evaluation ("" skips it)."""
+    curve_points: int = 0
+    """Also evaluate the greedy policy on ``eval_split`` at this many evenly spaced points of the budget:
+    the sample-efficiency curve (metric against examples seen and seconds) in ``OUT/eval_curve.json``.
+    A report only: nothing is chosen on it (early stopping reads the validation split)."""
     progress: bool = True
     """Show a tqdm progress bar."""
 
@@ -83,6 +87,8 @@ class Config:
             raise ValueError(f"lr_decay={self.lr_decay!r}: use 'constant', 'linear' or 'cosine'")
         if self.kl_coef < 0 or self.ent_coef < 0:
             raise ValueError(f"kl_coef={self.kl_coef} and ent_coef={self.ent_coef} must be >= 0")
+        if self.curve_points < 0:
+            raise ValueError(f"curve_points={self.curve_points} must be >= 0")
         if self.max_grad_norm < 0:
             raise ValueError(f"max_grad_norm={self.max_grad_norm} must be >= 0 (0 disables clipping)")
 

@@ -123,6 +123,7 @@ class WaveSampler:
         self.num_envs, self.seed, self.group_size = num_envs, seed, group_size
         self.rng = np.random.default_rng(seed + 1_000_003)
         self.started = False
+        self.episodes = 0  # episodes started (waves x num_envs): the examples an RL agent has seen
         self.last_info: dict[str, Any] = {}
 
     def start(self) -> dict[str, np.ndarray]:
@@ -142,6 +143,7 @@ class WaveSampler:
         else:
             obs, self.last_info = self.venv.reset()
         self.started = True
+        self.episodes += self.num_envs
         return obs
 
     def action_masks(self) -> np.ndarray:
@@ -153,12 +155,13 @@ class WaveSampler:
     # data order (checkpoints): the vector env's per-sub-env generators and permutation cursors
     def state_dict(self) -> dict[str, Any]:
         vo = self.base._vorder
-        return {"started": self.started, "rng": self.rng.bit_generator.state,
+        return {"started": self.started, "episodes": self.episodes, "rng": self.rng.bit_generator.state,
                 "env_rngs": [r.bit_generator.state for r in self.base._rngs],
                 "perm": getattr(vo, "perm", None), "pos": vo.pos.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
+        self.episodes = int(state.get("episodes", 0))
         if state["started"]:
             self.venv.reset(seed=self.seed)  # marks the env started; the order is overwritten below
             for r, s in zip(self.base._rngs, state["env_rngs"]):
@@ -607,10 +610,55 @@ class Run:
         self.step += distributed.sum_int(steps)
         self.iteration += 1
         self.log(metrics)
+        self._curve_point()
         every = self.cfg.checkpoint_every
         if every and self.iteration % every == 0 and self.step < self.cfg.total_steps:
             self.save_checkpoint()
         return self.step < self.cfg.total_steps
+
+    @property
+    def examples(self) -> int:
+        """Examples (episodes) seen so far, all ranks: the waves' episodes for RL, ``step`` for supervised."""
+        if self.cfg.algo == "supervised" or self.sampler is None:
+            return self.step
+        return self.sampler.episodes * self.world_size
+
+    def evaluate(self, split: str) -> dict[str, Any]:
+        """``nlp_envs.evaluate`` of the greedy policy on ``split`` (rank 0); the policy goes back to train mode."""
+        from nlp_envs.evaluation import evaluate
+
+        metrics = evaluate(self.env_id, GreedyPolicy(self.policy, self.device, self.amp), split=split,
+                           num_envs=self.cfg.eval_envs, seed=self.cfg.seed, **self.env_kwargs)
+        self.policy.train()
+        return metrics
+
+    def _curve_point(self) -> None:
+        """The sample-efficiency curve: evaluate on ``eval_split`` when the step count crosses the next of
+        ``curve_points`` evenly spaced budget fractions (appended to ``OUT/eval_curve.json``)."""
+        n, split = self.cfg.curve_points, self.cfg.eval_split
+        if not n or not split or not self.is_main or self.step >= self.cfg.total_steps:
+            return  # the end of the budget is evaluated by finish()
+        done = self.extra.setdefault("curve_done", 0)
+        due = int(self.step * n / self.cfg.total_steps)  # points whose fraction k/n the step count has passed
+        if due <= done:
+            return
+        self.extra["curve_done"] = due
+        t0 = time.time()
+        metrics = self.evaluate(split)
+        self._append_curve(metrics, eval_seconds=time.time() - t0)
+
+    def _append_curve(self, metrics: dict[str, Any], eval_seconds: float) -> None:
+        path = self.out / "eval_curve.json"
+        curve = json.loads(path.read_text()) if path.exists() else []
+        curve = [p for p in curve if p["step"] < self.step]  # a resumed run redoes the later points
+        self.curve_eval_seconds = getattr(self, "curve_eval_seconds", 0.0) + eval_seconds
+        scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        curve.append({"step": self.step, "examples": self.examples,
+                      "train_seconds": round(time.time() - self.started - self.curve_eval_seconds, 2),
+                      "metrics": scalars})
+        _write_atomic(path, json.dumps(curve, indent=1))
+        for k, v in scalars.items():
+            self.logger.tb.add_scalar(f"curve/{k}", float(v), self.step)
 
     def warm_start(self) -> None:
         """Generation: MLE on the train replies, then freeze a copy as the KL reference."""
@@ -697,11 +745,9 @@ class Run:
                                   "train_seconds": time.time() - self.started, **(extra_metrics or {})}
         result.update({k: v for k, v in self.logger.last.items() if k != "step"})
         if self.cfg.eval_split and self.is_main:
-            from nlp_envs.evaluation import evaluate
-
-            metrics = evaluate(self.env_id, GreedyPolicy(self.policy, self.device, self.amp), split=self.cfg.eval_split,
-                               num_envs=self.cfg.eval_envs, seed=self.cfg.seed, **self.env_kwargs)
-            self.policy.train()
+            metrics = self.evaluate(self.cfg.eval_split)
+            if self.cfg.curve_points:
+                self._append_curve(metrics, eval_seconds=0.0)
             scalars = {f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
             for k, v in scalars.items():
                 self.logger.tb.add_scalar(k, float(v), self.step)

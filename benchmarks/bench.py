@@ -136,7 +136,19 @@ def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
                          **({"env_kwargs": spec["env_kwargs"]} if spec["env_kwargs"] else {}),
                          "settings": agent_settings(spec)}, sort_keys=True, default=str).encode()).hexdigest()[:12]
                     cells.append(spec)
+    seen: dict[str, str] = {}
+    for c in cells:  # one file per cell name: two blocks must not share (env, agent, seed)
+        name = cell_name(c)
+        if name in seen and seen[name] != c["block"]:
+            raise ValueError(f"cell {name} is in blocks {seen[name]!r} and {c['block']!r}: their results would "
+                             "overwrite each other; give the agent another name in one of them")
+        seen[name] = c["block"]
     return cells
+
+
+#: config fields that do not change what a cell learns (budget and seed are hashed on their own; a cell's
+#: ``set`` is hashed as written, so an explicit ``curve_points`` still reruns it)
+NOT_HASHED = ("total_steps", "seed", "progress", "device", "curve_points")
 
 
 def agent_settings(spec: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +164,7 @@ def agent_settings(spec: dict[str, Any]) -> dict[str, Any]:
 
         recipe_set, recipe_env = recipe(spec["env_id"], spec["algo"], spec["backbone"]) if spec.get("recipe", True) else ({}, {})
         cfg = make_config(spec["algo"], **{**recipe_set, **spec["set"]}).to_dict()
-        out = {k: v for k, v in cfg.items() if k not in ("total_steps", "seed", "progress", "device")}
+        out = {k: v for k, v in cfg.items() if k not in NOT_HASHED}
         return {**out, "recipe_env_kwargs": recipe_env} if recipe_env else out
     return {}
 
