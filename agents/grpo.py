@@ -20,6 +20,25 @@ import torch
 from agents.rollout import Run, collect, kl_shaped_rewards, masked_mean, score
 
 
+def group_advantages(returns: torch.Tensor, scale_rewards: bool, flat_groups: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(advantages (num_groups, G), flat (num_groups,))`` of a wave's episode returns (num_groups, G).
+
+    GRPO: return minus the group mean, divided by the group std when ``scale_rewards``. A *flat* group
+    (all G returns equal) gets 0 that way; ``flat_groups="batch"`` gives it the return minus the mean of
+    the whole wave (divided by the wave's std when ``scale_rewards``) instead.
+    """
+    advantages = returns - returns.mean(1, keepdim=True)
+    if scale_rewards:
+        advantages = advantages / (returns.std(1, keepdim=True) + 1e-4)
+    flat = (returns.max(1).values - returns.min(1).values) <= 1e-8
+    if flat_groups == "batch" and bool(flat.any()):
+        batch_adv = returns - returns.mean()
+        if scale_rewards:
+            batch_adv = batch_adv / (returns.std() + 1e-4)
+        advantages = torch.where(flat[:, None], batch_adv, advantages)
+    return advantages, flat
+
+
 def train(run: Run) -> dict[str, Any]:
     cfg = run.cfg
     G = cfg.group_size
@@ -31,17 +50,8 @@ def train(run: Run) -> dict[str, Any]:
         ep = collect(run.policy, sampler, run.device, run.amp)
         rewards, kl_ref = kl_shaped_rewards(ep, run.ref, cfg.kl_coef, run.amp)
         returns = (rewards * ep.mask).sum(1).view(-1, G)  # (num_groups, G)
-        advantages = returns - returns.mean(1, keepdim=True)
+        advantages, flat = group_advantages(returns, cfg.scale_rewards, cfg.flat_groups)
         group_std = returns.std(1, keepdim=True)
-        if cfg.scale_rewards:
-            advantages = advantages / (group_std + 1e-4)
-        flat = (returns.max(1).values - returns.min(1).values) <= 1e-8  # (num_groups,): all G returns equal
-        if cfg.flat_groups == "batch" and bool(flat.any()):
-            # a batch baseline for the groups GRPO would waste: return minus the wave's mean return
-            batch_adv = returns - returns.mean()
-            if cfg.scale_rewards:
-                batch_adv = batch_adv / (returns.std() + 1e-4)
-            advantages = torch.where(flat[:, None], batch_adv, advantages)
         advantages = advantages.reshape(-1, 1).expand_as(ep.logp)  # (B, T): one value per episode
 
         # 2. clipped surrogate, no value function
