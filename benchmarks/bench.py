@@ -151,6 +151,12 @@ def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
 NOT_HASHED = ("total_steps", "seed", "progress", "device", "curve_points")
 
 
+#: config fields at the value that reproduces the trainer from before the field existed: left out of the hash,
+#: so that adding a knob does not rerun a grid (any other value is hashed, and reruns the cells it changes)
+NEUTRAL: dict[str, Any] = {"backbone_lr": None, "warmup_frac": 0.0, "lr_decay": "constant", "freeze_backbone": False}
+_MISSING = object()
+
+
 def agent_settings(spec: dict[str, Any]) -> dict[str, Any]:
     """The resolved hyperparameters of a cell (part of its hash: editing agents/hyperparams/sb3.yml or a
     config default reruns the affected cells, and only them)."""
@@ -164,7 +170,7 @@ def agent_settings(spec: dict[str, Any]) -> dict[str, Any]:
 
         recipe_set, recipe_env = recipe(spec["env_id"], spec["algo"], spec["backbone"]) if spec.get("recipe", True) else ({}, {})
         cfg = make_config(spec["algo"], **{**recipe_set, **spec["set"]}).to_dict()
-        out = {k: v for k, v in cfg.items() if k not in NOT_HASHED}
+        out = {k: v for k, v in cfg.items() if k not in NOT_HASHED and NEUTRAL.get(k, _MISSING) != v}
         return {**out, "recipe_env_kwargs": recipe_env} if recipe_env else out
     return {}
 
