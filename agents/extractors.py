@@ -6,11 +6,18 @@ every family:
 | keys present                                             | features (``d`` = ``embed_dim``)                      |
 |----------------------------------------------------------|--------------------------------------------------------|
 | a text: ``input_ids``/``attention_mask``, ``X_ids``/``X_mask`` (1-D) | masked mean of its token states: ``d`` each |
-| tagging: ``word_starts``, ``position`` (+ ``prev_tags``, ``num_words``) | token states of the previous, current and next word (``3d``, zero outside the sentence) + embedding of the previous tag (``tag_dim``) |
+| tagging: ``word_starts``, ``position`` (+ ``prev_tags``, ``num_words``) | words ``position - tag_window .. position + tag_window`` (``(2*tag_window+1)*d``, zero outside the sentence), each the mean of ALL its token states (``word_pool="mean"``) or its first one (``"first"``), + embedding of the previous tag (``tag_dim``) |
 | generation: ``reply_ids`` + ``reply_length``             | state of the last reply token (``d``) + reply-length embedding (``tag_dim``) |
 | selection: ``candidate_ids``/``candidate_mask`` ``(K, L)`` | per candidate: pooled candidate ``*`` pooled context, flattened (``K*d``) |
 | options: ``option_ids``/``option_mask`` flat ``(K*O,)`` + ``num_options``, no ``option_index`` | per option (row ``k`` of the ``(K, O)`` reshape): pooled option ``*`` pooled question and the pooled option (``2*K*d``; options ``>= num_options`` zeroed) + ``num_options`` as a Box |
 | anything else (a Box)                                    | flattened, divided by its ``high`` (floats in [0, 1]) |
+
+Tagging words: word ``i`` spans tokens ``word_starts[i] .. word_starts[i+1] - 1`` (the last word ends
+before the final ``[SEP]``, the last attended token). A word with no token of its own (cut by
+``max_length``, or empty: ``word_starts`` points at ``[SEP]``) falls back to the token it points at.
+The span means come from a cumulative sum over tokens (no Python loop over tokens or words). Why
+the mean and a window: a word of several subwords is not told apart by its first one (``Mont`` of
+``Montreal`` / ``Montana``), and the neighbours carry the context (``in X`` vs ``X said``).
 
 The options head is for ``MultiChoiceQA-*`` in ``mode="direct"`` (``K`` = ``num_options``' ``high``, the
 options stored flat because SB3's checker rejects 2-D observations). In ``mode="sequential"`` (one
@@ -85,9 +92,17 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
     :param observation_space: the env's ``Dict`` observation space.
     :param embed_dim: token embedding size ``d``.
     :param tag_dim: size of the previous-tag and reply-length embeddings.
+    :param tag_window: tagging: words on each side of the current one (``1``: previous, current, next).
+    :param word_pool: tagging: ``"mean"`` of all the word's token states, or its ``"first"`` token's.
     """
 
-    def __init__(self, observation_space: spaces.Dict, embed_dim: int = 64, tag_dim: int = 16) -> None:
+    def __init__(self, observation_space: spaces.Dict, embed_dim: int = 64, tag_dim: int = 16,
+                 tag_window: int = 1, word_pool: str = "mean") -> None:
+        if tag_window < 0:
+            raise ValueError(f"tag_window={tag_window} must be >= 0")
+        if word_pool not in ("mean", "first"):
+            raise ValueError(f"word_pool={word_pool!r}: expected 'mean' or 'first'")
+        self.tag_window, self.word_pool = int(tag_window), word_pool
         if not isinstance(observation_space, spaces.Dict):
             raise TypeError(f"{type(self).__name__} needs a Dict observation space, got {observation_space}")
         obs = observation_space.spaces
@@ -124,7 +139,7 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
         d = embed_dim
         features = d * len(self.pairs)
         if self.tagging:
-            features += 3 * d + tag_dim
+            features += (2 * self.tag_window + 1) * d + tag_dim
         if self.generation:
             features += d + tag_dim
         if self.has_candidates:
@@ -204,20 +219,35 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
         return [(opt * q.unsqueeze(1)).reshape(b, -1), opt.reshape(b, -1)]
 
     def _tagging_features(self, obs: dict[str, th.Tensor], h: th.Tensor) -> list[th.Tensor]:
-        b = h.shape[0]
-        rows = th.arange(b, device=h.device)
-        starts = obs["word_starts"].long()  # (B, W)
+        """The window's word vectors (each ``(B, d)``, zero outside the sentence) + previous-tag embedding."""
+        b, length, _ = h.shape
+        rows = th.arange(b, device=h.device).unsqueeze(1)  # (B, 1)
+        starts = obs["word_starts"].long().clamp(0, length - 1)  # (B, W)
         w = starts.shape[1]
         pos = obs["position"].long().reshape(-1).clamp(0, w - 1)  # (B,)
         n = obs["num_words"].long().reshape(-1) if "num_words" in obs else th.full_like(pos, w)
-        feats = []
-        for offset in (-1, 0, 1):
-            p = pos + offset
-            inside = ((p >= 0) & (p < n)).float().unsqueeze(-1)
-            tok = starts[rows, p.clamp(0, w - 1)].clamp(0, h.shape[1] - 1)
-            feats.append(h[rows, tok] * inside)
+        offsets = th.arange(-self.tag_window, self.tag_window + 1, device=h.device)  # (K,)
+        p = pos.unsqueeze(1) + offsets  # (B, K) word indices of the window
+        inside = ((p >= 0) & (p < n.unsqueeze(1))).unsqueeze(-1).to(h.dtype)  # (B, K, 1)
+        pc = p.clamp(0, w - 1)
+        start = starts.gather(1, pc)  # (B, K) first token of each window word
+        if self.word_pool == "first":
+            words = h[rows, start]  # (B, K, d)
+        else:
+            # end (exclusive): the first word start after this one (words are laid out in order; a
+            # word without tokens points at [SEP], past all others), else the final [SEP] (the last
+            # attended token); at least one token (a word without tokens of its own -> its start)
+            sep = (obs["attention_mask"].float().sum(1).long() - 1).clamp(0, length - 1)  # (B,)
+            real = th.arange(w, device=h.device).unsqueeze(0) < n.unsqueeze(1)  # (B, W) words of the sentence
+            later = th.where(real, starts, sep.unsqueeze(1)).unsqueeze(1)  # (B, 1, W)
+            later = th.where(later > start.unsqueeze(-1), later, sep.view(b, 1, 1))  # (B, K, W)
+            end = th.minimum(later.min(-1).values, sep.unsqueeze(1))  # (B, K)
+            end = th.maximum(end, start + 1).clamp(max=length)
+            csum = th.cat([h.new_zeros(b, 1, h.shape[2]), h.cumsum(1)], dim=1)  # (B, L+1, d)
+            words = (csum[rows, end] - csum[rows, start]) / (end - start).unsqueeze(-1).to(h.dtype)
+        feats = list((words * inside).unbind(1))  # K tensors (B, d), the window in order
         if "prev_tags" in obs:
-            prev = obs["prev_tags"].long()[rows, (pos - 1).clamp(min=0)].clamp(0, self.num_tag_values - 1)
+            prev = obs["prev_tags"].long()[rows[:, 0], (pos - 1).clamp(min=0)].clamp(0, self.num_tag_values - 1)
             prev = th.where(pos > 0, prev, th.full_like(prev, self.num_tag_values))  # START id at word 0
         else:
             prev = th.full_like(pos, self.num_tag_values)
@@ -246,6 +276,8 @@ class TinyTransformerExtractor(TokenFeaturesExtractor):
     :param num_heads: attention heads.
     :param ff_dim: feed-forward width (default ``2 * embed_dim``).
     :param tag_dim: size of the previous-tag / reply-length embeddings.
+    :param tag_window: tagging: words on each side of the current one.
+    :param word_pool: tagging: ``"mean"`` or ``"first"`` token state of each word.
     """
 
     def __init__(
@@ -256,10 +288,13 @@ class TinyTransformerExtractor(TokenFeaturesExtractor):
         num_heads: int = 4,
         ff_dim: int | None = None,
         tag_dim: int = 16,
+        tag_window: int = 1,
+        word_pool: str = "mean",
     ) -> None:
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
-        super().__init__(observation_space, embed_dim=embed_dim, tag_dim=tag_dim)
+        super().__init__(observation_space, embed_dim=embed_dim, tag_dim=tag_dim, tag_window=tag_window,
+                         word_pool=word_pool)
         self.position = nn.Embedding(self.max_length, embed_dim)
         layer = nn.TransformerEncoderLayer(
             embed_dim, num_heads, dim_feedforward=ff_dim or 2 * embed_dim, dropout=0.0,

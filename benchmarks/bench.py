@@ -127,9 +127,12 @@ def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
                     budget = None
                     if a["kind"] != "baseline":
                         budget = int(b["steps"]["supervised" if a.get("algo") == "supervised" else a["kind"]])
+                    agent_set = dict(a.get("set") or {})
+                    if a["kind"] == "transformer" and cfg.get("curve_points"):  # the sample-efficiency curve
+                        agent_set.setdefault("curve_points", int(cfg["curve_points"]))
                     spec = {"env_id": env_id, "agent": agent, "seed": int(seed), "block": b["name"],
                             "kind": a["kind"], "algo": a.get("algo", agent), "backbone": a.get("backbone"),
-                            "set": a.get("set") or {}, "budget": budget, "env_kwargs": b.get("env_kwargs") or {},
+                            "set": agent_set, "budget": budget, "env_kwargs": b.get("env_kwargs") or {},
                             "recipe": bool(a.get("recipe", True))}
                     spec["hash"] = hashlib.sha1(json.dumps(
                         {**{k: spec[k] for k in ("env_id", "agent", "seed", "kind", "algo", "backbone", "set", "budget")},
@@ -285,6 +288,14 @@ def run_cell(spec: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
         else:
             out["env_steps"] = steps
         out.update(metrics=res["eval"], curve=transformer_curve(run_dir), train_seconds=res.get("train_seconds"))
+        curve_file = run_dir / "eval_curve.json"
+        if curve_file.exists():  # [[examples, training seconds, test main metric], ...]
+            m = main_metric(env_id)
+            out["test_curve"] = [[p["examples"], p["train_seconds"], p["metrics"].get(m)]
+                                 for p in json.loads(curve_file.read_text())]
+        for key in ("best_examples", "best_epoch", "stopped_early"):
+            if key in res:
+                out[key] = res[key]
     return out
 
 
