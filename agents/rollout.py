@@ -555,7 +555,9 @@ class Run:
         self.started = time.time()
         run_json = {"kind": "transformer", "env_id": env_id, "env_kwargs": self.env_kwargs, "algo": cfg.algo,
                     "backbone": backbone, "family": self.family, "seed": cfg.seed, "device": str(self.device),
-                    "num_parameters": sum(p.numel() for p in self.policy.parameters())}
+                    "num_parameters": sum(p.numel() for p in self.policy.parameters()),
+                    "trainable_parameters": sum(p.numel() for p in self.policy.parameters() if p.requires_grad),
+                    "freeze_backbone": cfg.freeze_backbone}
         if self.world_size > 1:
             run_json["world_size"] = self.world_size
         if self.is_main:
@@ -756,6 +758,10 @@ class Run:
         self.logger.close()
         if self.sampler is not None:
             self.sampler.close()
+        if self.cfg.freeze_backbone:
+            from agents.frozen import flush
+
+            flush(self.policy)  # the encoded rows go to the disk cache now, not only at exit
         if self.is_main:
             _write_atomic(self.out / "final_metrics.json", json.dumps(result, indent=2, default=str))
         return result

@@ -426,8 +426,12 @@ def run_workers(todo: list[dict[str, Any]], jobs: int, out: Path, runs_dir: Path
 # ----------------------------------------------------------------------------------------------
 # summaries, tables, plots
 # ----------------------------------------------------------------------------------------------
-def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str) -> dict[str, Any]:
-    """Aggregate the cell files of the grid's cells into ``summary.json`` (mean ± std over seeds)."""
+def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str, include_stale: bool = True) -> dict[str, Any]:
+    """Aggregate the cell files of the grid's cells into ``summary.json`` (mean ± std over seeds).
+
+    A cell file whose spec hash differs from the grid's (its settings or budget changed since it ran) is
+    kept, flagged ``stale``, until it is rerun: the tables mark those rows, so that a partly rerun grid
+    shows what is new and what is not."""
     cells = cells_of(cfg, quick)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     errors = []
@@ -437,6 +441,9 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str) -> dict
             continue
         r = json.loads(path.read_text())
         if r.get("hash") != c["hash"]:
+            if r.get("status") == "ok" and include_stale:  # an older setting's result, shown flagged
+                r["stale"] = True
+                groups.setdefault((c["env_id"], c["agent"]), []).append(r)
             continue
         if r["status"] != "ok":
             errors.append({"cell": cell_name(c), "error": r.get("error")})
@@ -468,7 +475,15 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str) -> dict
             "git_sha": sorted({r["git_sha"] for r in rs}),
             "gpu": sorted({(r.get("machine") or {}).get("gpu") or "" for r in rs} - {""}),
             "curves": [r["curve"] for r in rs],
+            "test_curves": [r["test_curve"] for r in rs if r.get("test_curve")],
+            "best_epoch": (statistics.fmean(r["best_epoch"] for r in rs if r.get("best_epoch") is not None)
+                           if any(r.get("best_epoch") is not None for r in rs) else None),
+            "best_examples": (statistics.fmean(r["best_examples"] for r in rs if r.get("best_examples") is not None)
+                              if any(r.get("best_examples") is not None for r in rs) else None),
+            "stale": any(r.get("stale") for r in rs),
         }
+    for e in envs.values():
+        add_efficiency(e)
     order = {c["env_id"]: i for i, c in enumerate(cells)}
     agent_order = list(cfg["agents"])
     summary = {
@@ -482,6 +497,44 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str) -> dict
 
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
     return summary
+
+
+def add_efficiency(e: dict[str, Any], ratio: float = 0.95) -> None:
+    """Per RL transformer agent of one env: the examples and training seconds at which its test curve first
+    reaches ``ratio`` x the supervised reference's mean test metric (the supervised agent with the same
+    backbone, else the best one), per seed -> ``to_095_sup`` = target, mean examples and seconds over the
+    seeds that reached it, ``reached`` of ``seeds``."""
+    m = e["main_metric"]
+    sups = {n: a for n, a in e["agents"].items() if a["kind"] == "transformer" and n.startswith("supervised")
+            and m in a["metrics"] and not a.get("stale")}
+    for name, a in e["agents"].items():
+        if a["kind"] != "transformer" or name in sups or not a.get("test_curves"):
+            continue
+        same = [s for s in sups.values() if s.get("backbone") == a.get("backbone")]
+        pool = same or list(sups.values())
+        if not pool:
+            continue
+        ref = max(pool, key=lambda s: s["metrics"][m]["mean"])
+        target = ratio * ref["metrics"][m]["mean"]
+        hits = []
+        for curve in a["test_curves"]:
+            hit = next(((x, t) for x, t, v in curve if v is not None and v >= target), None)
+            if hit:
+                hits.append(hit)
+        a["to_095_sup"] = {"target": target, "reference": ref["label"], "reached": len(hits),
+                           "seeds": len(a["test_curves"]),
+                           "examples": statistics.fmean(h[0] for h in hits) if hits else None,
+                           "seconds": statistics.fmean(h[1] for h in hits) if hits else None}
+
+
+def _efficiency_cells(a: dict[str, Any]) -> tuple[str, str]:
+    eff = a.get("to_095_sup")
+    if not eff:
+        return "-", "-"
+    if not eff["reached"]:
+        return "not reached", "not reached"
+    part = "" if eff["reached"] == eff["seeds"] else f" ({eff['reached']}/{eff['seeds']})"
+    return f"{eff['examples']:,.0f}{part}", f"{eff['seconds']:.0f}{part}"
 
 
 def _fmt(m: dict[str, Any] | None) -> str:
@@ -500,16 +553,23 @@ def budget_text(a: dict[str, Any]) -> str:
 
 def env_table(env_id: str, e: dict[str, Any]) -> str:
     m, m2 = e["main_metric"], e["second_metric"]
-    head = f"| agent | test {m} | " + (f"test {m2} | " if m2 else "") + "budget | seeds | wall-clock (s) | peak RSS (MB) |"
+    head = (f"| agent | test {m} | " + (f"test {m2} | " if m2 else "") + "budget | seeds | wall-clock (s) | "
+            "examples to 0.95x sup. | time to 0.95x sup. (s) | peak RSS (MB) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for a in e["agents"].values():
-        row = f"| {a['label']} | {_fmt(a['metrics'].get(m))} | " + (f"{_fmt(a['metrics'].get(m2))} | " if m2 else "")
+        label = a["label"] + (" *(stale: older settings)*" if a.get("stale") else "")
+        row = f"| {label} | {_fmt(a['metrics'].get(m))} | " + (f"{_fmt(a['metrics'].get(m2))} | " if m2 else "")
         gpu = " (GPU)" if a.get("gpu") else ""
-        row += f"{budget_text(a)} | {len(a['seeds'])} | {a['wall_seconds']['mean']:.0f}{gpu} | {a['peak_rss_mb']:.0f} |"
+        budget = budget_text(a)
+        if a.get("best_epoch") is not None:
+            budget += f" (max; best at epoch {a['best_epoch']:.1f} = {a['best_examples']:,.0f} examples)"
+        ex, sec = _efficiency_cells(a)
+        row += (f"{budget} | {len(a['seeds'])} | {a['wall_seconds']['mean']:.0f}{gpu} | {ex} | {sec} | "
+                f"{a['peak_rss_mb']:.0f} |")
         lines.append(row)
     if e.get("published"):
         value, source = e["published"]
-        lines.append(f"| published reference ({source}) | {value:.3f} | " + ("- | " if m2 else "") + "- | - | - | - |")
+        lines.append(f"| published reference ({source}) | {value:.3f} | " + ("- | " if m2 else "") + "- | - | - | - | - | - |")
     return "\n".join(lines)
 
 
@@ -523,7 +583,12 @@ def tables_md(summary: dict[str, Any]) -> str:
         + (f", GPU {mc['gpu']}" if mc.get("gpu") else ", no GPU") + ".",
         f"Cells done: {summary['num_done']} / {summary['num_cells']}; mean ± std over seeds (sample std); "
         "test metrics from `nlp_envs.evaluate` on the whole test split (greedy actions); wall-clock = training + "
-        "evaluation of one cell; peak RSS = the benchmark process during the cell.",
+        "evaluation of one cell; peak RSS = the benchmark process during the cell. \"examples / time to 0.95x sup.\": "
+        "where an RL agent's test curve (`curve_points` evaluations during training) first reaches 0.95x the "
+        "mean test metric of the supervised reference on the same backbone (examples = episodes seen; time = "
+        "training seconds, evaluations excluded), mean over the seeds that reached it. Supervised budgets are "
+        "maxima: it stops early on the validation split. Rows marked *stale* ran with older settings or "
+        "budgets and await a rerun.",
         "",
     ]
     gpus = sorted({g for e in summary["envs"].values() for a in e["agents"].values() for g in a.get("gpu") or []})
@@ -604,10 +669,65 @@ def plot_curves(summary: dict[str, Any], out_dir: Path, agent_names: list[str] |
     return paths
 
 
+def plot_efficiency(summary: dict[str, Any], out_dir: Path, agent_names: list[str] | None = None) -> list[Path]:
+    """``curves/<env>-efficiency.png``: the test main metric of every transformer agent with a test curve
+    (RL and supervised; mean ± std over seeds) against examples seen (left) and training seconds (right);
+    baselines and 0.95x supervised dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"] + ["#000080", "#808000", "#008080"]
+    agent_names = agent_names or sorted({n for e in summary["envs"].values() for n in e["agents"]})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for env_id, e in summary["envs"].items():
+        agents = {n: a for n, a in e["agents"].items() if a.get("test_curves") and not a.get("stale")}
+        if not agents:
+            continue
+        m = e["main_metric"]
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), dpi=110, sharey=True)
+        for col, (ax, xlabel) in enumerate(zip(axes, ("examples seen (episodes)", "training seconds"))):
+            for name, a in agents.items():
+                color = palette[agent_names.index(name) % len(palette)] if name in agent_names else "black"
+                curves = [np.asarray([[p[col], p[2]] for p in c if p[2] is not None], dtype=float)
+                          for c in a["test_curves"]]
+                curves = [c for c in curves if len(c) >= 2]
+                if not curves:
+                    continue
+                grid = np.linspace(max(c[0, 0] for c in curves), min(c[-1, 0] for c in curves), 50)
+                ys = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
+                ax.plot(grid, ys.mean(0), color=color, linewidth=1.8, label=a["label"], marker="." if col == 0 else None)
+                if len(curves) > 1:
+                    ax.fill_between(grid, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0), color=color, alpha=0.2)
+            for name, a in e["agents"].items():
+                if a["kind"] == "baseline" and m in a["metrics"]:
+                    ax.axhline(a["metrics"][m]["mean"], color="grey", linestyle=":", linewidth=1,
+                               label=f"{a['label']} {a['metrics'][m]['mean']:.3f}" if col == 0 else None)
+            target = next((a["to_095_sup"]["target"] for a in e["agents"].values() if a.get("to_095_sup")), None)
+            if target is not None:
+                ax.axhline(target, color="black", linestyle="--", linewidth=1,
+                           label=f"0.95x supervised {target:.3f}" if col == 0 else None)
+            ax.set_xlabel(xlabel)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(f"test {m}")
+        axes[0].legend(fontsize=7, loc="best")
+        fig.suptitle(f"{env_id}: sample efficiency (test {m}, mean ± std over seeds)")
+        fig.tight_layout()
+        path = out_dir / f"{env_id}-efficiency.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
 def write_reports(cfg: dict[str, Any], out: Path, quick: bool, command: str) -> dict[str, Any]:
     summary = summarize(cfg, out, quick, command)
     (out / "tables.md").write_text(tables_md(summary))
     plot_curves(summary, out / "curves", list(cfg["agents"]))
+    plot_efficiency(summary, out / "curves", list(cfg["agents"]))
     return summary
 
 
