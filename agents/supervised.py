@@ -13,10 +13,25 @@ example is scored teacher-forced by ``policy.evaluate`` exactly as PPO re-scores
 | `choice`   | `question_ids`, `question_mask`, `option_ids`, `option_mask`, `num_options` | `prepared.arrays["answer"]` (1 step) |
 
 The budget ``total_steps`` counts examples. The result is evaluated through ``nlp_envs.evaluate``.
+
+Early stopping (``SupervisedConfig.early_stopping``, on by default): every ``eval_every`` examples (0: one
+pass over the train split) the greedy policy is evaluated on ``val_split`` with the family's main metric
+(:data:`MAIN_METRIC`); the best weights are kept (a CPU copy, and ``best-<examples>.safetensors`` in the run
+directory so that a resumed run restores them), training stops after ``patience`` evaluations without
+improvement or at ``total_steps`` (the final weights are then one more candidate), and the best weights are
+restored before the final checkpoint and test evaluation. ``final_metrics.json`` gains ``early_stopping``,
+``best_examples``, ``best_epoch``, ``val_<metric>``, ``val_curve`` and ``stopped_early``. An env without the
+validation split trains the whole budget (``early_stopping: "unavailable (no validation split)"``).
+Generation's warm start (:func:`fit`) stops the same way on the validation F1 (every
+:data:`WARM_START_EVAL_EVERY` examples; ``warm_start_examples`` is then the most it trains).
 """
 
 from __future__ import annotations
 
+import json
+import time
+import warnings
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -24,7 +39,45 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.rollout import Run, to_torch
+from agents import distributed
+from agents.rollout import GreedyPolicy, Run, to_torch
+
+#: The main validation metric of each family (higher is better); the same metrics as ``MAIN_METRIC`` of
+#: benchmarks/bench.py, keyed by family so that every env id of a family (real data included) has one.
+MAIN_METRIC = {"classify": "accuracy", "tag": "entity_f1", "generate": "f1", "select": "hits_at_1",
+               "multilabel": "example_f1", "choice": "accuracy"}
+
+#: Warm start (``fit``): examples between two validation evaluations when the config has no ``eval_every``
+#: (the RL configs). DialogReply-v0 has 6021 train replies: about three evaluations per pass, each ~10-20 s
+#: on a CPU (802 greedy replies).
+WARM_START_EVAL_EVERY = 2000
+
+
+def main_metric(family_or_env_id: str) -> str:
+    """The early-stopping metric of a family (``"tag"``) or of an env id (``"NerTag-v0"``)."""
+    if family_or_env_id in MAIN_METRIC:
+        return MAIN_METRIC[family_or_env_id]
+    from agents.policy import family_of
+
+    env = gym.make(family_or_env_id, disable_env_checker=True)
+    try:
+        return MAIN_METRIC[family_of(env.observation_space.spaces)]
+    finally:
+        env.close()
+
+
+def has_split(env_id: str, env_kwargs: dict[str, Any], split: str) -> bool:
+    """Whether ``env_id`` (with ``env_kwargs``) has the split ``split``."""
+    from nlp_envs.readers import DataError
+
+    try:
+        env = gym.make(env_id, disable_env_checker=True, **{**env_kwargs, "split": split})
+    except DataError as e:
+        if "has no split" in str(e):
+            return False
+        raise
+    env.close()
+    return True
 
 
 class GoldData:
@@ -123,26 +176,203 @@ def loss_on(run: Run, obs: dict[str, torch.Tensor], actions: torch.Tensor, mask:
     return loss, acc
 
 
-def fit(run: Run, num_examples: int, prefix: str = "") -> None:
-    """Train ``num_examples`` examples without counting them in ``run.step`` (generation's warm start)."""
+def num_examples(env_id: str, env_kwargs: dict[str, Any], split: str) -> int:
+    """The number of examples of ``split``."""
+    env = gym.make(env_id, disable_env_checker=True, **{**env_kwargs, "split": split})
+    try:
+        return int(env.unwrapped.num_examples)
+    finally:
+        env.close()
+
+
+class EarlyStopping:
+    """Validation of the greedy policy every ``every`` examples; keeps the best weights; ``stop`` after
+    ``patience`` evaluations without improvement (strictly higher main metric).
+
+    Evaluations fall on the first batch reaching each multiple of ``every`` before ``budget``, plus one on
+    the last batch of the budget when there was an earlier one (the final weights are a candidate too; a
+    budget of at most ``every`` examples is never evaluated). Rank 0 evaluates, every rank gets the value.
+
+    ``key``: the state (best value and examples, evaluations without improvement, the curve) lives in
+    ``run.extra[key]`` and so in the checkpoints; ``save_dir``: each new best is also written to
+    ``save_dir/best-<examples>.safetensors`` (rank 0), which a resumed run restores from. ``prune`` removes
+    the older files once a checkpoint no longer refers to them.
+    """
+
+    def __init__(self, run: Run, *, every: int, patience: int, split: str, budget: int, num_train: int,
+                 key: str | None = None, save_dir: Path | None = None) -> None:
+        self.run, self.every, self.patience, self.split = run, max(int(every), 1), int(patience), split
+        self.budget, self.num_train, self.save_dir = int(budget), int(num_train), save_dir
+        self.metric = MAIN_METRIC[run.family]
+        state = run.extra.get(key) if key else None
+        if state is None:
+            state = {"best": None, "best_examples": 0, "bad": 0, "next": self.every, "curve": [], "best_file": None,
+                     "seconds": 0.0}
+            if key:
+                run.extra[key] = state
+        self.state = state
+        self.best_weights: dict[str, torch.Tensor] | None = None  # CPU copy; None after a resume: the file
+
+    @property
+    def stop(self) -> bool:
+        return self.state["bad"] >= self.patience
+
+    def due(self, examples: int) -> bool:
+        """Whether to evaluate the weights after ``examples`` examples."""
+        if examples >= self.budget:
+            return bool(self.state["curve"]) and self.state["curve"][-1][0] != examples
+        return examples >= self.state["next"]
+
+    def evaluate(self, examples: int) -> float:
+        """Evaluate now (after ``examples`` examples), update the state; return the metric's value."""
+        from nlp_envs.evaluation import evaluate
+
+        run, s = self.run, self.state
+        value, start = None, time.time()
+        if run.is_main:
+            metrics = evaluate(run.env_id, GreedyPolicy(run.policy, run.device, run.amp), split=self.split,
+                               num_envs=run.cfg.eval_envs, seed=run.cfg.seed, **run.env_kwargs)
+            value = float(metrics[self.metric])
+        run.policy.train()
+        value = float(distributed.broadcast_from_main(value))
+        s["seconds"] = s.get("seconds", 0.0) + time.time() - start
+        s["curve"].append([int(examples), value])
+        s["next"] = (int(examples) // self.every + 1) * self.every
+        if s["best"] is None or value > s["best"]:
+            s.update(best=value, best_examples=int(examples), bad=0)
+            self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in run.policy.state_dict().items()}
+            if self.save_dir is not None:
+                from safetensors.torch import save_model
+
+                s["best_file"] = f"best-{int(examples)}.safetensors"
+                if run.is_main:
+                    save_model(run.policy, str(self.save_dir / s["best_file"]))
+        else:
+            s["bad"] += 1
+        return value
+
+    def restore(self) -> bool:
+        """Load the best weights into the policy; False when there are none (nothing was evaluated)."""
+        s, policy = self.state, self.run.policy
+        if s["best"] is None:
+            return False
+        if self.best_weights is not None:
+            policy.load_state_dict(self.best_weights)
+            return True
+        path = None if self.save_dir is None or s["best_file"] is None else self.save_dir / s["best_file"]
+        if path is None or not path.exists():
+            warnings.warn(f"the best weights (after {s['best_examples']} examples) are gone ({path}): keeping the "
+                          f"last weights", stacklevel=2)
+            return False
+        from safetensors.torch import load_model
+
+        load_model(policy, str(path), device=str(self.run.device))
+        return True
+
+    def prune(self) -> None:
+        """Remove the best-*.safetensors files other than the current one (rank 0)."""
+        if self.save_dir is None or not self.run.is_main:
+            return
+        for f in self.save_dir.glob("best-*.safetensors"):
+            if f.name != self.state["best_file"]:
+                f.unlink(missing_ok=True)
+
+    def summary(self, examples: int) -> dict[str, Any]:
+        """``early_stopping``, ``best_examples``, ``best_epoch``, ``val_<metric>``, ``val_curve``, ``stopped_early``,
+        ``val_seconds`` (time spent validating)."""
+        s = self.state
+        if not s["curve"]:
+            return {"early_stopping": f"not evaluated (budget {self.budget} <= eval_every {self.every} examples)"}
+        return {"early_stopping": "on", "best_examples": s["best_examples"],
+                "best_epoch": s["best_examples"] / max(self.num_train, 1), f"val_{self.metric}": s["best"],
+                "val_curve": [list(p) for p in s["curve"]], "stopped_early": bool(self.stop and examples < self.budget),
+                "val_seconds": s.get("seconds", 0.0)}
+
+
+def _early_stopping(run: Run, data: GoldData, *, enabled: bool, every: int, patience: int, split: str,
+                    budget: int, key: str | None, save_dir: Path | None) -> tuple[EarlyStopping | None, str]:
+    if not enabled:
+        return None, "off"
+    if not has_split(run.env_id, run.env_kwargs, split):
+        status = f"unavailable (no {split} split)"
+        if run.is_main:
+            warnings.warn(f"{run.env_id} has no {split!r} split: early stopping is off, training the whole budget",
+                          stacklevel=3)
+        return None, status
+    num_train = data.n if data.n is not None else num_examples(run.env_id, run.env_kwargs, "train")
+    es = EarlyStopping(run, every=every or num_train, patience=patience, split=split, budget=budget,
+                       num_train=num_train, key=key, save_dir=save_dir)
+    return es, "on"
+
+
+def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | None = None) -> dict[str, Any]:
+    """Train at most ``num_examples`` examples without counting them in ``run.step`` (generation's warm
+    start); returns the early-stopping summary (also in ``run.extra[prefix + "summary"]`` and, on rank 0,
+    ``OUT/warm_start.json`` for the warm start).
+
+    Early stopping (``early_stopping``; None: the config's ``early_stopping``, default True) evaluates the
+    main metric on the config's ``val_split`` (default ``validation``) every ``warm_start_eval_every``
+    examples (default :data:`WARM_START_EVAL_EVERY`), stops after ``patience`` (default 3) evaluations without
+    improvement and restores the best weights. The RL configs have none of these fields: the defaults apply.
+    """
+    cfg = run.cfg
     data = GoldData(run, key=prefix + "order")
+    enabled = getattr(cfg, "early_stopping", True) if early_stopping is None else early_stopping
+    es, status = _early_stopping(run, data, enabled=enabled, every=getattr(cfg, "warm_start_eval_every", WARM_START_EVAL_EVERY),
+                                 patience=getattr(cfg, "patience", 3), split=getattr(cfg, "val_split", "validation"),
+                                 budget=num_examples, key=None, save_dir=None)
     seen = 0
-    while seen < num_examples:
+    while seen < num_examples and not (es is not None and es.stop):
         obs, actions, mask = data.next_batch()
         loss, acc = loss_on(run, obs, actions, mask)
         run.optimize(loss)
         seen += len(actions)
-    run.log({f"{prefix}loss": loss.item(), f"{prefix}accuracy": acc})
+        if es is not None and es.due(seen):
+            es.evaluate(seen)
+    summary: dict[str, Any] = {"early_stopping": status, "examples": seen}
+    if es is not None:
+        es.restore()
+        summary.update(es.summary(seen))
+    metrics = {f"{prefix}loss": loss.item(), f"{prefix}accuracy": acc, f"{prefix}examples": float(seen)}
+    if "best_examples" in summary:
+        metrics.update({f"{prefix}best_examples": float(summary["best_examples"]),
+                        f"{prefix}val_{es.metric}": summary[f"val_{es.metric}"]})
+    run.log(metrics)
+    run.extra[prefix + "summary"] = summary
+    if prefix and run.is_main:
+        name = prefix.strip("/").replace("/", "_") or "fit"
+        (run.out / f"{name}.json").write_text(json.dumps(summary, indent=2))
+    return summary
 
 
 def train(run: Run) -> dict[str, Any]:
-    """The supervised loop: batches of ``num_envs`` gold examples until ``total_steps`` examples."""
+    """The supervised loop: batches of ``num_envs`` gold examples until ``total_steps`` examples, or until
+    early stopping (see the module doc) ends it; the best validated weights are then restored."""
+    cfg = run.cfg
     data = GoldData(run)
+    es, status = _early_stopping(run, data, enabled=getattr(cfg, "early_stopping", False),
+                                 every=getattr(cfg, "eval_every", 0), patience=getattr(cfg, "patience", 3),
+                                 split=getattr(cfg, "val_split", "validation"), budget=cfg.total_steps,
+                                 key="early_stopping", save_dir=run.out)
     run.policy.train()
-    while run.step < run.cfg.total_steps:
+    every = cfg.checkpoint_every
+    while run.step < cfg.total_steps and not (es is not None and es.stop):
         obs, actions, mask = data.next_batch()
         loss, acc = loss_on(run, obs, actions, mask)
         grad_norm = run.optimize(loss)
-        run.end_iteration(len(actions), {"losses/loss": loss.item(), "losses/cross_entropy": loss.item(),
-                                         "charts/train_accuracy": acc, "losses/grad_norm": grad_norm})
-    return run.finish()
+        metrics = {"losses/loss": loss.item(), "losses/cross_entropy": loss.item(),
+                   "charts/train_accuracy": acc, "losses/grad_norm": grad_norm}
+        examples = run.step + data.batch_size  # run.step after this batch (all ranks')
+        if es is not None and es.due(examples):  # before end_iteration: its checkpoint holds this evaluation
+            metrics[f"val/{es.metric}"] = es.evaluate(examples)
+        run.end_iteration(len(actions), metrics)
+        if es is not None and every and run.iteration % every == 0 and run.step < cfg.total_steps:
+            es.prune()  # end_iteration saved a checkpoint: older best files are no longer referred to
+    extra: dict[str, Any] = {"early_stopping": status}
+    if es is not None:
+        es.restore()  # before finish: the final checkpoint and the test evaluation use the best weights
+        extra = es.summary(run.step)
+    result = run.finish(extra)
+    if es is not None:
+        es.prune()
+    return result

@@ -174,6 +174,8 @@ def agent_settings(spec: dict[str, Any]) -> dict[str, Any]:
         recipe_set, recipe_env = recipe(spec["env_id"], spec["algo"], spec["backbone"]) if spec.get("recipe", True) else ({}, {})
         cfg = make_config(spec["algo"], **{**recipe_set, **spec["set"]}).to_dict()
         out = {k: v for k, v in cfg.items() if k not in NOT_HASHED and NEUTRAL.get(k, _MISSING) != v}
+        if spec["env_id"].startswith("DialogReply") and spec["algo"] != "supervised":
+            out["warm_start_rule"] = "early-stopped on validation f1"  # agents/supervised.py fit, since the sweep
         return {**out, "recipe_env_kwargs": recipe_env} if recipe_env else out
     return {}
 

@@ -1,0 +1,124 @@
+"""Early stopping of the supervised reference (agents/supervised.py): stop, restore the best weights, resume,
+no validation split, and generation's warm start. Tiny backbone, shrunken embedded corpora."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+import nlp_envs  # noqa: F401
+from agents import load_policy, supervised
+from agents.config import make_config
+from agents.rollout import Run
+from agents.train import train
+from nlp_envs.evaluation import evaluate
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SIZES = {"dataset_kwargs": {"sizes": {"train": 256, "validation": 64, "test": 64}}}
+QUICK = {"num_envs": 16, "progress": False, "eval_envs": 64, "checkpoint_every": 0}
+
+
+def _columns(out: Path) -> list[str]:
+    with open(out / "metrics.csv", newline="") as f:
+        return next(csv.reader(f))
+
+
+def test_stops_early_and_restores_the_best_weights(tmp_path):
+    out = tmp_path / "es"
+    res = train("TextCls-v0", "supervised", total_steps=4096, out=str(out), env_kwargs=SIZES,
+                eval_every=32, patience=1, **QUICK)
+    assert res["early_stopping"] == "on" and res["stopped_early"] is True
+    assert res["step"] < 4096
+    curve = res["val_curve"]
+    assert res["best_examples"] <= res["step"] and curve[-1][0] == res["step"]
+    assert [e for e, _ in curve] == sorted({e for e, _ in curve})  # one evaluation per point, in order
+    best = max(v for _, v in curve)
+    assert res["val_accuracy"] == best and [e for e, v in curve if v == best][0] == res["best_examples"]
+    assert curve[-1][1] <= best and res["best_epoch"] == res["best_examples"] / 256
+    assert "val/accuracy" in _columns(out)
+    # the checkpoint holds the restored weights: its test and validation metrics are the reported ones
+    env_id, env_kwargs, policy = load_policy(out)
+    test = evaluate(env_id, policy, split="test", num_envs=64, seed=0, **env_kwargs)
+    val = evaluate(env_id, policy, split="validation", num_envs=64, seed=0, **env_kwargs)
+    assert test["accuracy"] == res["eval/accuracy"] and val["accuracy"] == res["val_accuracy"]
+    assert [p.name for p in out.glob("best-*.safetensors")] == [f"best-{res['best_examples']}.safetensors"]
+    saved = json.loads((out / "final_metrics.json").read_text())
+    assert saved["best_examples"] == res["best_examples"] and saved["val_curve"] == curve
+
+
+def test_early_stopping_off_trains_exactly_total_steps(tmp_path):
+    out = tmp_path / "off"
+    res = train("TextCls-v0", "supervised", total_steps=96, out=str(out), env_kwargs=SIZES, early_stopping=False,
+                eval_every=16, **{**QUICK, "eval_split": ""})
+    assert res["step"] == 96 and res["early_stopping"] == "off"
+    assert "best_examples" not in res and not any(c.startswith("val/") for c in _columns(out))
+    assert not list(out.glob("best-*.safetensors"))
+
+
+def test_budget_within_one_evaluation_interval_is_not_evaluated(tmp_path):
+    res = train("TextCls-v0", "supervised", total_steps=64, out=str(tmp_path / "r"), env_kwargs=SIZES,
+                **{**QUICK, "eval_split": ""})  # eval_every 0 = one pass over 256 examples > 64
+    assert res["step"] == 64 and res["early_stopping"].startswith("not evaluated")
+
+
+def test_env_without_validation_split_trains_the_whole_budget(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rows = "".join(f"{w} {i % 7} word,{'ab'[i % 2]}\n" for i, w in enumerate(["red", "blue", "green"] * 12))
+    (folder / "train.csv").write_text("text,label\n" + rows)
+    (folder / "test.csv").write_text("text,label\n" + rows)
+    with pytest.warns(UserWarning, match="no 'validation' split"):
+        res = train("TextCls-v0", "supervised", total_steps=48, out=str(tmp_path / "run"),
+                    env_kwargs={"dataset": str(folder)}, eval_every=16, **{**QUICK, "num_envs": 8})
+    assert res["step"] == 48 and res["early_stopping"] == "unavailable (no validation split)"
+    assert "eval/accuracy" in res and "best_examples" not in res
+
+
+def test_resume_keeps_the_early_stopping_state(tmp_path, monkeypatch):
+    kw = dict(total_steps=768, env_kwargs=SIZES, eval_every=64, patience=100, **{**QUICK, "checkpoint_every": 6})
+    whole = train("TextCls-v0", "supervised", out=str(tmp_path / "whole"), **kw)
+    # the same run, killed right after its checkpoint at iteration 24 (384 examples), then resumed
+    save = Run.save_checkpoint
+
+    def save_then_die(self):
+        path = save(self)
+        if self.iteration == 24:
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(Run, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train("TextCls-v0", "supervised", out=str(tmp_path / "cut"), **kw)
+    monkeypatch.setattr(Run, "save_checkpoint", save)
+    resumed = train("TextCls-v0", "supervised", resume=str(tmp_path / "cut"))
+    assert resumed["val_curve"] == whole["val_curve"] and resumed["best_examples"] == whole["best_examples"]
+    assert resumed["eval/accuracy"] == whole["eval/accuracy"]
+
+
+def test_main_metric_is_the_benchmarks_main_metric():
+    spec = importlib.util.spec_from_file_location("bench", Path(__file__).parents[1] / "benchmarks" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for env_id in ("TextCls-v0", "NerTag-v0", "DialogReply-v0", "DialogSelect-v0", "MultiLabelCls-v0", "MultiChoiceQA-v0"):
+        assert supervised.main_metric(env_id) == bench.main_metric(env_id)
+
+
+def test_warm_start_stops_on_validation_f1(tmp_path, monkeypatch):
+    monkeypatch.setattr(supervised, "WARM_START_EVAL_EVERY", 16)
+    cfg = make_config("ppo", num_envs=8, progress=False, warm_start_examples=2048)  # PPO: no early-stopping fields
+    cfg.patience = 1  # read with getattr (default 3)
+    sizes = {"dataset_kwargs": {"sizes": {"train": 32, "validation": 8, "test": 4}}}
+    run = Run("DialogReply-v0", cfg, backbone="tiny", out=tmp_path / "gen", env_kwargs=sizes)
+    run.warm_start()
+    summary = run.extra["warm_start/summary"]
+    assert summary["early_stopping"] == "on" and summary["best_examples"] <= summary["examples"] <= 2048
+    assert summary["stopped_early"] is True and summary["examples"] < 2048
+    assert summary["val_curve"][-1][1] <= summary["val_f1"] and len(summary["val_curve"]) == summary["examples"] // 16
+    assert json.loads((tmp_path / "gen" / "warm_start.json").read_text()) == summary
+    assert run.ref is not None
+    run.logger.close()
