@@ -746,6 +746,8 @@ class Run:
         result: dict[str, Any] = {"step": self.step, "iteration": self.iteration,
                                   "train_seconds": time.time() - self.started, **(extra_metrics or {})}
         result.update({k: v for k, v in self.logger.last.items() if k != "step"})
+        for k, v in (self.extra.get("warm_start/summary") or {}).items():  # generation: where the MLE warm start stopped
+            result.setdefault(f"warm_start/{k}", v)
         if self.cfg.eval_split and self.is_main:
             metrics = self.evaluate(self.cfg.eval_split)
             if self.cfg.curve_points:

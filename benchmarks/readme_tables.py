@@ -216,6 +216,8 @@ def agent_targets(d: dict[str, Any]) -> str:
             met = (wins == len(paired) and ratio > 1) if target == 1.0 and paired and b["kind"] != "baseline" else (
                 ratio > target if target == 1.0 else ratio >= target)
             ratio_text, verdict = f"{ratio:.2f}x", "met" if met else "missed"
+        if stale:  # a cell that ran with older settings says nothing about the current recipe
+            verdict, note = "not rerun", f" (stale: {', '.join(stale)} ran with older settings)"
         lines.append(f"| `{env_id}` | {m} | {a['label']} | {b['label']} | {x['mean']:.3f} ± {x['std']:.3f} "
                      f"(n={len(x['values'])}) | {y['mean']:.3f} ± {y['std']:.3f} (n={len(y['values'])}) | "
                      f"{ratio_text} | {target:.2f}x | {verdict}{note}: {what}{seeds} |")
