@@ -564,7 +564,7 @@ def env_table(env_id: str, e: dict[str, Any]) -> str:
         gpu = " (GPU)" if a.get("gpu") else ""
         budget = budget_text(a)
         if a.get("best_epoch") is not None:
-            budget += f" (max; best at epoch {a['best_epoch']:.1f} = {a['best_examples']:,.0f} examples)"
+            budget += f" trained (early-stopped; best at epoch {a['best_epoch']:.1f} = {a['best_examples']:,.0f} examples)"
         ex, sec = _efficiency_cells(a)
         row += (f"{budget} | {len(a['seeds'])} | {a['wall_seconds']['mean']:.0f}{gpu} | {ex} | {sec} | "
                 f"{a['peak_rss_mb']:.0f} |")
