@@ -27,6 +27,17 @@ wall-clock, peak memory, published reference where one exists, git SHA, machine)
 ``OUT/curves/<env>.png`` (training return against env steps, one line per agent, shaded ± std over seeds,
 with the references' test metric as dashed lines). ``benchmarks/readme_tables.py`` renders the README's
 "Results" section from ``summary.json``.
+
+**Sample efficiency**: a top-level ``curve_points: N`` in the grid YAML puts ``curve_points: N`` into the
+``set`` of every transformer cell (unless the agent's own ``set`` has it; part of the spec hash, so changing
+it reruns those cells): the run evaluates its greedy policy on the test split at N evenly spaced points of
+its budget and at the end (``RUN_DIR/eval_curve.json``). The cell file keeps it as ``test_curve`` =
+``[[examples seen, training seconds (evaluations excluded), test main metric], ...]``; for an RL agent an
+example is an episode (a sentence for NER). Per RL transformer agent the summary gives ``to_095_sup``: where
+its test curve first reaches 0.95x the mean test metric of the env's supervised reference (the supervised
+agent on the same backbone, else the best one), per seed, averaged over the seeds that reached it; the
+tables show it as "examples / time to 0.95x sup.", and ``OUT/curves/<env>-efficiency.png`` plots the test
+metric of every transformer agent against examples seen and against training seconds.
 """
 
 from __future__ import annotations
@@ -464,7 +475,8 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str, include
         e = envs.setdefault(env_id, {"main_metric": main_metric(env_id), "second_metric": second_metric(env_id),
                                      "published": (cfg.get("published") or {}).get(env_id), "agents": {}})
         e["agents"][agent] = {
-            "label": label, "kind": rs[0]["kind"], "backbone": rs[0].get("backbone"), "budget": rs[0]["budget"],
+            "label": label, "kind": rs[0]["kind"], "algo": rs[0].get("algo"), "backbone": rs[0].get("backbone"),
+            "budget": rs[0]["budget"],
             "env_kwargs": rs[0].get("env_kwargs") or {},
             "seeds": [r["seed"] for r in rs], "metrics": metrics,
             "env_steps": statistics.fmean(r["env_steps"] for r in rs),
@@ -501,16 +513,22 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str, include
     return summary
 
 
+def is_supervised(name: str, a: dict[str, Any]) -> bool:
+    """A supervised transformer reference (its ``algo``; by name in summaries from before it was kept)."""
+    if a["kind"] != "transformer":
+        return False
+    return a["algo"] == "supervised" if a.get("algo") else name.startswith("supervised")
+
+
 def add_efficiency(e: dict[str, Any], ratio: float = 0.95) -> None:
     """Per RL transformer agent of one env: the examples and training seconds at which its test curve first
     reaches ``ratio`` x the supervised reference's mean test metric (the supervised agent with the same
     backbone, else the best one), per seed -> ``to_095_sup`` = target, mean examples and seconds over the
     seeds that reached it, ``reached`` of ``seeds``."""
     m = e["main_metric"]
-    sups = {n: a for n, a in e["agents"].items() if a["kind"] == "transformer" and n.startswith("supervised")
-            and m in a["metrics"] and not a.get("stale")}
+    sups = {n: a for n, a in e["agents"].items() if is_supervised(n, a) and m in a["metrics"] and not a.get("stale")}
     for name, a in e["agents"].items():
-        if a["kind"] != "transformer" or name in sups or not a.get("test_curves"):
+        if a["kind"] != "transformer" or is_supervised(name, a) or not a.get("test_curves"):
             continue
         same = [s for s in sups.values() if s.get("backbone") == a.get("backbone")]
         pool = same or list(sups.values())
@@ -641,7 +659,7 @@ def plot_curves(summary: dict[str, Any], out_dir: Path, agent_names: list[str] |
         for name, a in e["agents"].items():
             curves = [_smooth(np.asarray(c, dtype=float)) for c in a["curves"] if len(c) >= 2]
             color = palette[agent_names.index(name) % len(palette)] if name in agent_names else "black"
-            if a["kind"] == "baseline" or name.startswith("supervised") or not curves:
+            if a["kind"] == "baseline" or is_supervised(name, a) or not curves:
                 value = a["metrics"].get(e["main_metric"], {}).get("mean")
                 if value is not None:
                     ax.axhline(value, color=color, linestyle="--", linewidth=1.2,
@@ -701,17 +719,24 @@ def plot_efficiency(summary: dict[str, Any], out_dir: Path, agent_names: list[st
                     continue
                 grid = np.linspace(max(c[0, 0] for c in curves), min(c[-1, 0] for c in curves), 50)
                 ys = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
-                ax.plot(grid, ys.mean(0), color=color, linewidth=1.8, label=a["label"], marker="." if col == 0 else None)
+                ax.plot(grid, ys.mean(0), color=color, linewidth=1.8, label=a["label"])
                 if len(curves) > 1:
                     ax.fill_between(grid, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0), color=color, alpha=0.2)
             for name, a in e["agents"].items():
                 if a["kind"] == "baseline" and m in a["metrics"]:
-                    ax.axhline(a["metrics"][m]["mean"], color="grey", linestyle=":", linewidth=1,
-                               label=f"{a['label']} {a['metrics'][m]['mean']:.3f}" if col == 0 else None)
-            target = next((a["to_095_sup"]["target"] for a in e["agents"].values() if a.get("to_095_sup")), None)
-            if target is not None:
-                ax.axhline(target, color="black", linestyle="--", linewidth=1,
-                           label=f"0.95x supervised {target:.3f}" if col == 0 else None)
+                    color = palette[agent_names.index(name) % len(palette)] if name in agent_names else "grey"
+                    ax.axhline(a["metrics"][m]["mean"], color=color, linestyle="--", linewidth=1, alpha=0.8,
+                               label=f"{a['label']}: test {m} {a['metrics'][m]['mean']:.3f}" if col == 0 else None)
+            targets = {(a["to_095_sup"]["target"], a["to_095_sup"].get("reference", "supervised"))
+                       for a in e["agents"].values() if a.get("to_095_sup")}
+            if not targets:  # no RL agent with a curve: 0.95x the best supervised reference
+                sups = [a for n, a in e["agents"].items() if is_supervised(n, a) and m in a["metrics"]]
+                if sups:
+                    best = max(sups, key=lambda a: a["metrics"][m]["mean"])
+                    targets = {(0.95 * best["metrics"][m]["mean"], best["label"])}
+            for k, (target, ref) in enumerate(sorted(targets)):  # one per supervised reference in use
+                ax.axhline(target, color="black", linestyle=(0, (6, 2 + 2 * k)), linewidth=1.2,
+                           label=f"0.95x {ref}: {target:.3f}" if col == 0 else None)
             ax.set_xlabel(xlabel)
             ax.grid(alpha=0.3)
         axes[0].set_ylabel(f"test {m}")

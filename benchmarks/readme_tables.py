@@ -129,6 +129,21 @@ RESULT_COLUMNS = [
 ]
 
 
+def to_095_text(e: dict[str, Any]) -> str:
+    """The RL transformer agent of one env that reached 0.95x its supervised reference in the fewest examples
+    (bench.py ``to_095_sup``): "12,288 (PPO (tiny transformer))", "(2/3)" when only some seeds reached it,
+    "not reached" when none did, "-" without test curves or a supervised reference."""
+    effs = [(a["label"], a["to_095_sup"]) for a in e["agents"].values() if a.get("to_095_sup")]
+    if not effs:
+        return "-"
+    reached = [(label, x) for label, x in effs if x["reached"]]
+    if not reached:
+        return "not reached"
+    label, x = min(reached, key=lambda lx: lx[1]["examples"])
+    part = "" if x["reached"] == x["seeds"] else f", {x['reached']}/{x['seeds']} seeds"
+    return f"{x['examples']:,.0f} ({label}{part})"
+
+
 def grid_results(d: dict[str, Any]) -> str:
     """At a glance: each env's main test metric per agent (mean ± std over seeds), then the links."""
     mc = d["machine"]
@@ -140,10 +155,12 @@ def grid_results(d: dict[str, Any]) -> str:
         "scratch, MiniLM = pretrained MiniLM-L6) is the same for PPO and its supervised reference. Budgets, "
         "wall-clock, peak memory and the other algorithms (SB3 A2C/DQN) are in "
         "[benchmarks/results/grid/tables.md](benchmarks/results/grid/tables.md); learning curves in "
-        "[benchmarks/results/grid/curves/](benchmarks/results/grid/curves/).",
+        "[benchmarks/results/grid/curves/](benchmarks/results/grid/curves/). \"Examples to 0.95x sup.\": the "
+        "fewest examples (episodes) after which an RL transformer agent's test metric reached 0.95x its supervised "
+        "reference (`curve_points` evaluations during training; mean over the seeds that reached it).",
         "",
-        "| env | metric | " + " | ".join(h for h, _ in RESULT_COLUMNS) + " | published reference |",
-        "|---|---|" + "---:|" * len(RESULT_COLUMNS) + "---|",
+        "| env | metric | " + " | ".join(h for h, _ in RESULT_COLUMNS) + " | examples to 0.95x sup. | published reference |",
+        "|---|---|" + "---:|" * len(RESULT_COLUMNS) + "---:|---|",
     ]
     for env_id, e in d["envs"].items():
         cells = []
@@ -162,6 +179,7 @@ def grid_results(d: dict[str, Any]) -> str:
             tag = " (MiniLM)" if a.get("backbone") == "minilm" else ""
             tag += " (masked)" if name == "sb3-maskable-ppo" else ""
             cells.append(f"{text}{tag} (n={n})")
+        cells.append(to_095_text(e))
         pub = e.get("published")
         cells.append(f"{pub[0]:.3f} ({pub[1]})" if pub else "-")
         lines.append(f"| `{env_id}` | {e['main_metric']} | " + " | ".join(cells) + " |")

@@ -68,6 +68,10 @@ def test_quick_summary_tables_and_plots(quick: Path) -> None:
     for env_id in summary["envs"]:
         png = out / "curves" / f"{env_id}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert all(len(env["agents"][a]["test_curves"]) == 1 for a in ("ppo", "supervised"))  # grid.yml curve_points
+    assert "to_095_sup" in env["agents"]["ppo"] and "examples to 0.95x sup." in tables
+    png = out / "curves" / "TextCls-v0-efficiency.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     throughput = json.loads((out / "throughput.json").read_text())
     assert throughput and "TextCls-v0" in json.dumps(throughput)
 
@@ -124,3 +128,194 @@ def test_jobs_deal_cells_to_single_thread_workers(tmp_path: Path, capsys: pytest
     assert summary["num_done"] == summary["num_cells"] == 4
     with pytest.raises(SystemExit, match="--jobs 0"):
         cli_main(["bench", "learn", "--config", str(cfg), "--out", str(out), "--jobs", "0"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# sample efficiency (curve_points, test curves, examples / time to 0.95x supervised): fake cells, no training
+# ---------------------------------------------------------------------------------------------------------
+def _efficiency_cfg(curve_points: int | None = 8) -> dict:
+    cfg = {
+        "agents": {
+            "random": {"kind": "baseline", "label": "random"},
+            "majority": {"kind": "baseline", "label": "majority"},
+            "sb3-ppo": {"kind": "sb3", "algo": "sb3-ppo", "label": "SB3 PPO"},
+            "ppo": {"kind": "transformer", "algo": "ppo", "backbone": "tiny", "label": "PPO (tiny)"},
+            "grpo": {"kind": "transformer", "algo": "grpo", "backbone": "tiny", "label": "GRPO (tiny)"},
+            "reinforce": {"kind": "transformer", "algo": "reinforce", "backbone": "tiny", "set": {"curve_points": 2},
+                          "label": "REINFORCE (tiny)"},
+            "supervised": {"kind": "transformer", "algo": "supervised", "backbone": "tiny", "label": "supervised (tiny)"},
+        },
+        "blocks": [{"name": "b", "envs": ["TextCls-v0"], "seeds": [0, 1, 2],
+                    "agents": ["random", "majority", "sb3-ppo", "ppo", "grpo", "reinforce", "supervised"],
+                    "steps": {"sb3": 64, "transformer": 64, "supervised": 64}}],
+    }
+    if curve_points is not None:
+        cfg["curve_points"] = curve_points
+    return cfg
+
+
+def test_grid_curve_points_go_into_transformer_sets_and_the_hash() -> None:
+    bench = _bench_module()
+    assert bench.load_config(bench.DEFAULT_CONFIG).get("curve_points") == 8
+    cells = {(c["agent"], c["seed"]): c for c in bench.cells_of(_efficiency_cfg(8), quick=False)}
+    plain = {(c["agent"], c["seed"]): c for c in bench.cells_of(_efficiency_cfg(None), quick=False)}
+    other = {(c["agent"], c["seed"]): c for c in bench.cells_of(_efficiency_cfg(4), quick=False)}
+    for agent in ("ppo", "grpo", "supervised"):
+        assert cells[agent, 0]["set"]["curve_points"] == 8 and other[agent, 0]["set"]["curve_points"] == 4
+        assert "curve_points" not in plain[agent, 0]["set"]
+        assert len({cells[agent, 0]["hash"], plain[agent, 0]["hash"], other[agent, 0]["hash"]}) == 3
+    assert cells["reinforce", 0]["set"] == {"curve_points": 2}  # the agent's own value wins
+    assert cells["reinforce", 0]["hash"] == plain["reinforce", 0]["hash"]
+    for agent in ("random", "majority", "sb3-ppo"):  # not transformer cells: untouched
+        assert "curve_points" not in cells[agent, 0]["set"]
+        assert cells[agent, 0]["hash"] == plain[agent, 0]["hash"]
+
+
+def test_run_cell_keeps_the_test_curve_and_early_stopping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agents.train
+
+    bench = _bench_module()
+    spec = next(c for c in bench.cells_of(_efficiency_cfg(), quick=False) if c["agent"] == "supervised")
+
+    def fake_train(env_id: str, algo: str, **kw: object) -> dict:
+        assert kw["curve_points"] == 8
+        out = Path(str(kw["out"]))
+        out.mkdir(parents=True)
+        (out / "eval_curve.json").write_text(json.dumps([
+            {"step": 32, "examples": 32, "train_seconds": 1.5, "metrics": {"accuracy": 0.5, "macro_f1": 0.4}},
+            {"step": 64, "examples": 64, "train_seconds": 3.0, "metrics": {"accuracy": 0.7, "macro_f1": 0.6}}]))
+        return {"step": 64, "eval": {"accuracy": 0.7}, "train_seconds": 3.0, "best_examples": 32, "best_epoch": 0.5,
+                "stopped_early": True}
+
+    monkeypatch.setattr(agents.train, "train", fake_train)
+    out = bench.run_cell(spec, tmp_path)
+    assert out["test_curve"] == [[32, 1.5, 0.5], [64, 3.0, 0.7]]
+    assert (out["best_examples"], out["best_epoch"], out["stopped_early"]) == (32, 0.5, True)
+    assert out["examples"] == 64 and out["metrics"] == {"accuracy": 0.7}
+
+
+def _agent(kind: str, metric: float, label: str, algo: str | None = None, backbone: str | None = "tiny",
+           curves: list | None = None) -> dict:
+    vals = [metric]
+    return {"label": label, "kind": kind, "algo": algo, "backbone": backbone if kind == "transformer" else None,
+            "budget": 64, "env_kwargs": {}, "seeds": [0, 1, 2][: max(1, len(curves or []))],
+            "metrics": {"accuracy": {"mean": metric, "std": 0.0, "values": vals}}, "env_steps": 64.0,
+            "examples": 64.0 if algo == "supervised" else 0.0, "eval_examples": 100,
+            "wall_seconds": {"mean": 10.0, "values": [10.0]}, "peak_rss_mb": 500.0, "gpu": [], "curves": [],
+            "test_curves": curves or [], "best_epoch": None, "stale": False}
+
+
+def _efficiency_env() -> dict:
+    reach_all = [[[4096, 10.0, 0.5], [12288, 45.0, 0.97], [16384, 60.0, 0.99]],
+                 [[4096, 11.0, 0.96], [12288, 44.0, 0.97]],
+                 [[4096, 10.0, 0.6], [12288, 46.0, 0.95]]]  # target 0.95 exactly: reached
+    reach_some = [[[4096, 10.0, 0.5], [8192, 30.0, 0.96]], [[4096, 10.0, 0.5], [8192, 30.0, 0.90]],
+                  [[4096, 10.0, 0.96], [8192, 30.0, 0.96]]]
+    reach_none = [[[4096, 10.0, 0.5], [8192, 30.0, 0.9]], [[4096, 10.0, 0.5], [8192, 30.0, None]]]
+    sup_curves = [[[1024, 2.0, 0.9], [2048, 4.0, 1.0]]] * 3
+    return {"main_metric": "accuracy", "second_metric": "", "published": None, "agents": {
+        "random": _agent("baseline", 0.1, "random"),
+        "majority": _agent("baseline", 0.2, "majority"),
+        "sb3-ppo": _agent("sb3", 0.8, "SB3 PPO", algo="sb3-ppo"),
+        "ppo": _agent("transformer", 0.97, "PPO (tiny)", algo="ppo", curves=reach_all),
+        "grpo": _agent("transformer", 0.9, "GRPO (tiny)", algo="grpo", curves=reach_some),
+        "reinforce": _agent("transformer", 0.9, "REINFORCE (tiny)", algo="reinforce", curves=reach_none),
+        "ppo-nocurve": _agent("transformer", 0.9, "PPO (no curve)", algo="ppo"),
+        "supervised": _agent("transformer", 1.0, "supervised (tiny)", algo="supervised", curves=sup_curves),
+        "supervised-big": _agent("transformer", 1.2, "supervised (big)", algo="supervised", backbone="big"),
+    }}
+
+
+def test_to_095_sup_all_some_and_none_reached() -> None:
+    bench = _bench_module()
+    e = _efficiency_env()
+    bench.add_efficiency(e)
+    a = e["agents"]
+    assert a["ppo"]["to_095_sup"] == {  # the first point at or above 0.95 x 1.0, per seed
+        "target": pytest.approx(0.95), "reference": "supervised (tiny)", "reached": 3, "seeds": 3,
+        "examples": pytest.approx((12288 + 4096 + 12288) / 3), "seconds": pytest.approx((45 + 11 + 46) / 3)}
+    assert a["grpo"]["to_095_sup"]["reached"] == 2 and a["grpo"]["to_095_sup"]["seeds"] == 3
+    assert a["grpo"]["to_095_sup"]["examples"] == pytest.approx((8192 + 4096) / 2)
+    assert a["grpo"]["to_095_sup"]["seconds"] == pytest.approx(20.0)
+    none = a["reinforce"]["to_095_sup"]
+    assert (none["reached"], none["seeds"], none["examples"], none["seconds"]) == (0, 2, None, None)
+    for name in ("random", "majority", "sb3-ppo", "ppo-nocurve", "supervised", "supervised-big"):
+        assert "to_095_sup" not in a[name]
+    # another backbone without its own supervised reference: the best one (supervised-big, 1.2)
+    e = _efficiency_env()
+    e["agents"]["ppo"]["backbone"] = "minilm"
+    bench.add_efficiency(e)
+    assert e["agents"]["ppo"]["to_095_sup"]["target"] == pytest.approx(0.95 * 1.2)
+    assert e["agents"]["ppo"]["to_095_sup"]["reached"] == 0
+    # no supervised reference at all: nothing to compare with
+    e = _efficiency_env()
+    del e["agents"]["supervised"], e["agents"]["supervised-big"]
+    bench.add_efficiency(e)
+    assert not any("to_095_sup" in x for x in e["agents"].values())
+
+
+def test_tables_show_examples_and_time_to_095_sup() -> None:
+    bench = _bench_module()
+    e = _efficiency_env()
+    e["agents"]["ppo"]["test_curves"] = [[[4096, 10.0, 0.5], [12288, 45.0, 0.97]]] * 3
+    bench.add_efficiency(e)
+    table = bench.env_table("TextCls-v0", e)
+    head = table.splitlines()[0]
+    assert "| examples to 0.95x sup. | time to 0.95x sup. (s) |" in head
+    for col in ("test accuracy", "budget", "seeds", "wall-clock (s)", "peak RSS (MB)"):  # the existing columns
+        assert f"| {col} |" in head
+    cols = [c.strip() for c in head.strip("|").split("|")]
+    ex, sec = cols.index("examples to 0.95x sup."), cols.index("time to 0.95x sup. (s)")
+    rows = {r.strip("|").split("|")[0].strip(): [c.strip() for c in r.strip("|").split("|")]
+            for r in table.splitlines()[2:]}
+    assert all(len(r) == len(cols) for r in rows.values())
+    assert (rows["PPO (tiny)"][ex], rows["PPO (tiny)"][sec]) == ("12,288", "45")
+    assert (rows["GRPO (tiny)"][ex], rows["GRPO (tiny)"][sec]) == ("6,144 (2/3)", "20 (2/3)")
+    assert (rows["REINFORCE (tiny)"][ex], rows["REINFORCE (tiny)"][sec]) == ("not reached", "not reached")
+    for label in ("random", "SB3 PPO", "PPO (no curve)", "supervised (tiny)"):
+        assert (rows[label][ex], rows[label][sec]) == ("-", "-")
+
+
+def test_efficiency_plot_is_written(tmp_path: Path) -> None:
+    bench = _bench_module()
+    e = _efficiency_env()
+    bench.add_efficiency(e)
+    bare = {**_efficiency_env(), "agents": {"random": _agent("baseline", 0.1, "random")}}
+    summary = {"envs": {"TextCls-v0": e, "TextCls-Banking77-v0": bare}}
+    paths = bench.plot_efficiency(summary, tmp_path / "curves")
+    png = tmp_path / "curves" / "TextCls-v0-efficiency.png"
+    assert paths == [png]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert not (tmp_path / "curves" / "TextCls-Banking77-v0-efficiency.png").exists()  # no test curves: skipped
+
+
+def test_summary_keeps_test_curves_best_epoch_and_efficiency(tmp_path: Path) -> None:
+    """Fake cell files through summarize -> tables -> plots (write_reports), as `bench tables` would."""
+    bench = _bench_module()
+    cfg = _efficiency_cfg()
+    cfg["agents"] = {k: v for k, v in cfg["agents"].items() if k in ("random", "ppo", "supervised")}
+    cfg["blocks"][0]["agents"] = ["random", "ppo", "supervised"]
+    cells_dir = tmp_path / "cells"
+    cells_dir.mkdir()
+    for c in bench.cells_of(cfg, quick=False):
+        acc = {"random": 0.1, "ppo": 0.9, "supervised": 0.8 + 0.05 * c["seed"]}[c["agent"]]
+        r = {**c, "status": "ok", "metrics": {"accuracy": acc, "num_examples": 100, "split": "test"},
+             "env_steps": 64 if c["agent"] == "ppo" else 0, "examples": 64 if c["agent"] == "supervised" else 0,
+             "curve": [], "wall_seconds": 5.0, "peak_rss_mb": 400.0, "git_sha": "abc", "machine": {}}
+        if c["kind"] == "transformer":
+            r["test_curve"] = [[16, 1.0, acc / 2], [32 + c["seed"] * 16, 2.0 + c["seed"], acc]]
+        if c["agent"] == "supervised":
+            r.update(best_examples=32 + c["seed"], best_epoch=1.0 + c["seed"], stopped_early=True)
+        (cells_dir / f"{bench.cell_name(c)}.json").write_text(json.dumps(r))
+    summary = bench.write_reports(cfg, tmp_path, quick=False, command="test")
+    a = summary["envs"]["TextCls-v0"]["agents"]
+    assert len(a["supervised"]["test_curves"]) == 3 and a["supervised"]["best_epoch"] == pytest.approx(2.0)
+    assert a["ppo"]["best_epoch"] is None and a["ppo"]["algo"] == "ppo"
+    eff = a["ppo"]["to_095_sup"]
+    assert eff["target"] == pytest.approx(0.95 * 0.85) and (eff["reached"], eff["seeds"]) == (3, 3)
+    assert eff["examples"] == pytest.approx(48) and eff["seconds"] == pytest.approx(3.0)
+    assert json.loads((tmp_path / "summary.json").read_text())["envs"]["TextCls-v0"]["agents"]["ppo"]["to_095_sup"]
+    tables = (tmp_path / "tables.md").read_text()
+    assert "| 48 | 3 |" in tables and "best at epoch 2.0" in tables
+    assert (tmp_path / "curves" / "TextCls-v0.png").exists()
+    assert (tmp_path / "curves" / "TextCls-v0-efficiency.png").exists()
