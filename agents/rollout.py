@@ -592,7 +592,8 @@ class Run:
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm or float("inf"))
         factor = lr_factor(self.cfg, self.step)
         for group in self.optimizer.param_groups:
-            group["lr"] = group["base_lr"] * factor
+            base = group.setdefault("base_lr", group["lr"])  # an optimizer swapped in by the caller: its lr is the peak
+            group["lr"] = base * factor
         self.optimizer.step()
         return float(norm)
 
