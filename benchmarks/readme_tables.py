@@ -122,10 +122,10 @@ RESULT_COLUMNS = [
     ("random", ["random"]),
     ("majority", ["majority"]),
     ("SB3 PPO", ["sb3-maskable-ppo", "sb3-ppo"]),
-    ("PPO (transformer)", ["ppo-minilm", "ppo"]),
+    ("PPO (transformer)", ["ppo-minilm-frozen", "ppo-minilm", "ppo"]),
     ("GRPO (transformer)", ["grpo"]),
     ("REINFORCE (transformer)", ["reinforce"]),
-    ("supervised (same backbone)", ["supervised-minilm", "supervised"]),
+    ("supervised (same backbone)", ["supervised-minilm-frozen", "supervised-minilm", "supervised"]),
 ]
 
 
@@ -165,7 +165,8 @@ def grid_results(d: dict[str, Any]) -> str:
     for env_id, e in d["envs"].items():
         cells = []
         for _, names in RESULT_COLUMNS:
-            name = next((n for n in names if n in e["agents"]), None)
+            present = [n for n in names if n in e["agents"]]  # the first current agent, else the first stale one
+            name = next((n for n in present if not e["agents"][n].get("stale")), present[0] if present else None)
             if name is None:
                 cells.append("-")
                 continue
@@ -176,7 +177,8 @@ def grid_results(d: dict[str, Any]) -> str:
                 continue
             n = len(m["values"])
             text = f"{m['mean']:.3f} ± {m['std']:.3f}" if n > 1 else f"{m['mean']:.3f}"
-            tag = " (MiniLM)" if a.get("backbone") == "minilm" else ""
+            tag = (" (MiniLM frozen)" if "frozen" in name else " (MiniLM)") if a.get("backbone") == "minilm" else ""
+            tag += " (stale)" if a.get("stale") else ""
             tag += " (masked)" if name == "sb3-maskable-ppo" else ""
             cells.append(f"{text}{tag} (n={n})")
         cells.append(to_095_text(e))
