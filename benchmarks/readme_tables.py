@@ -157,7 +157,9 @@ def grid_results(d: dict[str, Any]) -> str:
         "[benchmarks/results/grid/tables.md](benchmarks/results/grid/tables.md); learning curves in "
         "[benchmarks/results/grid/curves/](benchmarks/results/grid/curves/). \"Examples to 0.95x sup.\": the "
         "fewest examples (episodes) after which an RL transformer agent's test metric reached 0.95x its supervised "
-        "reference (`curve_points` evaluations during training; mean over the seeds that reached it).",
+        "reference (`curve_points` evaluations during training; mean over the seeds that reached it). \"(stale)\": "
+        "the cell ran with older settings or budgets (before the current recipes and early-stopped references) "
+        "and awaits a rerun.",
         "",
         "| env | metric | " + " | ".join(h for h, _ in RESULT_COLUMNS) + " | examples to 0.95x sup. | published reference |",
         "|---|---|" + "---:|" * len(RESULT_COLUMNS) + "---:|---|",
