@@ -14,11 +14,13 @@ entry holds config fields and three special keys:
 | ``evidence`` | where the values come from (sweep cells in ``benchmarks/results/sweep``): documentation only |
 
 An id without an entry uses its family's (``TextCls-Banking77-v0`` -> ``TextCls-v0``, as in
-``agents/hyperparams/sb3.yml``). :func:`recipe` returns the resolved ``(config overrides, env kwargs)``.
+``agents/hyperparams/sb3.yml``, which :mod:`agents.sb3` resolves with the same :func:`env_entry` and
+:func:`merge`). :func:`recipe` returns the resolved ``(config overrides, env kwargs)``.
 """
 
 from __future__ import annotations
 
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,11 @@ SPECIAL = ("inherit", "backbones", "env_kwargs", "evidence")
 
 
 def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``top``, dicts merged recursively (neither is modified)."""
-    out = dict(base)
+    """``top`` over ``base``; dict values (``env_kwargs``, ``backbones``, SB3's ``extractor_kwargs``) merge
+    one level deep; neither input is modified."""
+    out = deepcopy(base)
     for k, v in top.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else deepcopy(v)
     return out
 
 

@@ -553,6 +553,7 @@ class Run:
         self.extra: dict[str, Any] = {}  # algorithm state saved in checkpoints (e.g. an EMA baseline)
         self.sampler: Any = None
         self.started = time.time()
+        self.curve_eval_seconds = 0.0  # time spent on curve_points evaluations (left out of train_seconds)
         run_json = {"kind": "transformer", "env_id": env_id, "env_kwargs": self.env_kwargs, "algo": cfg.algo,
                     "backbone": backbone, "family": self.family, "seed": cfg.seed, "device": str(self.device),
                     "num_parameters": sum(p.numel() for p in self.policy.parameters()),
@@ -654,7 +655,7 @@ class Run:
         path = self.out / "eval_curve.json"
         curve = json.loads(path.read_text()) if path.exists() else []
         curve = [p for p in curve if p["step"] < self.step]  # a resumed run redoes the later points
-        self.curve_eval_seconds = getattr(self, "curve_eval_seconds", 0.0) + eval_seconds
+        self.curve_eval_seconds += eval_seconds
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         curve.append({"step": self.step, "examples": self.examples,
                       "train_seconds": round(time.time() - self.started - self.curve_eval_seconds, 2),

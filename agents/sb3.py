@@ -46,7 +46,6 @@ import functools
 import json
 import time
 from collections.abc import Sequence
-from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +59,10 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvO
 
 import nlp_envs  # noqa: F401  (registers the ids)
 from agents.extractors import extractor_class
+from agents.recipes import env_entry, merge
 from nlp_envs.core import NlpVectorEnv
 from nlp_envs.evaluation import make_vector_env
-from nlp_envs.registration import eval_only_split, family_id, train_siblings
+from nlp_envs.registration import eval_only_split, train_siblings
 
 #: algo name -> (module, class)
 ALGOS: dict[str, tuple[str, str]] = {
@@ -229,35 +229,6 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``top`` over ``base``; dict values (``extractor_kwargs``, ``env_kwargs``) merge one level deep."""
-    out = deepcopy(base)
-    for k, v in top.items():
-        out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else deepcopy(v)
-    return out
-
-
-def _env_entry(section: dict[str, Any], env_id: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The ``env_id`` entry of an algo section with its ``inherit`` chain resolved (parents first).
-
-    An id without an entry uses its family's (``Family-Name-vN`` -> ``Family-vN``), or nothing.
-    """
-    if env_id in chain:
-        raise ValueError(f"hyperparameters: 'inherit' cycle {' -> '.join((*chain, env_id))}")
-    entry = section.get(env_id)
-    if entry is None:
-        family = family_id(env_id)
-        return _env_entry(section, family, (*chain, env_id)) if family != env_id and family in section else {}
-    entry = dict(entry)
-    parent = entry.pop("inherit", None)
-    if parent is None:
-        return entry
-    if parent not in section:
-        raise ValueError(f"hyperparameters: {env_id} inherits {parent!r}, "
-                         "which has no entry in this algo's section")
-    return _merge(_env_entry(section, parent, (*chain, env_id)), entry)
-
-
 def load_hyperparams(env_id: str, algo: str, overrides: dict[str, Any] | None = None,
                      path: Path = HYPERPARAMS_PATH) -> dict[str, Any]:
     """``defaults`` of ``algo``, then its ``env_id`` entry, then ``overrides`` (dotted keys nest).
@@ -269,7 +240,7 @@ def load_hyperparams(env_id: str, algo: str, overrides: dict[str, Any] | None = 
         raise ValueError(f"unknown algo {algo!r}; expected one of {sorted(ALGOS)}")
     table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     section = table.get(algo) or {}
-    hp = _merge(section.get("defaults") or {}, _env_entry(section, env_id))
+    hp = merge(section.get("defaults") or {}, env_entry(section, env_id))
     for key, value in (overrides or {}).items():
         target = hp
         *parents, leaf = key.split(".")

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from agents import distributed
-from agents.rollout import GreedyPolicy, Run, to_torch
+from agents.rollout import Run, to_torch
 
 #: The main validation metric of each family (higher is better); the same metrics as ``MAIN_METRIC`` of
 #: benchmarks/bench.py, keyed by family so that every env id of a family (real data included) has one.
@@ -225,14 +225,10 @@ class EarlyStopping:
 
     def evaluate(self, examples: int) -> float:
         """Evaluate now (after ``examples`` examples), update the state; return the metric's value."""
-        from nlp_envs.evaluation import evaluate
-
         run, s = self.run, self.state
         value, start = None, time.time()
         if run.is_main:
-            metrics = evaluate(run.env_id, GreedyPolicy(run.policy, run.device, run.amp), split=self.split,
-                               num_envs=run.cfg.eval_envs, seed=run.cfg.seed, **run.env_kwargs)
-            value = float(metrics[self.metric])
+            value = float(run.evaluate(self.split)[self.metric])
         run.policy.train()
         value = float(distributed.broadcast_from_main(value))
         s["seconds"] = s.get("seconds", 0.0) + time.time() - start

@@ -638,6 +638,18 @@ def _smooth(curve: Any) -> Any:
     return np.stack([curve[:, 0], np.convolve(padded, kernel, mode="valid")], 1)
 
 
+def _band(ax: Any, curves: list[Any], color: str, label: str, points: int) -> None:
+    """Seeds' ``(n, 2)`` curves interpolated onto their common x range: the mean line, ± std shaded."""
+    import numpy as np
+
+    grid = np.linspace(max(c[0, 0] for c in curves), min(c[-1, 0] for c in curves), points)
+    ys = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
+    mean, std = ys.mean(0), ys.std(0)
+    ax.plot(grid, mean, color=color, linewidth=1.8, label=label)
+    if len(curves) > 1:
+        ax.fill_between(grid, mean - std, mean + std, color=color, alpha=0.2)
+
+
 def plot_curves(summary: dict[str, Any], out_dir: Path, agent_names: list[str] | None = None) -> list[Path]:
     """One PNG per env: each learning agent's training return (mean ± std over seeds) against env steps;
     the references (baselines, supervised) as dashed lines at their test metric. ``agent_names`` fixes
@@ -665,14 +677,8 @@ def plot_curves(summary: dict[str, Any], out_dir: Path, agent_names: list[str] |
                     ax.axhline(value, color=color, linestyle="--", linewidth=1.2,
                                label=f"{a['label']}: test {e['main_metric']} {value:.3f}")
                 continue
-            end = min(c[-1, 0] for c in curves)
-            grid = np.linspace(max(c[0, 0] for c in curves), end, 100)
-            ys = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
-            mean, std = ys.mean(0), ys.std(0)
-            ax.plot(grid, mean, color=color, linewidth=1.8,
-                    label=f"{a['label']}: training return (test {a['metrics'].get(e['main_metric'], {}).get('mean', float('nan')):.3f})")
-            if len(curves) > 1:
-                ax.fill_between(grid, mean - std, mean + std, color=color, alpha=0.2)
+            test = a["metrics"].get(e["main_metric"], {}).get("mean", float("nan"))
+            _band(ax, curves, color, f"{a['label']}: training return (test {test:.3f})", 100)
             drew = True
         ax.set_xlabel("environment steps")
         ax.set_ylabel(f"episode return  /  test {e['main_metric']} (dashed)")
@@ -717,11 +723,7 @@ def plot_efficiency(summary: dict[str, Any], out_dir: Path, agent_names: list[st
                 curves = [c for c in curves if len(c) >= 2]
                 if not curves:
                     continue
-                grid = np.linspace(max(c[0, 0] for c in curves), min(c[-1, 0] for c in curves), 50)
-                ys = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
-                ax.plot(grid, ys.mean(0), color=color, linewidth=1.8, label=a["label"])
-                if len(curves) > 1:
-                    ax.fill_between(grid, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0), color=color, alpha=0.2)
+                _band(ax, curves, color, a["label"], 50)
             for name, a in e["agents"].items():
                 if a["kind"] == "baseline" and m in a["metrics"]:
                     color = palette[agent_names.index(name) % len(palette)] if name in agent_names else "grey"
