@@ -62,7 +62,7 @@ from agents.extractors import extractor_class
 from agents.recipes import env_entry, merge
 from nlp_envs.core import NlpVectorEnv
 from nlp_envs.evaluation import make_vector_env
-from nlp_envs.registration import eval_only_split, train_siblings
+from nlp_envs.registration import eval_only_split, family_id, train_siblings  # noqa: F401  (family_id: used by callers of agents.sb3)
 
 #: algo name -> (module, class)
 ALGOS: dict[str, tuple[str, str]] = {
