@@ -6,17 +6,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 
 def load_policy(run_dir: str | Path) -> tuple[str, dict[str, Any], Any]:
     """``(env_id, env_kwargs, policy)`` of a finished run, ``policy`` usable by ``nlp_envs.evaluate``."""
+    from agents.runfolder import RunError, read_run_json
+
     path = Path(run_dir) / "run.json"
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no run.json)")
-    kind = json.loads(path.read_text()).get("kind")
+    kind = read_run_json(run_dir).get("kind")  # RunError (a ValueError) naming a damaged run.json
     if kind == "transformer":
         from agents.rollout import load_policy as load
 
@@ -25,7 +26,7 @@ def load_policy(run_dir: str | Path) -> tuple[str, dict[str, Any], Any]:
         from agents.sb3 import load_policy as load_sb3  # type: ignore[import-not-found]
 
         return load_sb3(run_dir)
-    raise ValueError(f"{path}: unknown run kind {kind!r} (expected 'transformer' or 'sb3')")
+    raise RunError(f"{path}: unknown run kind {kind!r} (expected 'transformer' or 'sb3')")
 
 
 def train(*args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -57,6 +57,9 @@ class Config:
     """Wrap the backbone with ``torch.compile``."""
     checkpoint_every: int = 50
     """Write ``OUT/checkpoint/`` every this many updates (and always at the end); 0 = only at the end."""
+    checkpoint_seconds: float = 60.0
+    """Also write it whenever this many seconds have passed since the last one (or the start), so that a
+    run killed early has a checkpoint; 0 = by ``checkpoint_every`` only."""
     eval_envs: int = 64
     """Sub-envs used by the final ``nlp_envs.evaluate`` on the test split."""
     eval_split: str = "test"
@@ -72,7 +75,7 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.total_steps < 1:
-            raise ValueError(f"total_steps={self.total_steps} must be >= 1")
+            raise ValueError(f"total_steps={self.total_steps} must be >= 1 (the budget: env steps, or examples)")
         if self.num_envs < 1:
             raise ValueError(f"num_envs={self.num_envs} must be >= 1")
         if not self.lr > 0:
@@ -89,6 +92,9 @@ class Config:
             raise ValueError(f"kl_coef={self.kl_coef} and ent_coef={self.ent_coef} must be >= 0")
         if self.curve_points < 0:
             raise ValueError(f"curve_points={self.curve_points} must be >= 0")
+        if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
+            raise ValueError(f"checkpoint_every={self.checkpoint_every} and checkpoint_seconds="
+                             f"{self.checkpoint_seconds} must be >= 0 (0 disables)")
         if self.max_grad_norm < 0:
             raise ValueError(f"max_grad_norm={self.max_grad_norm} must be >= 0 (0 disables clipping)")
 

@@ -80,11 +80,12 @@ def run(out: str = "runs/quickstart", total_steps: int | None = None, seed: int 
     budget = total_steps or DEFAULT_STEPS
     t0 = time.perf_counter()
     print(f"[1/3] PPO, tiny transformer, {budget:,} env steps on {ENV_ID} ...", flush=True)
-    ppo = train(ENV_ID, "ppo", backbone="tiny", total_steps=budget, seed=seed, out=str(out_dir / "ppo"))
+    # the demo's own run folders: a second quickstart replaces them (overwrite=True)
+    ppo = train(ENV_ID, "ppo", backbone="tiny", total_steps=budget, seed=seed, out=str(out_dir / "ppo"), overwrite=True)
     t_ppo = time.perf_counter() - t0
     print(f"[2/3] supervised reference, same backbone, {budget:,} examples ...", flush=True)
     sup = train(ENV_ID, "supervised", backbone="tiny", total_steps=budget, seed=seed,
-                out=str(out_dir / "supervised"))
+                out=str(out_dir / "supervised"), overwrite=True)
     print("[3/3] random and majority ...", flush=True)
     refs = {name: nlp_envs.evaluate(ENV_ID, make_baseline(name, ENV_ID, seed=seed), split="test")
             for name in ("random", "majority")}

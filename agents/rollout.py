@@ -35,6 +35,8 @@ import nlp_envs  # noqa: F401  (registers the ids)
 from agents import distributed
 from agents.config import Config
 from agents.policy import NEG, Policy, apply_mask, env_kwargs_for_backbone, family_of, gumbel_sample, make_policy, to_torch
+from agents.runfolder import (PREVIOUS, CheckpointError, checkpoint_problem, load_state, read_json, reading, save_state,
+                              verify_checkpoint, write_manifest)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -414,7 +416,14 @@ class Logger:
         self.path = out / "metrics.csv"
         self.columns: list[str] | None = None
         if resume and self.path.exists():
-            self.columns = self._truncate(initial)
+            try:
+                self.columns = self._truncate(initial)
+            except (UnicodeDecodeError, csv.Error) as e:  # a damaged log does not block the resume
+                import warnings
+
+                aside = self.path.with_name("metrics.csv.damaged")
+                os.replace(self.path, aside)
+                warnings.warn(f"{self.path} is damaged ({e}): moved to {aside}, logging afresh", stacklevel=2)
         elif self.path.exists():
             self.path.unlink()
         # resuming at step S: TensorBoard hides the events after S written before the interruption
@@ -466,7 +475,7 @@ class Logger:
         if not rows:
             return None
         header, body = rows[0], rows[1:]
-        keep = [r for r in body if len(r) == len(header) and r[0] and float(r[0]) <= step]
+        keep = [r for r in body if len(r) == len(header) and _step_of(r[0]) is not None and _step_of(r[0]) <= step]
         if len(keep) != len(body) or len(lines) != len(text.splitlines(keepends=True)):
             self._rewrite(header, [dict(zip(header, r)) for r in keep])
         return header
@@ -492,17 +501,34 @@ class _NoWriter:
 
 
 def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
-    """``run_dir/checkpoint``, or ``run_dir/.checkpoint.old`` when a save was interrupted between its two
-    renames (the old checkpoint is complete; the new one is not there yet)."""
+    """``run_dir/checkpoint``, or ``run_dir/checkpoint.prev`` when a save was interrupted between its two
+    renames (the previous checkpoint is complete; the new one is not there yet); ``.checkpoint.old`` is
+    the same for runs of older versions."""
     run_dir = Path(run_dir)
-    final, old = run_dir / "checkpoint", run_dir / ".checkpoint.old"
-    return old if not final.exists() and old.exists() else final
+    for path in (run_dir / "checkpoint", run_dir / PREVIOUS, run_dir / ".checkpoint.old"):
+        if path.exists():
+            return path
+    return run_dir / "checkpoint"
+
+
+def has_checkpoint(run_dir: str | os.PathLike) -> bool:
+    """Whether ``run_dir`` holds a checkpoint folder, intact or not (False: the run was stopped before its
+    first checkpoint was complete)."""
+    return checkpoint_dir(run_dir).exists()
 
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _step_of(cell: str) -> float | None:
+    """The step of a metrics.csv row; None for a damaged one (dropped on resume)."""
+    try:
+        return float(cell)
+    except ValueError:
+        return None
 
 
 def _fmt(v: Any) -> Any:
@@ -513,8 +539,10 @@ class Run:
     """Everything one training run owns: config, env kwargs, policy, optimizer, sampler, logs, checkpoints.
 
     The run directory holds ``run.json`` (what ``nlp-envs eval DIR`` reads), ``metrics.csv``, ``tb/``,
-    ``checkpoint/`` (model.safetensors, config.json, optimizer.pt, rng.pt, data_order.pt,
-    trainer_state.json; written to a temp dir and renamed) and ``final_metrics.json``.
+    ``checkpoint/`` (model.safetensors, config.json, optimizer.safetensors + optimizer.json, rng.json (+
+    rng.safetensors), data_order.json, trainer_state.json, manifest.json; written to a temp dir and renamed;
+    no pickle, see :mod:`agents.runfolder`), ``checkpoint.prev/`` (the one before, while training) and
+    ``final_metrics.json``.
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) every rank builds a Run: it joins the process group, plays
     its own rank-offset-seeded sub-envs, averages gradients in :meth:`optimize`, and reduces step counts
@@ -554,11 +582,14 @@ class Run:
         self.sampler: Any = None
         self.started = time.time()
         self.curve_eval_seconds = 0.0  # time spent on curve_points evaluations (left out of train_seconds)
+        self.checkpoints_saved = 0  # save_checkpoint calls (supervised early stopping prunes after each)
+        self._last_save = time.monotonic()  # checkpoint_seconds counts from here
         run_json = {"kind": "transformer", "env_id": env_id, "env_kwargs": self.env_kwargs, "algo": cfg.algo,
                     "backbone": backbone, "family": self.family, "seed": cfg.seed, "device": str(self.device),
                     "num_parameters": sum(p.numel() for p in self.policy.parameters()),
                     "trainable_parameters": sum(p.numel() for p in self.policy.parameters() if p.requires_grad),
-                    "freeze_backbone": cfg.freeze_backbone}
+                    "freeze_backbone": cfg.freeze_backbone,
+                    "config": cfg.to_dict()}  # what a run killed before its first checkpoint restarts with
         if self.world_size > 1:
             run_json["world_size"] = self.world_size
         if self.is_main:
@@ -615,10 +646,20 @@ class Run:
         self.iteration += 1
         self.log(metrics)
         self._curve_point()
-        every = self.cfg.checkpoint_every
-        if every and self.iteration % every == 0 and self.step < self.cfg.total_steps:
+        if self.step < self.cfg.total_steps and self._checkpoint_due():
             self.save_checkpoint()
         return self.step < self.cfg.total_steps
+
+    def _checkpoint_due(self) -> bool:
+        """Every ``checkpoint_every`` updates, and whenever ``checkpoint_seconds`` have passed since the last
+        checkpoint (or the start): rank 0's clock decides, so that every rank saves together."""
+        every, seconds = self.cfg.checkpoint_every, self.cfg.checkpoint_seconds
+        if every and self.iteration % every == 0:
+            return True
+        if not seconds:
+            return False
+        late = self.is_main and time.monotonic() - self._last_save >= seconds
+        return distributed.sum_int(int(late)) > 0 if self.world_size > 1 else late
 
     @property
     def examples(self) -> int:
@@ -653,7 +694,7 @@ class Run:
 
     def _append_curve(self, metrics: dict[str, Any], eval_seconds: float) -> None:
         path = self.out / "eval_curve.json"
-        curve = json.loads(path.read_text()) if path.exists() else []
+        curve = read_json(path) if path.exists() else []
         curve = [p for p in curve if p["step"] < self.step]  # a resumed run redoes the later points
         self.curve_eval_seconds += eval_seconds
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -677,7 +718,10 @@ class Run:
         self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self, keep_previous: bool = True) -> Path:
+        """Write ``OUT/checkpoint/`` (see the class doc) through a temp dir, renamed into place once complete
+        (``manifest.json`` last); the checkpoint it replaces becomes ``checkpoint.prev/`` (removed when
+        ``keep_previous`` is False: the final checkpoint of a finished run)."""
         from safetensors.torch import save_model
 
         final = self.out / "checkpoint"
@@ -685,6 +729,8 @@ class Run:
         mine = {"rng": rng_state(),
                 "order": {"sampler": self.sampler.state_dict() if self.sampler is not None else None, **self.extra}}
         states = distributed.gather_to_main(mine)
+        self.checkpoints_saved += 1
+        self._last_save = time.monotonic()
         if not self.is_main:
             return final
         assert states is not None
@@ -693,58 +739,73 @@ class Run:
         if self.ref is not None:
             save_model(self.ref, str(tmp / "ref.safetensors"))
         (tmp / "config.json").write_text(self.cfg.to_json())
-        torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+        save_state(self.optimizer.state_dict(), tmp, "optimizer")
         for r, state in enumerate(states):
             folder = tmp if r == 0 else tmp / f"rank{r}"
             folder.mkdir(exist_ok=True)
-            torch.save(state["rng"], folder / "rng.pt")
-            torch.save(state["order"], folder / "data_order.pt")
+            save_state(state["rng"], folder, "rng")
+            save_state(state["order"], folder, "data_order")
         trainer_state = {"step": self.step, "iteration": self.iteration, "algo": self.cfg.algo, "env_id": self.env_id}
         if self.world_size > 1:
             trainer_state["world_size"] = self.world_size
         (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2))
-        old = self.out / ".checkpoint.old"
+        write_manifest(tmp)
+        prev = self.out / PREVIOUS
         if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
+            shutil.rmtree(prev, ignore_errors=True)
+            os.replace(final, prev)  # a kill from here to the next rename resumes from checkpoint.prev
         os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(self.out / ".checkpoint.old", ignore_errors=True)  # an older version's leftover
+        if not keep_previous:
+            shutil.rmtree(prev, ignore_errors=True)
         return final
 
     def load_checkpoint(self, path: Path) -> None:
+        """Restore the run from checkpoint ``path`` (checked against its manifest first). Only JSON and
+        safetensors files are read; :class:`~agents.runfolder.CheckpointError` names a damaged file."""
         from safetensors.torch import load_model
 
-        if not path.exists() and (self.out / ".checkpoint.old").exists():
-            path = self.out / ".checkpoint.old"  # interrupted between the two renames
-        if not (path / "trainer_state.json").exists():
-            raise FileNotFoundError(f"no checkpoint in {path}: nothing to resume")
-        load_model(self.policy, str(path / "model.safetensors"), device=str(self.device))
-        if (path / "ref.safetensors").exists():
-            import copy
+        if not (path / "trainer_state.json").exists() and not (path / "manifest.json").exists():
+            raise CheckpointError(f"no checkpoint in {path}: nothing to resume")
+        try:
+            verify_checkpoint(path)
+            with reading(path / "model.safetensors"):
+                load_model(self.policy, str(path / "model.safetensors"), device=str(self.device))
+            if (path / "ref.safetensors").exists():
+                import copy
 
-            self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
-            load_model(self.ref, str(path / "ref.safetensors"), device=str(self.device))
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device, weights_only=False))
-        state = json.loads((path / "trainer_state.json").read_text())
-        self.step, self.iteration = int(state["step"]), int(state["iteration"])
-        own = path if self.rank == 0 else path / f"rank{self.rank}"
-        saved_world = int(state.get("world_size", 1))
-        if saved_world != self.world_size and self.is_main:
-            import warnings
+                self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
+                with reading(path / "ref.safetensors"):
+                    load_model(self.ref, str(path / "ref.safetensors"), device=str(self.device))
+            optimizer_state = load_state(path, "optimizer")
+            with reading(path / "optimizer.json"):
+                self.optimizer.load_state_dict(optimizer_state)
+            state = read_json(path / "trainer_state.json", CheckpointError)
+            with reading(path / "trainer_state.json"):
+                self.step, self.iteration = int(state["step"]), int(state["iteration"])
+                saved_world = int(state.get("world_size", 1))
+            own = path if self.rank == 0 else path / f"rank{self.rank}"
+            if saved_world != self.world_size and self.is_main:
+                import warnings
 
-            warnings.warn(f"resuming a {saved_world}-process run on {self.world_size}: ranks >= {saved_world} "
-                          f"start their data order afresh", stacklevel=2)
-        if (own / "data_order.pt").exists():
-            order = torch.load(own / "data_order.pt", weights_only=False)
-            self._pending_order = order.pop("sampler")
-            self.extra = order
-            set_rng_state(torch.load(own / "rng.pt", weights_only=False))
+                warnings.warn(f"resuming a {saved_world}-process run on {self.world_size}: ranks >= {saved_world} "
+                              f"start their data order afresh", stacklevel=2)
+            if (own / "data_order.json").exists():
+                order = load_state(own, "data_order")
+                with reading(own / "data_order.json"):
+                    self._pending_order = order.pop("sampler")
+                    self.extra = order
+                rng = load_state(own, "rng")
+                with reading(own / "rng.json"):
+                    set_rng_state(rng)
+        except CheckpointError as e:
+            raise checkpoint_problem(self.out, path, e) from None
 
     # -- the end ---------------------------------------------------------------------------------
     def finish(self, extra_metrics: dict[str, float] | None = None) -> dict[str, Any]:
         """Final checkpoint, test evaluation through ``nlp_envs.evaluate``, ``final_metrics.json`` (the
         evaluation and the file on rank 0 only; other ranks return the training metrics)."""
-        self.save_checkpoint()
+        self.save_checkpoint(keep_previous=False)
         result: dict[str, Any] = {"step": self.step, "iteration": self.iteration,
                                   "train_seconds": time.time() - self.started, **(extra_metrics or {})}
         result.update({k: v for k, v in self.logger.last.items() if k != "step"})
@@ -772,18 +833,30 @@ class Run:
 
 
 def load_policy(run_dir: str | os.PathLike, device: str = "auto") -> tuple[str, dict[str, Any], GreedyPolicy]:
-    """``(env_id, env_kwargs, greedy policy)`` of a transformer run directory."""
+    """``(env_id, env_kwargs, greedy policy)`` of a transformer run directory. Reads ``run.json``,
+    ``checkpoint/config.json`` and ``checkpoint/model.safetensors`` only (checked against the manifest
+    when there is one: checkpoints of older versions have none)."""
     from safetensors.torch import load_model
 
+    from agents.runfolder import read_run_json
+
     run_dir = Path(run_dir)
-    info = json.loads((run_dir / "run.json").read_text())
+    info = read_run_json(run_dir)
     ckpt = checkpoint_dir(run_dir)
-    if not (ckpt / "model.safetensors").exists():
-        raise FileNotFoundError(f"{run_dir} has no checkpoint/model.safetensors: was the run finished?")
-    dev = pick_device(device)
-    cfg = json.loads((ckpt / "config.json").read_text()) if (ckpt / "config.json").exists() else {}
-    policy, _ = build_policy(info["env_id"], info["env_kwargs"], info["backbone"],
-                             freeze=bool(cfg.get("freeze_backbone", False)))
-    load_model(policy, str(ckpt / "model.safetensors"), device=str(dev))
+    if not ckpt.exists():
+        raise CheckpointError(f"{run_dir} has no checkpoint/model.safetensors: the run stopped before its first "
+                              f"checkpoint (`nlp-envs train --resume {run_dir}` starts it again)")
+    try:
+        if (ckpt / "manifest.json").exists():
+            verify_checkpoint(ckpt, only=("model.safetensors", "config.json"))
+        cfg = read_json(ckpt / "config.json", CheckpointError) if (ckpt / "config.json").exists() else {}
+        dev = pick_device(device)
+        with reading(run_dir / "run.json"):
+            env_id, env_kwargs, backbone = info["env_id"], dict(info["env_kwargs"]), info["backbone"]
+        policy, _ = build_policy(env_id, env_kwargs, backbone, freeze=bool(cfg.get("freeze_backbone", False)))
+        with reading(ckpt / "model.safetensors"):
+            load_model(policy, str(ckpt / "model.safetensors"), device=str(dev))
+    except CheckpointError as e:
+        raise checkpoint_problem(run_dir, ckpt, e) from None
     policy.to(dev)
-    return info["env_id"], info["env_kwargs"], GreedyPolicy(policy, dev)
+    return env_id, env_kwargs, GreedyPolicy(policy, dev)

@@ -19,8 +19,14 @@ so evaluation uses the same env; ``--env-kwarg`` wins), ``num_threads`` (below) 
 of single envs). A learning rate ``"lin_3e-4"`` decays linearly to 0 (RL Zoo).
 
 A run directory holds ``model.zip`` (SB3), ``run.json`` (``{"kind": "sb3", "env_id", "env_kwargs",
-"algo", "hyperparams", ...}``), ``metrics.json`` (``nlp_envs.evaluate`` on the test split) and ``tb/``
-(TensorBoard). :func:`load_sb3_policy` reads it back.
+"algo", "hyperparams", "model_sha256", ...}``), ``metrics.json`` (``nlp_envs.evaluate`` on the test split)
+and ``tb/`` (TensorBoard). :func:`load_sb3_policy` reads it back without SB3's ``load``: that one
+unpickles (cloudpickle) the ``:serialized:`` fields of the zip's ``data`` entry, so a crafted
+``model.zip`` would run code. Instead the model is rebuilt from ``run.json``'s hyperparameters (spaces
+from the env, the policy class, schedules: everything SB3 would unpickle comes from our own config)
+and only the zip's ``.pth`` tensor entries are loaded, with ``torch.load(weights_only=True)``
+(:func:`agents.runfolder.load_sb3_tensors`). ``--out`` on a folder holding a run is refused unless
+``--overwrite`` is given.
 
 Why an adapter and not ``DummyVecEnv``: SB3 expects same-step autoreset (the done step returns the
 *new* episode's observation and puts the last one in ``infos[i]["terminal_observation"]``); our vector
@@ -60,6 +66,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvO
 import nlp_envs  # noqa: F401  (registers the ids)
 from agents.extractors import extractor_class
 from agents.recipes import env_entry, merge
+from agents.runfolder import RunError, check_out, load_sb3_tensors, read_run_json, reading
 from nlp_envs.core import NlpVectorEnv
 from nlp_envs.evaluation import make_vector_env
 from nlp_envs.registration import eval_only_split, family_id, train_siblings  # noqa: F401  (family_id: used by callers of agents.sb3)
@@ -321,6 +328,7 @@ def train(
     overrides: dict[str, Any] | None = None,
     progress_bar: bool = False,
     verbose: int = 0,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train ``algo`` on the train split of ``env_id``, save the run in ``out``, evaluate on test.
 
@@ -332,6 +340,7 @@ def train(
     :param env_kwargs: extra ``gym.make`` kwargs (e.g. ``data_dir``); the split is always train.
     :param overrides: hyperparameter overrides (``{"learning_rate": 1e-3, "extractor_kwargs.embed_dim": 32}``).
     :param progress_bar: SB3's tqdm/rich progress bar.
+    :param overwrite: replace the run already in ``out``; without it such a folder is refused (:class:`RunError`).
     :return: the ``run.json`` dict with ``metrics`` (the test metrics) added.
     """
     env_kwargs = dict(env_kwargs or {})
@@ -343,7 +352,12 @@ def train(
     env_kwargs = {**dict(hp.pop("env_kwargs", None) or {}), **env_kwargs}  # YAML env kwargs, CLI wins
     total = int(total_steps if total_steps is not None else hp.get("n_timesteps", 100_000))
     n_envs = int(hp.get("n_envs", 16))
+    if total < 1:
+        raise RunError(f"total_steps={total} must be >= 1 (the budget in env steps)")
+    if n_envs < 1:
+        raise RunError(f"n_envs={n_envs} must be >= 1")
     out = Path(out)
+    check_out(out, overwrite=overwrite, resumable=False)
     out.mkdir(parents=True, exist_ok=True)
     threads = int(hp.get("num_threads") or 0)  # torch intra-op threads for this run (0: torch's default)
     previous_threads = th.get_num_threads()
@@ -368,7 +382,16 @@ def train(
         start = time.perf_counter()
         model.learn(total_timesteps=total, progress_bar=progress_bar, tb_log_name=algo)
         run["train_seconds"] = round(time.perf_counter() - start, 2)
-        model.save(out / "model.zip")
+        import hashlib
+        import io
+        import os
+
+        buffer = io.BytesIO()
+        model.save(buffer)
+        tmp = out / ".model.zip.tmp"
+        tmp.write_bytes(buffer.getvalue())
+        os.replace(tmp, out / "model.zip")  # a kill never leaves half a model.zip
+        run["model_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
         env.close()
         start = time.perf_counter()
         metrics = nlp_envs.evaluate(env_id, model, split="test", **env_kwargs)
@@ -382,12 +405,43 @@ def train(
 
 def load_sb3_policy(run_dir: str | Path) -> tuple[str, dict[str, Any], BaseAlgorithm]:
     """``(env_id, env_kwargs, model)`` of a run saved by :func:`train` (model on CPU)."""
+    import hashlib
+
+    from stable_baselines3.common.save_util import recursive_setattr
+
     run_dir = Path(run_dir)
-    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    run = read_run_json(run_dir)
     if run.get("kind") != "sb3":
-        raise ValueError(f"{run_dir}/run.json has kind {run.get('kind')!r}, not 'sb3'")
-    model = _algo_class(run["algo"]).load(run_dir / "model.zip", device="cpu")
-    return run["env_id"], dict(run.get("env_kwargs") or {}), model
+        raise RunError(f"{run_dir}/run.json has kind {run.get('kind')!r}, not 'sb3'")
+    with reading(run_dir / "run.json", RunError):
+        algo, env_id, hp = str(run["algo"]), str(run["env_id"]), dict(run["hyperparams"])
+        env_kwargs, seed = dict(run.get("env_kwargs") or {}), int(run.get("seed", 0))
+        if algo not in ALGOS:
+            raise RunError(f"{run_dir}/run.json: unknown algo {algo!r}; expected one of {sorted(ALGOS)}")
+    path = run_dir / "model.zip"
+    expected = run.get("model_sha256")  # catches a damaged file (no defence: run.json can be edited too)
+    if expected and path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        raise RunError(f"{path} is damaged or replaced: its SHA-256 differs from the one in {run_dir}/run.json")
+    params, variables = load_sb3_tensors(path)  # the .pth entries only, weights_only=True; never `data`
+    env = make_sb3_vec_env(env_id, int(hp.get("n_envs", 16)), env_kwargs={**env_kwargs, "split": "train"})
+    try:
+        model = build_model(algo, env, hp, seed=seed)  # spaces, policy class, schedules: from our config
+    finally:
+        env.close()
+    model.env = None
+    names, variable_names = model._get_torch_save_params()
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise RunError(f"{path} holds entries {unknown} that a {ALGOS[algo][1]} model does not have")
+    try:
+        model.set_parameters(params, exact_match=True, device="cpu")
+    except Exception as e:
+        raise RunError(f"{path}: its weights do not fit the {ALGOS[algo][1]} model of run.json's hyperparameters "
+                       f"({type(e).__name__}: {e})") from e
+    for name in variable_names:  # e.g. SAC's log_ent_coef; none for PPO, A2C, DQN, MaskablePPO
+        if name in (variables or {}):
+            recursive_setattr(model, f"{name}.data", variables[name])
+    return env_id, env_kwargs, model
 
 
 #: the name :func:`agents.load_policy` dispatches to for ``kind == "sb3"``
@@ -402,7 +456,9 @@ def _write_json(path: Path, obj: Any) -> None:
             return o.tolist()
         return str(o)
 
-    path.write_text(json.dumps(obj, indent=2, default=default) + "\n", encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=default) + "\n", encoding="utf-8")
+    tmp.replace(path)  # atomic: a kill never leaves half a file
 
 
 # -- CLI ---------------------------------------------------------------------------------------------
@@ -429,6 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--total-steps", type=int, default=None, help="env steps (default: n_timesteps of the YAML)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run directory (default runs/<env_id>-<algo>-s<seed>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (without it, an existing run is refused)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="hyperparameter override (YAML value; dotted keys nest), repeatable")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
@@ -451,11 +509,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or f"runs/{args.env_id}-{args.algo}-s{args.seed}"
     try:
         check_trainable(args.env_id, env_kwargs)
+        overrides = parse_overrides(args.overrides)
     except ValueError as e:  # a message, not a traceback
         raise SystemExit(f"error: {e}") from None
-    result = train(args.env_id, args.algo, total_steps=args.total_steps, seed=args.seed, out=out,
-                   env_kwargs=env_kwargs, overrides=parse_overrides(args.overrides),
-                   progress_bar=not args.no_progress_bar, verbose=args.verbose)
+    if args.total_steps is not None and args.total_steps < 1:  # before anything is built
+        raise SystemExit(f"error: --total-steps {args.total_steps} must be >= 1 (the budget in env steps)")
+    try:
+        result = train(args.env_id, args.algo, total_steps=args.total_steps, seed=args.seed, out=out,
+                       env_kwargs=env_kwargs, overrides=overrides, progress_bar=not args.no_progress_bar,
+                       verbose=args.verbose, overwrite=args.overwrite)
+    except RunError as e:  # an existing run, a bad budget: a message, not a traceback
+        raise SystemExit(f"error: {e}") from None
     metrics = {k: v for k, v in result["metrics"].items() if isinstance(v, (int, float, str))}
     print(json.dumps({"run_dir": result["run_dir"], "train_seconds": result["train_seconds"], **metrics}))
     return 0

@@ -212,6 +212,7 @@ class EarlyStopping:
                 run.extra[key] = state
         self.state = state
         self.best_weights: dict[str, torch.Tensor] | None = None  # CPU copy; None after a resume: the file
+        self._previous_file = state.get("best_file")  # what the checkpoint before the last one refers to
 
     @property
     def stop(self) -> bool:
@@ -265,13 +266,17 @@ class EarlyStopping:
         load_model(policy, str(path), device=str(self.run.device))
         return True
 
-    def prune(self) -> None:
-        """Remove the best-*.safetensors files other than the current one (rank 0)."""
+    def prune(self, final: bool = False) -> None:
+        """Remove the best-*.safetensors files other than the current one and the one the previous
+        checkpoint (``checkpoint.prev/``) refers to (rank 0); call it after each checkpoint (``final``: after
+        the last one, which leaves no previous checkpoint)."""
         if self.save_dir is None or not self.run.is_main:
             return
+        keep = {self.state["best_file"], None if final else self._previous_file}
         for f in self.save_dir.glob("best-*.safetensors"):
-            if f.name != self.state["best_file"]:
+            if f.name not in keep:
                 f.unlink(missing_ok=True)
+        self._previous_file = self.state["best_file"]
 
     def summary(self, examples: int) -> dict[str, Any]:
         """``early_stopping``, ``best_examples``, ``best_epoch``, ``val_<metric>``, ``val_curve``, ``stopped_early``,
@@ -351,7 +356,6 @@ def train(run: Run) -> dict[str, Any]:
                                  split=getattr(cfg, "val_split", "validation"), budget=cfg.total_steps,
                                  key="early_stopping", save_dir=run.out)
     run.policy.train()
-    every = cfg.checkpoint_every
     while run.step < cfg.total_steps and not (es is not None and es.stop):
         obs, actions, mask = data.next_batch()
         loss, acc = loss_on(run, obs, actions, mask)
@@ -361,8 +365,9 @@ def train(run: Run) -> dict[str, Any]:
         examples = run.step + data.batch_size  # run.step after this batch (all ranks')
         if es is not None and es.due(examples):  # before end_iteration: its checkpoint holds this evaluation
             metrics[f"val/{es.metric}"] = es.evaluate(examples)
+        saved = run.checkpoints_saved
         run.end_iteration(len(actions), metrics)
-        if es is not None and every and run.iteration % every == 0 and run.step < cfg.total_steps:
+        if es is not None and run.checkpoints_saved > saved:
             es.prune()  # end_iteration saved a checkpoint: older best files are no longer referred to
     extra: dict[str, Any] = {"early_stopping": status}
     if es is not None:
@@ -370,5 +375,5 @@ def train(run: Run) -> dict[str, Any]:
         extra = es.summary(run.step)
     result = run.finish(extra)
     if es is not None:
-        es.prune()
+        es.prune(final=True)
     return result

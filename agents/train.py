@@ -36,6 +36,7 @@ def train(
     resume: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
     use_recipe: bool = True,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train ``algo`` on ``env_id``; return the final metrics (``eval/...`` from ``nlp_envs.evaluate``).
@@ -49,10 +50,14 @@ def train(
         seed: seeds torch, numpy, python and the envs.
         out: run directory (default ``runs/<env_id>-<algo>-<time>``).
         resume: a run directory to continue: its config, weights, optimizer, RNG states, step count
-            and data order; ``total_steps`` may be raised. ``out`` must be None or the same folder.
+            and data order; ``total_steps`` may be raised. ``out`` must be None or the same folder. A run
+            stopped before its first checkpoint starts again from step 0 with its saved config (a message
+            says so); a damaged checkpoint fails naming the file (:class:`agents.runfolder.CheckpointError`).
         env_kwargs: extra env kwargs (``data_dir``...).
         use_recipe: start from the shipped recipe of ``(algo, env_id, backbone)``
             (``agents/hyperparams/transformer.yml``, :mod:`agents.recipes`); False: the config defaults.
+        overwrite: replace the run already in ``out`` (its files only); without it, a folder holding a
+            run is refused (:class:`agents.runfolder.RunError`): resume it, or choose another ``out``.
         overrides: any field of the algorithm's config (:mod:`agents.config`); they win over the recipe.
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) every process calls this: it joins the process group (and
@@ -60,44 +65,92 @@ def train(
     evaluates (:mod:`agents.distributed`).
     """
     from agents import distributed
-    from agents.rollout import Run, checkpoint_dir, pick_device
+    from agents.rollout import Run, checkpoint_dir, has_checkpoint, pick_device
+    from agents.runfolder import (CheckpointError, RunError, check_out, checkpoint_problem, clear_run, read_json,
+                                  read_run_json, reading, verify_checkpoint)
 
+    restart = False  # resuming a run stopped before its first checkpoint: it starts again
     if resume is not None:
+        if overwrite:
+            raise RunError("resume continues a run, overwrite replaces it: give one of them")
         run_dir = Path(resume)
-        info = json.loads((run_dir / "run.json").read_text())
+        info = read_run_json(run_dir)
         if info.get("kind") != "transformer":
-            raise ValueError(f"{run_dir} is a {info.get('kind')!r} run, not a transformer run")
+            raise RunError(f"{run_dir} is a {info.get('kind')!r} run, not a transformer run")
         if out is not None and Path(out).resolve() != run_dir.resolve():
-            raise ValueError(f"resume continues in {run_dir}; drop out={out!r}")
-        ckpt_cfg = json.loads((checkpoint_dir(run_dir) / "config.json").read_text())
-        algo, env_id, backbone = info["algo"], info["env_id"], info["backbone"]
-        env_kwargs = info["env_kwargs"]
-        cfg_dict = {k: v for k, v in ckpt_cfg.items() if k != "algo"}
+            raise RunError(f"resume continues in {run_dir}; drop out={out!r}")
+        with reading(run_dir / "run.json", RunError):
+            algo, env_id, backbone = str(info["algo"]), str(info["env_id"]), str(info["backbone"])
+            env_kwargs = dict(info["env_kwargs"])
+        if has_checkpoint(run_dir):
+            ckpt = checkpoint_dir(run_dir)
+            try:
+                verify_checkpoint(ckpt)
+                saved = read_json(ckpt / "config.json", CheckpointError)
+                if not isinstance(saved, dict):
+                    raise CheckpointError(f"{ckpt / 'config.json'} is damaged: expected a JSON object")
+            except CheckpointError as e:
+                raise checkpoint_problem(run_dir, ckpt, e) from None
+        else:
+            saved = info.get("config")
+            if not isinstance(saved, dict):
+                raise RunError(f"{run_dir} has no checkpoint (the run stopped before its first one) and its "
+                               f"run.json, from an older version, holds no config to start it again with: run "
+                               f"the original command again with --overwrite")
+            restart = True
+        cfg_dict = {k: v for k, v in saved.items() if k != "algo"}
         cfg_dict.update(overrides)
         if total_steps is not None:
             cfg_dict["total_steps"] = total_steps
-        cfg: Config = make_config(algo, **cfg_dict)
+        cfg: Config = _config(algo, **cfg_dict)
         out = str(run_dir)
     else:
         if algo not in CONFIGS:
-            raise ValueError(f"algo={algo!r}: expected one of {ALGOS}")
+            raise RunError(f"algo={algo!r}: expected one of {ALGOS}")
         if total_steps is not None:
             overrides["total_steps"] = total_steps
         from agents.recipes import recipe
 
         recipe_set, recipe_env = recipe(env_id, algo, backbone) if use_recipe else ({}, {})
         env_kwargs = {**recipe_env, **(env_kwargs or {})} or None
-        cfg = make_config(algo, seed=seed, **{**recipe_set, **overrides})
+        cfg = _config(algo, seed=seed, **{**recipe_set, **overrides})
         out = out or f"runs/{env_id}-{algo}-{time.strftime('%Y%m%d-%H%M%S')}"
     owns_group = distributed.init(distributed.rank_device(pick_device(cfg.device)))
     try:
         out = distributed.broadcast_from_main(out)  # one run directory, named by rank 0's clock
-        run = Run(env_id, cfg, backbone=backbone, out=out, env_kwargs=env_kwargs, resume=resume is not None)
+        problem = None  # rank 0 checks (and clears) the folder; every rank gets its verdict
+        if distributed.is_main():
+            try:
+                if restart:
+                    print(f"{out}: the run stopped before its first checkpoint; starting it again from step 0 "
+                          f"with its saved settings", file=sys.stderr, flush=True)
+                    clear_run(out)
+                elif resume is None:
+                    check_out(out, overwrite=overwrite, resumable=True)
+            except RunError as e:
+                problem = str(e)
+        problem = distributed.broadcast_from_main(problem)
+        if problem is not None:
+            raise RunError(problem)
+        run = Run(env_id, cfg, backbone=backbone, out=out, env_kwargs=env_kwargs,
+                  resume=resume is not None and not restart)
         module = importlib.import_module(f"agents.{algo}")
         return module.train(run)
     finally:
         if owns_group:
             distributed.shutdown()
+
+
+def _config(algo: str, **settings: Any) -> Config:
+    """:func:`make_config`, its complaints as :class:`~agents.runfolder.RunError` (a message at the CLI)."""
+    from agents.runfolder import RunError
+
+    try:
+        return make_config(algo, **settings)
+    except TypeError as e:  # a value of the wrong type
+        raise RunError(f"{algo} settings: {e}") from e
+    except ValueError as e:
+        raise RunError(str(e)) from e
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run directory")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (without it, an existing run is refused)")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
                    help="env kwarg (JSON value, else string), repeatable")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config field, repeatable")
@@ -128,12 +183,30 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().error("give ENV_ID or --resume DIR")
     if args.nproc < 1:
         build_parser().error(f"--nproc {args.nproc} must be >= 1")
+    if args.resume and args.overwrite:
+        build_parser().error("--resume continues a run, --overwrite replaces it: give one of them")
+    if args.total_steps is not None and args.total_steps < 1:  # before anything is built or spawned
+        raise SystemExit(f"error: --total-steps {args.total_steps} must be >= 1 (the budget: env steps, or examples)")
+    from agents.runfolder import RunError, read_run_json
+
     algo = args.algo
-    if args.resume:
-        algo = json.loads((Path(args.resume) / "run.json").read_text())["algo"]
-    overrides = parse_set(algo, args.set)  # fails here, before any process is spawned
+    try:
+        if args.resume:
+            algo = read_run_json(args.resume).get("algo")
+            if algo not in CONFIGS:
+                raise RunError(f"{args.resume}/run.json: algo {algo!r} is not a transformer algorithm {ALGOS}")
+        overrides = parse_set(algo, args.set)  # fails here, before any process is spawned
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         from agents.distributed import launch
+        from agents.runfolder import check_out
+
+        if args.out and not args.resume and not args.overwrite:
+            try:  # refused here, before any process is spawned
+                check_out(args.out, overwrite=False, resumable=True)
+            except RunError as e:
+                raise SystemExit(f"error: {e}") from None
 
         rest = _drop_option(argv, "--nproc")
         if args.out is None and args.resume is None:  # name the run once, for every rank
@@ -144,9 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     from nlp_envs.cli import parse_kv
 
     env_kwargs = parse_kv(args.env_kwarg)
-    result = train(args.env_id, algo, backbone=args.backbone, total_steps=args.total_steps, seed=args.seed,
-                   out=args.out, resume=args.resume, env_kwargs=env_kwargs or None, use_recipe=not args.no_recipe,
-                   **overrides)
+    try:
+        result = train(args.env_id, algo, backbone=args.backbone, total_steps=args.total_steps, seed=args.seed,
+                       out=args.out, resume=args.resume, env_kwargs=env_kwargs or None,
+                       use_recipe=not args.no_recipe, overwrite=args.overwrite, **overrides)
+    except RunError as e:  # a damaged or existing run folder, a bad setting: a message, not a traceback
+        raise SystemExit(f"error: {e}") from None
     shown = {k: v for k, v in result.items() if k.startswith("eval/") or k in ("step", "train_seconds")}
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(shown, indent=2, default=str))

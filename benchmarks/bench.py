@@ -162,7 +162,7 @@ def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
 
 #: config fields that do not change what a cell learns (budget and seed are hashed on their own; a cell's
 #: ``set`` is hashed as written, so an explicit ``curve_points`` still reruns it)
-NOT_HASHED = ("total_steps", "seed", "progress", "device", "curve_points")
+NOT_HASHED = ("total_steps", "seed", "progress", "device", "curve_points", "checkpoint_seconds")
 
 
 #: config fields at the value that reproduces the trainer from before the field existed: left out of the hash,
@@ -279,22 +279,28 @@ def run_cell(spec: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
         from agents import sb3
 
         res = sb3.train(env_id, spec["algo"], total_steps=spec["budget"], seed=seed, out=run_dir,
-                        env_kwargs=env_kwargs or None)
+                        env_kwargs=env_kwargs or None, overwrite=True)  # an unfinished cell starts again
         out.update(metrics=res["metrics"], env_steps=int(res["total_steps"]), curve=sb3_curve(run_dir),
                    train_seconds=res["train_seconds"], hyperparams=res["hyperparams"])
     else:
+        from agents.rollout import has_checkpoint
+        from agents.runfolder import CheckpointError
         from agents.train import train
 
         overrides = {"progress": False, **spec["set"]}
         finished = run_dir / "final_metrics.json"
+        res = None
         if finished.exists():  # trained and evaluated before a stop between the run and the cell file
             res = json.loads(finished.read_text())
-        elif (run_dir / "checkpoint" / "model.safetensors").exists():
-            res = train(env_id, spec["algo"], resume=str(run_dir), total_steps=spec["budget"], **overrides)
-        else:
+        elif has_checkpoint(run_dir):
+            try:
+                res = train(env_id, spec["algo"], resume=str(run_dir), total_steps=spec["budget"], **overrides)
+            except CheckpointError as e:  # damaged, or pickled by an older version: the cell starts again
+                print(f"{run_dir}: {e}\nretraining the cell from scratch", file=sys.stderr, flush=True)
+        if res is None:
             res = train(env_id, spec["algo"], backbone=spec["backbone"], total_steps=spec["budget"], seed=seed,
                         out=str(run_dir), env_kwargs=env_kwargs or None, use_recipe=spec.get("recipe", True),
-                        **overrides)
+                        overwrite=True, **overrides)  # a cell killed before its first checkpoint starts again
         steps = int(res["step"])
         if spec["algo"] == "supervised":
             out["examples"] = steps

@@ -11,6 +11,10 @@ import tempfile
 from pathlib import Path
 
 
+class CacheWarning(UserWarning):
+    """A damaged cache file or entry was found and is being rebuilt (one line, once per repair)."""
+
+
 def cache_dir(*parts: str) -> Path:
     """The cache directory (or a sub-folder of it), created on demand."""
     root = os.environ.get("NLP_ENVS_CACHE_DIR")

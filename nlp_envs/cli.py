@@ -1,6 +1,6 @@
 """The ``nlp-envs`` command line.
 
-``nlp-envs list``                       registered ids, spaces, dataset, split sizes
+``nlp-envs list``                       registered ids, spaces, dataset, split sizes, label names in id order
 ``nlp-envs play ENV_ID``                play an env by hand in the terminal (stdin may be piped)
 ``nlp-envs eval ENV_ID --agent random|majority [--split test] [--json]``
 ``nlp-envs eval RUN_DIR [--split test] [--json]``     a trained agent's saved policy
@@ -51,24 +51,30 @@ def cmd_list(args: argparse.Namespace) -> int:
     from nlp_envs.testing import env_available
 
     table = Table(title="nlp-envs registered environments")
-    for col in ("id", "task", "dataset", "action space", "observation keys", "train/val/test"):
+    for col in ("id", "task", "dataset", "action space", "observation keys", "train/val/test", "labels (id order)"):
         table.add_column(col)
     rows = []
     for env_id, _, _, kwargs, desc in ENV_SPECS:
         ok, why = env_available(env_id)
         if not ok:
             rows.append({"id": env_id, "description": desc, "available": False, "reason": why})
-            table.add_row(env_id, desc, str(kwargs.get("dataset")), "-", "-", f"[dim]{why}[/dim]")
+            table.add_row(env_id, desc, str(kwargs.get("dataset")), "-", "-", f"[dim]{why}[/dim]", "-")
             continue
         env = gym.make(env_id)
         base = env.unwrapped
         sizes = {s: len(next(iter(cols.values()))) for s, cols in base.data.splits.items()}
         size_txt = "/".join(str(sizes.get(s, "-")) for s in ("train", "validation", "test"))
+        # the label (tag) names in action-id order: the dataset's own list, else sorted (numerically
+        # when every label is an integer), see nlp_envs.text_cls.label_vocabulary
+        labels = getattr(base, "label_names", None) or getattr(base, "tag_names", None)
+        labels = [str(n) for n in labels] if labels else None
+        label_txt = "-" if not labels else ", ".join(f"{i}={n}" for i, n in enumerate(labels[:4])) + (
+            f", ... ({len(labels)})" if len(labels) > 4 else "")
         rows.append({"id": env_id, "description": desc, "available": True, "dataset": base.data.name,
                      "action_space": repr(env.action_space), "observation_keys": list(env.observation_space.spaces),
-                     "split_sizes": sizes})
+                     "split_sizes": sizes, "labels": labels})
         table.add_row(env_id, desc, base.data.name, repr(env.action_space),
-                      ", ".join(env.observation_space.spaces), size_txt)
+                      ", ".join(env.observation_space.spaces), size_txt, label_txt)
         env.close()
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -182,8 +188,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     target = args.target
     if Path(target).is_dir() and (Path(target) / "run.json").exists():
         from agents import load_policy
+        from agents.runfolder import RunError
 
-        env_id, saved_kwargs, policy = load_policy(target)
+        try:
+            env_id, saved_kwargs, policy = load_policy(target)
+        except RunError as e:  # a damaged or unfinished run folder: a message, not a traceback
+            raise SystemExit(f"error: {e}") from None
         if args.env_id and args.env_id != env_id:
             if args.env_id not in gym.registry:
                 raise SystemExit(f"--env-id {args.env_id!r} is not a registered id (see `nlp-envs list`)")
@@ -193,6 +203,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             # the run's own data kwargs give way to the new id's registered ones
             saved_kwargs = {k: v for k, v in saved_kwargs.items() if k not in ("dataset", "split")}
             env_id = args.env_id
+        unset = object()
+        changed = {k: v for k, v in env_kwargs.items() if k != "split" and saved_kwargs.get(k, unset) != v}
+        if changed:
+            _check_same_spaces(env_id, saved_kwargs, {**saved_kwargs, **env_kwargs}, changed)
         env_kwargs = {**saved_kwargs, **env_kwargs}
         label = f"run {target}"
     else:
@@ -215,6 +229,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         _print_metrics(result)
     return 0
+
+
+def _check_same_spaces(env_id: str, saved: dict[str, Any], new: dict[str, Any], changed: dict[str, Any]) -> None:
+    """Refuse env kwargs that change the spaces the run's policy was trained on (``tokenizer=minilm`` on
+    a run trained on the env's own vocabulary: ids beyond its embedding table)."""
+
+    def spaces(kwargs: dict[str, Any]) -> tuple[Any, Any]:
+        env = gym.make(env_id, disable_env_checker=True, **{k: v for k, v in kwargs.items() if k != "split"})
+        try:
+            return env.observation_space, env.action_space
+        finally:
+            env.close()
+
+    try:
+        before = spaces(saved)
+    except Exception:  # the run's own kwargs do not build here (e.g. a moved data_dir): nothing to compare
+        return
+    after = spaces(new)
+    if before == after:
+        return
+    diffs = []
+    for name, a, b in (("observation", before[0], after[0]), ("action", before[1], after[1])):
+        if a == b:
+            continue
+        if isinstance(a, gym.spaces.Dict) and isinstance(b, gym.spaces.Dict):
+            diffs += [f"{name} {k}: {a.spaces.get(k)} -> {b.spaces.get(k)}"
+                      for k in sorted(set(a.spaces) | set(b.spaces)) if a.spaces.get(k) != b.spaces.get(k)]
+        else:
+            diffs.append(f"{name} space: {a} -> {b}")
+    given = " ".join(f"{k}={v}" for k, v in changed.items())
+    raise SystemExit(f"error: --env-kwarg {given} changes the spaces the run's policy was trained on "
+                     f"({'; '.join(diffs)}): it cannot act there; drop it (the run's env kwargs: {saved})")
 
 
 def _json_default(o: Any) -> Any:
@@ -243,7 +289,10 @@ def cmd_train(argv: list[str]) -> int:
     algo = algo or next((a.split("=", 1)[1] for a in argv if a.startswith("--algo=")), None)
     resume = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--resume"), None)
     if algo is None and resume is not None and (Path(resume) / "run.json").exists():
-        algo = json.loads((Path(resume) / "run.json").read_text()).get("algo")
+        try:
+            algo = json.loads((Path(resume) / "run.json").read_text()).get("algo")
+        except (ValueError, OSError, AttributeError):  # damaged: agents.train says so
+            algo = None
     import importlib
 
     module = "agents.sb3" if algo is not None and algo.startswith("sb3-") else "agents.train"

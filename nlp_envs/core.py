@@ -38,6 +38,16 @@ from nlp_envs.prepared import Prepared, cache_key, get_prepared
 ORDERS = ("shuffle", "sequential")
 
 
+def check_flag(name: str, value: Any) -> bool:
+    """An on/off argument: ``True``/``False`` (numpy bools and the ints 0/1 too), anything else -- such
+    as the string ``"no"``, which ``bool()`` would read as True -- is a ``ValueError``."""
+    if isinstance(value, (bool, np.bool_)) or (
+        isinstance(value, (int, np.integer)) and not isinstance(value, bool) and int(value) in (0, 1)
+    ):
+        return bool(value)
+    raise ValueError(f"{name}={value!r} must be True or False")
+
+
 def int_box(high: int | np.ndarray, shape: tuple[int, ...], low: int = 0) -> spaces.Box:
     """An ``int64`` Box with exact finite bounds."""
     return spaces.Box(low=low, high=high, shape=shape, dtype=np.int64)
@@ -222,6 +232,8 @@ class NlpEnv(gym.Env[dict, np.int64]):
         if seed is not None:
             self._order.restart()
         index = None
+        if options is not None and not isinstance(options, Mapping):
+            raise ValueError(f"reset options must be a dict such as {{'index': 3}}, not {type(options).__name__} {options!r}")
         if options:
             unknown = set(options) - {"index"}
             if unknown:

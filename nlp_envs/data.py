@@ -61,12 +61,28 @@ class TaskData:
         extras: source-specific extras (e.g. SGD's provided reply-selection candidate sets).
     """
 
-    def __init__(self, name: str, task: str, fingerprint: str, loader: Callable[[], Loaded]) -> None:
+    def __init__(self, name: str, task: str, fingerprint: str, loader: Callable[[], Loaded], *,
+                 files: Mapping[str, Path] | None = None, options: Mapping[str, Any] | None = None) -> None:
         self.name = name
         self.task = task
         self.fingerprint = fingerprint
         self._loader = loader
         self._loaded: Loaded | None = None
+        self.files: dict[str, Path] = dict(files or {})  # split -> bring-your-own file (for error messages)
+        self._options = dict(options or {})
+
+    def where(self, split: str, row: int, *, word: int | None = None, role: str = "label") -> str:
+        """Where 1-based ``row`` (and ``word``) of ``split`` is, for error messages: the file, row and
+        line for a bring-your-own file (:func:`nlp_envs.readers.locate`), else the dataset and row."""
+        key = _SPLIT_ALIASES.get(split, split)
+        path = self.files.get(key)
+        if path is not None:
+            try:
+                return f"{readers.locate(path, row, word=word, role=role, **self._options)} (split {split!r})"
+            except (DataError, OSError):
+                pass
+        at = f"dataset {self.name!r} split {split!r}, row {row}"
+        return at + (f", word {word}" if word is not None else "") + " (1-based)"
 
     def _load(self) -> Loaded:
         if self._loaded is None:
@@ -171,8 +187,8 @@ def _embedded(module: str, labels_attr: str | None) -> Callable[..., Any]:
 #: Embedded generators per task family: name -> callable(**kwargs) -> (splits, label_names or None).
 _EMBEDDED: dict[str, dict[str, Callable[..., tuple[dict[str, dict[str, list]], tuple[str, ...] | None]]]] = {
     "classification": {"intents": _embedded("intents", "LABEL_NAMES")},
-    "ner": {"entities": _embedded("ner", None)},
-    "dialog": {"dialogs": _embedded("dialog", None)},
+    "ner": {"entities": _embedded("ner", None), "entities-v1": _embedded("ner_v1", None)},
+    "dialog": {"dialogs": _embedded("dialog", None), "dialogs-v1": _embedded("dialog_v1", None)},
     "multilabel": {"topics": _embedded("multilabel", "LABEL_NAMES")},
     "mcqa": {"quiz": _embedded("mcqa", None)},
 }
@@ -328,7 +344,12 @@ def _split_files(path: Path) -> dict[str, Path]:
             continue
         stem = f.name.split(".")[0].lower()
         split = _SPLIT_ALIASES.get(stem, stem)
-        if split in SPLITS and split not in files:
+        if split in SPLITS:
+            if split in files:
+                raise DataError(
+                    f"folder {path}: both {files[split].name} and {f.name} are {split} files, so which one to "
+                    f"read is ambiguous. Keep one, or pass dataset={{'{split}': <path>, ...}} to choose."
+                )
             files[split] = f
     if "train" not in files and "test" not in files:
         raise DataError(
@@ -347,7 +368,8 @@ def _from_files(task: str, files: Mapping[str, Path], *, name: str, **columns: A
 
     fp = _digest("files", [(s, _file_signature(Path(f))) for s, f in sorted(files.items())],
                  sorted((k, str(v)) for k, v in columns.items()))
-    return TaskData(name, task, fp, functools.partial(_load_files, task, dict(files), dict(columns)))
+    return TaskData(name, task, fp, functools.partial(_load_files, task, dict(files), dict(columns)),
+                    files={s: Path(f) for s, f in files.items()}, options=columns)
 
 
 def _generator_code(gen: Callable[..., Any]) -> str:

@@ -7,6 +7,7 @@ left-truncated context arrays. Reply selection lives in :mod:`nlp_envs.dialog_se
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NlpEnv, NlpVectorEnv, int_box
+from nlp_envs.core import NlpEnv, NlpVectorEnv, check_flag, int_box
 from nlp_envs.metrics import distinct_n, rouge_l, sentence_bleu, unigram_f1
 from nlp_envs.prepared import ListColumn, Prepared, TextColumn, cache_key, get_prepared
 from nlp_envs.readers import DataError, dialogue_pairs
@@ -299,7 +300,9 @@ class DialogReplyEnv(DialogEnvBase):
     (context, reference) pair: every turn ``i > 0`` of the replying speaker, with the turns before
     it as context. The default dataset is an embedded, seeded task-oriented corpus (``"dialogs"``:
     restaurant/taxi/coffee/hotel bookings whose system side follows a fixed policy, see
-    :mod:`nlp_envs.corpora.dialog`); ``"sgd"`` (Schema-Guided Dialogue) and ``"taskmaster4"``
+    :mod:`nlp_envs.corpora.dialog`); ``DialogReply-v1`` reads ``"dialogs-v1"`` instead, whose every
+    reply echoes the names, times, places, dates and quantities the user gave
+    (:mod:`nlp_envs.corpora.dialog_v1`), so that a reply that ignores the context scores low; ``"sgd"`` (Schema-Guided Dialogue) and ``"taskmaster4"``
     (Taskmaster-4) read the shared data directory; a JSONL file of ``{"turns": [{"speaker",
     "text"}, ...]}`` dialogues (or a folder of ``train/validation/test`` files) brings your own.
 
@@ -349,9 +352,10 @@ class DialogReplyEnv(DialogEnvBase):
     ``reply`` the decoded reply, ``reference`` the reference text, and ``columns`` holds
     ``dialogue_id``, ``turn_index``, ``index`` (the example in the split), ``reply_ids`` (the reply's
     token ids, ``[EOS]`` excluded) and ``truncated`` (True when the reply hit ``max_reply_tokens``
-    without ``[EOS]``); accept ``**columns`` so that new columns do not break your function. Every
-    step also subtracts ``token_penalty`` (default 0.0), the ``[EOS]`` step included. The reply is
-    decoded once, at the end; steps before it only write an id into a buffer.
+    without ``[EOS]``); accept ``**columns`` so that new columns do not break your function. It must
+    return a finite number: NaN or infinity raises ``ValueError`` (never passed on as a reward).
+    Every step also subtracts ``token_penalty`` (default 0.0), the ``[EOS]`` step included. The reply
+    is decoded once, at the end; steps before it only write an id into a buffer.
 
     ## Starting State
 
@@ -379,7 +383,7 @@ class DialogReplyEnv(DialogEnvBase):
 
     ```python
     import gymnasium as gym
-    env = gym.make("DialogReply-v0", split="train", max_context_tokens=128, max_reply_tokens=32)
+    env = gym.make("DialogReply-v1", split="train", max_context_tokens=128, max_reply_tokens=32)
     env = gym.make("DialogReply-SGD-v0", data_dir="../shared/data", split="test", reward="bleu")
     env = gym.make("DialogReply-v0", dataset="chats.jsonl", reply_speaker="agent", speaker_key="role")
     env = gym.make("DialogReply-v0", reward=lambda *, reply, reference, **kw: float(reply == reference))
@@ -387,7 +391,7 @@ class DialogReplyEnv(DialogEnvBase):
 
     | parameter            | default      | meaning                                                      |
     |----------------------|--------------|--------------------------------------------------------------|
-    | `dataset`            | `"dialogs"`  | embedded name, `"sgd"`, `"taskmaster4"`, a JSONL file/folder, a dict of split paths |
+    | `dataset`            | `"dialogs"`  | embedded name (`"dialogs"`, `"dialogs-v1"`), `"sgd"`, `"taskmaster4"`, a JSONL file/folder, a dict of split paths |
     | `split`              | `"train"`    | `train`, `validation` (alias `dev`) or `test`                |
     | `data_dir`           | `None`       | folder of real datasets (else `$NLP_ENVS_DATA_DIR`)          |
     | `reply_speaker`      | `"system"`   | whose turns are the replies to write                         |
@@ -404,8 +408,8 @@ class DialogReplyEnv(DialogEnvBase):
     | `speaker_key`, `text_key`, `turns_key` | `"speaker"`, `"text"`, `"turns"` | keys of bring-your-own JSONL |
     | `dataset_kwargs`     | `None`       | options of the embedded generator (`seed`, `sizes`)          |
 
-    Registered: ``DialogReply-v0`` (``"dialogs"``), ``DialogReply-SGD-v0`` (``"sgd"``),
-    ``DialogReply-Taskmaster4-v0`` (``"taskmaster4"``).
+    Registered: ``DialogReply-v1`` (``"dialogs-v1"``), ``DialogReply-v0`` (``"dialogs"``, superseded by
+    v1), ``DialogReply-SGD-v0`` (``"sgd"``), ``DialogReply-Taskmaster4-v0`` (``"taskmaster4"``).
 
     ## Vectorized environment
 
@@ -448,7 +452,7 @@ class DialogReplyEnv(DialogEnvBase):
             raise ValueError(f"action_mask={action_mask!r}: expected one of {ACTION_MASKS}")
         self.token_penalty = token_penalty
         self.action_mask_mode = action_mask
-        self.strict = bool(strict)
+        self.strict = check_flag("strict", strict)
         super().__init__(dataset, split, **kwargs)
         arrays = self.prepared.arrays
         self._ref_ids, self._ref_len = arrays["reference_ids"], arrays["reference_len"]
@@ -575,6 +579,11 @@ class DialogReplyEnv(DialogEnvBase):
                 dialogue_id=self._dialogue_ids[index], turn_index=int(self._turn_index[index]), index=index,
                 reply_ids=np.array(ids, dtype=np.int64), truncated=not terminated,
             ))
+            if not math.isfinite(score):
+                raise ValueError(
+                    f"reward={self.reward_name!r} returned {score!r} for example {index} (reply {reply!r}); a "
+                    "reward must be a finite number. Return a finite float (e.g. 0.0 when there is no score)."
+                )
         info = self._base_info(index)
         info.update(reply=reply, reference=reference, score=score, reply_tokens=n)
         return score, info

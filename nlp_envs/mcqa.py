@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import BlockRows, NlpEnv, NlpVectorEnv, fast_lookup, int_box
+from nlp_envs.core import BlockRows, NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box
 from nlp_envs.data import TaskData, load_task_data
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
@@ -206,7 +206,7 @@ class MultiChoiceQAEnv(NlpEnv):
         self.mode = mode
         self.max_options = max_options
         self.max_option_length = max_option_length
-        self.strict = bool(strict)
+        self.strict = check_flag("strict", strict)
         self._vocab_dataset = vocab_dataset
         self._data_dir = kwargs.get("data_dir")
         self._vocab_data: TaskData | None = None

@@ -9,35 +9,35 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NlpEnv, NlpVectorEnv, fast_lookup, int_box
+from nlp_envs.core import NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box
 from nlp_envs.metrics import multilabel_metrics
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
-from nlp_envs.text_cls import label_vocabulary
+from nlp_envs.text_cls import Where, _at, label_vocabulary
 from nlp_envs.tokenization import build_encoder
 
 #: Values of the ``reward=`` argument.
 REWARDS = ("f1", "sparse_f1", "jaccard")
 
 
-def map_label_sets(rows: Sequence[Sequence[Any]], names: Sequence[str], *, where: str) -> np.ndarray:
+def map_label_sets(rows: Sequence[Sequence[Any]], names: Sequence[str], *, where: Where) -> np.ndarray:
     """Label lists (names or ids) to a multi-hot ``bool`` array ``(n, len(names))``; repeated labels
     count once, an empty list is an empty set; an unknown label fails naming its row."""
     index = {n: i for i, n in enumerate(names)}
     out = np.zeros((len(rows), len(names)), dtype=bool)
     for row, labels in enumerate(rows):
         if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
-            raise DataError(f"{where}, row {row}: labels {labels!r} are not a list (multi-label data needs one)")
+            raise DataError(f"{_at(where, row)}: labels {labels!r} are not a list (multi-label data needs one)")
         for v in labels:
             if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
                 if not 0 <= int(v) < len(names):
-                    raise DataError(f"{where}, row {row}: label id {v} out of range [0, {len(names)})")
+                    raise DataError(f"{_at(where, row)}: label id {v} out of range [0, {len(names)})")
                 out[row, int(v)] = True
                 continue
             i = index.get(str(v))
             if i is None:
                 raise DataError(
-                    f"{where}, row {row}: label {v!r} does not occur in the train split's label set "
+                    f"{_at(where, row)}: label {v!r} does not occur in the train split's label set "
                     f"({len(names)} labels, e.g. {list(names[:5])}); fix the row or add the label to train"
                 )
             out[row, i] = True
@@ -72,8 +72,8 @@ class MultiLabelClsEnv(NlpEnv):
     ``Discrete(num_labels + 1)``: action ``a < num_labels`` picks label ``a`` (names in
     ``env.unwrapped.label_names``); action ``num_labels`` (``env.unwrapped.stop_action``) is
     ``STOP``. The label set comes from the dataset (GoEmotions: ``emotions.txt``) or else from the
-    train split (sorted names); a label of another split that is not in it is an error naming the
-    split and row.
+    train split (sorted names, numerically when all are integers: ``2`` before ``10``); a label of
+    another split that is not in it is an error naming the file, row and line (or the split and row).
 
     Action mask: a label already picked this episode is invalid; ``STOP`` is always valid. The mask
     is ``env.unwrapped.action_masks()`` (bool, ``(num_labels + 1,)``, what sb3-contrib's
@@ -209,7 +209,7 @@ class MultiLabelClsEnv(NlpEnv):
             raise ValueError(f"max_labels={max_labels!r} must be a positive int")
         self.reward_mode = reward
         self.max_labels = max_labels
-        self.strict = bool(strict)
+        self.strict = check_flag("strict", strict)
         self._columns = {"text_column": text_column, "label_column": label_column, "label_separator": label_separator}
         super().__init__(dataset=dataset, split=split, max_length=max_length, columns=self._columns, **kwargs)
         self.label_names: tuple[str, ...] = tuple(self.prepared.meta["label_names"])
@@ -257,7 +257,7 @@ class MultiLabelClsEnv(NlpEnv):
             raise DataError(f"dataset {data.name!r}: the train split has no label at all")
         encoder = build_encoder(self._tokenizer_spec, train_texts=train["text"], vocab_size=self._vocab_size)
         cols = data.split(split)
-        gold = map_label_sets(cols["label"], names, where=f"dataset {data.name!r} split {split!r} column 'label'")
+        gold = map_label_sets(cols["label"], names, where=lambda row: data.where(split, row))
         ids, mask, truncated = tokenize_texts(encoder, cols["text"], self.max_length)
         return Prepared(
             encoder=encoder,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NlpEnv, NlpVectorEnv, int_box
+from nlp_envs.core import NlpEnv, NlpVectorEnv, check_flag, int_box
 from nlp_envs.metrics import (
     PREFIX_I,
     PREFIX_O,
@@ -47,10 +47,10 @@ def tag_vocabulary(train_tags: Sequence[Sequence[str]]) -> tuple[str, ...]:
 
 
 def map_tags(
-    sentences: Sequence[Sequence[str]], tag_names: Sequence[str], *, where: str
+    sentences: Sequence[Sequence[str]], tag_names: Sequence[str], *, where: str | Callable[[int, int], str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tag names to a flat ``int64`` id array plus sentence offsets ``(n + 1,)``; an unknown tag fails
-    naming its sentence and position."""
+    naming its sentence and word (1-based; ``where(sentence, word)`` gives the file and line)."""
     index = {n: i for i, n in enumerate(tag_names)}
     offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
     np.cumsum([len(s) for s in sentences], out=offsets[1:])
@@ -60,9 +60,10 @@ def map_tags(
             ids[offsets[row] : offsets[row + 1]] = [index[t] for t in tags]
         except KeyError:
             pos, tag = next((k, t) for k, t in enumerate(tags) if t not in index)
+            at = where(row + 1, pos + 1) if callable(where) else f"{where}, sentence {row + 1}, word {pos + 1}"
             raise DataError(
-                f"{where}, sentence {row} (0-based), word {pos}: tag {tag!r} does not occur in the train "
-                f"split's tag set {list(tag_names)}; fix the data or add the type to train"
+                f"{at}: tag {tag!r} does not occur in the train split's tag set {list(tag_names)}; fix the "
+                "data or add the type to train"
             ) from None
     return ids, offsets
 
@@ -115,11 +116,13 @@ class NerTagEnv(NlpEnv):
     Named-entity recognition as an environment: an episode is one sentence, and each step tags its
     next word with a BIO tag (``O``, ``B-X`` begins an entity of type ``X``, ``I-X`` continues one).
     The agent sees the whole sentence (as subword ids), where each word starts in it, which word is
-    next, and the tags it chose so far. The default dataset is an embedded, seeded corpus
-    (``"entities"``: news, sports and chat sentences with PER, ORG, LOC and DATE entities, ambiguous
-    names that only context resolves, multi-word and adjacent entities; see
-    :mod:`nlp_envs.corpora.ner`); ``"btc"`` (Broad Twitter Corpus) and ``"wnut17"`` read real data
-    from a data directory, and any CoNLL file or folder can be brought in (see Arguments).
+    next, and the tags it chose so far. ``NerTag-v1`` reads an embedded, seeded corpus
+    (``"entities-v1"``: CoNLL-like news and sports sentences with PER, ORG, LOC and DATE entities
+    whose names are mostly unseen in train and whose type only the context tells; see
+    :mod:`nlp_envs.corpora.ner_v1` and Version History); ``NerTag-v0`` and the class default read its
+    predecessor (``"entities"``, :mod:`nlp_envs.corpora.ner`); ``"btc"`` (Broad Twitter Corpus) and
+    ``"wnut17"`` read real data from a data directory, and any CoNLL file or folder can be brought in
+    (see Arguments).
 
     ## Action Space
 
@@ -226,8 +229,9 @@ class NerTagEnv(NlpEnv):
     | `scheme`               | `"auto"`     | tag scheme of CoNLL files: `auto`, `iob1`, `iob2`/`bio`, `bioes`/`iobes` |
     | `dataset_kwargs`       | `None`       | options of the embedded generator (`seed`, `sizes`)            |
 
-    Registered configurations: ``NerTag-v0`` (``dataset="entities"``), ``NerTag-BTC-v0``
-    (``dataset="btc"``), ``NerTag-WNUT17-v0`` (``dataset="wnut17"``).
+    Registered configurations: ``NerTag-v1`` (``dataset="entities-v1"``), ``NerTag-v0``
+    (``dataset="entities"``), ``NerTag-BTC-v0`` (``dataset="btc"``), ``NerTag-WNUT17-v0``
+    (``dataset="wnut17"``).
 
     ## Vectorized environment
 
@@ -239,7 +243,25 @@ class NerTagEnv(NlpEnv):
 
     ## Version History
 
-    * v0: initial release.
+    * v1: the embedded default becomes ``"entities-v1"`` (:mod:`nlp_envs.corpora.ner_v1`), built so
+      that a word lookup fails and context succeeds. Name lists are split per seed into parts that
+      train never uses, every name word fills every type (``Mr. Hamilton``, ``in Hamilton``,
+      ``Hamilton beat Lisbon 2 - 1``, ``Hamilton Holdings``, ``Hamilton County``), and titles,
+      suffixes, prepositions, verbs and pronouns decide the type; spans are flat BIO over
+      nested-looking names (``University of Lisbon`` is one ORG), sentences 3 to 37 tokens (mean
+      14.1, CoNLL-2003: 14.5). Measured on the test split (seed 0, default sizes;
+      ``nlp_envs.corpora.ner_v1.statistics``, ``benchmarks/results/nertag_v1_stats.json``): 61.5 %
+      of the 2,048 entity mentions never occur in train (63.2 % of PER/LOC/ORG; 26.8 % hold a word
+      train never has); 51.4 % of entity tokens are words that train puts in entities of two or more
+      types (63.6 % carry two or more tags in train). The per-word majority lookup (``nlp-envs eval
+      NerTag-v1 --agent majority``) scores 0.466 entity F1 (a plain word -> tag lookup 0.250); the
+      supervised tiny transformer (30,000 examples, the ``NerTag-v0`` grid cell) SUPERVISED_RESULT.
+    * v0: initial release. Superseded by v1 (issue 21) because it measures memorisation more than
+      NER: every word of every test entity occurs in train, only 34 % of test entity tokens ever carry
+      more than one tag in train (18 % take two entity types), and the per-word majority lookup scores
+      0.882 entity F1 (supervised tiny transformer 0.971; on real data the lookup scores 0.291 on BTC,
+      0.056 on WNUT-17). ``NerTag-v0`` stays registered and unchanged, so its numbers remain
+      reproducible.
     """
 
     task = "ner"
@@ -264,7 +286,7 @@ class NerTagEnv(NlpEnv):
         if not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 1:
             raise ValueError(f"max_words={max_words!r} must be a positive int")
         self.reward_mode = reward
-        self.strict = bool(strict)
+        self.strict = check_flag("strict", strict)
         self.max_words = max_words
         self._columns = {"token_column": token_column, "tag_column": tag_column, "scheme": scheme}
         super().__init__(dataset=dataset, split=split, max_length=max_length, columns=self._columns, **kwargs)
@@ -351,10 +373,10 @@ class NerTagEnv(NlpEnv):
         for row, (ws, ts) in enumerate(zip(tokens, tags)):
             if len(ws) != len(ts) or not ws:
                 raise DataError(
-                    f"{where}, sentence {row} (0-based): {len(ws)} words but {len(ts)} tags"
+                    f"{where}, sentence {row + 1}: {len(ws)} words but {len(ts)} tags"
                     + ("" if ws else " (an empty sentence cannot be an episode)")
                 )
-        gold, offsets = map_tags(tags, names, where=where)
+        gold, offsets = map_tags(tags, names, where=lambda row, word: data.where(split, row, word=word))
         chunks = gold_chunk_arrays(gold, offsets, scheme)
         n, w = len(tokens), self.max_words
         episode_words = [[str(x) for x in ws[:w]] for ws in tokens]

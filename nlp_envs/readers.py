@@ -6,7 +6,12 @@ example). Loaders of known datasets return ``{split: columns}`` with split names
 transparently. Text is decoded as UTF-8 (a leading byte-order mark is dropped).
 
 Every problem with a file raises :class:`DataError` (a ``ValueError``) whose message names the file, the
-row or line (1-based), the column or value at fault, and what to do about it.
+row or line (1-based), the column or value at fault, and what to do about it. Readers are strict: a
+byte that is not UTF-8 or a NUL byte (``line L, column C``, the 1-based character), a truncated or
+corrupt ``.gz`` file, a row with more or fewer fields than the header (``line L, field F``, 1-based),
+a duplicate column name, a missing, empty or NaN label, and a file without any data are errors, never
+silently read. A column that the caller passed as an int position is echoed as given (``column 1`` =
+``label_column=1``).
 
 Generic readers (bring your own data):
 
@@ -25,8 +30,10 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import os
 import re
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Union
@@ -49,6 +56,7 @@ __all__ = [
     "load_goemotions",
     "load_arc",
     "TAG_SCHEMES",
+    "locate",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -105,11 +113,58 @@ def _open_binary(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
 
-def _open_text(path: Path) -> IO[str]:
-    """Text stream for the ``csv`` module (``newline=""`` as it requires)."""
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+def _lines(path: Path, *, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` of a (possibly gzipped) UTF-8 text file, split on ``\\n`` only.
+
+    A leading byte-order mark is dropped. ``keep_ends=False`` removes the line ending (``\\n`` or
+    ``\\r\\n``). Bytes that are not UTF-8, NUL bytes and a truncated/corrupt gzip stream raise
+    :class:`DataError` naming the line (and the 1-based character column).
+    """
+    number = 0
+    gz = path.name.lower().endswith(".gz")
+    try:
+        with _open_binary(path) as fh:
+            for number, raw in enumerate(fh, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    col = len(raw[: err.start].decode("utf-8", "replace")) + 1
+                    raise DataError(
+                        f"{path}, line {number}, column {col}: not valid UTF-8 ({err.reason}, byte "
+                        f"0x{raw[err.start]:02x}). Re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t "
+                        "utf-8`); a binary file is not a data file."
+                    ) from None
+                if number == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                if "\0" in line:
+                    raise DataError(
+                        f"{path}, line {number}, column {line.index(chr(0)) + 1}: a NUL byte. Text data "
+                        "cannot hold NUL bytes: remove them (e.g. `tr -d '\\000'`), or check that this "
+                        "is a text file (UTF-16 files must be re-encoded as UTF-8)."
+                    )
+                if not keep_ends and line.endswith("\n"):
+                    line = line[:-1]
+                    if line.endswith("\r"):
+                        line = line[:-1]
+                yield number, line
+    except (EOFError, OSError, zlib.error) as err:
+        what = "the gzip stream is truncated or corrupt" if gz else "the file cannot be read"
+        raise DataError(
+            f"{path}, line {number + 1}: {what} ({type(err).__name__}: {err}). "
+            + ("Re-download or re-compress the file." if gz else "Check the file and its permissions.")
+        ) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    """All bytes of a (possibly gzipped) file; a truncated/corrupt gzip stream is a :class:`DataError`."""
+    try:
+        with _open_binary(path) as fh:
+            return fh.read()
+    except (EOFError, OSError, zlib.error) as err:
+        raise DataError(
+            f"{path}: the {'gzip stream is truncated or corrupt' if path.name.lower().endswith('.gz') else 'file cannot be read'} "
+            f"({type(err).__name__}: {err}). Re-download the file."
+        ) from None
 
 
 def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -118,26 +173,30 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     Lines are split on ``\\n`` only, so a stray ``\\r`` or other Unicode line separator inside a field
     never splits a line.
     """
-    with _open_binary(path) as fh:
-        for number, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise DataError(
-                    f"{_where(path, line=number)}: not valid UTF-8 ({err.reason} at byte {err.start}). "
-                    "Re-encode the file as UTF-8."
-                ) from None
-            if number == 1 and line.startswith("\ufeff"):
-                line = line[1:]
-            if line.endswith("\n"):
-                line = line[:-1]
-                if line.endswith("\r"):
-                    line = line[:-1]
-            yield number, line
+    return _lines(path)
 
 
-def _json_line(path: Path, number: int, line: str) -> Any:
+def _unique_keys(path: Path, number: int) -> Any:
+    """A ``json`` ``object_pairs_hook`` that refuses a key given twice in one object."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            seen: set[str] = set()
+            dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+            raise DataError(
+                f"{_where(path, line=number, column=dup)}: key {dup!r} appears twice in one JSON object "
+                "(only one value would be kept). Remove or rename one of them."
+            )
+        return out
+
+    return hook
+
+
+def _json_line(path: Path, number: int, line: str, *, unique_keys: bool = False) -> Any:
     try:
+        if unique_keys:
+            return json.loads(line, object_pairs_hook=_unique_keys(path, number))
         return json.loads(line)
     except json.JSONDecodeError as err:
         raise DataError(
@@ -169,10 +228,13 @@ def _data_file(data_dir: PathLike, folder: str, filename: str) -> Path:
 
 
 def _unquote_tsv(field: str) -> str:
-    """Undo CSV-style quoting of one TSV field: only a field that starts *and* ends with ``"`` is
-    unquoted (outer quotes dropped, inner ``""`` undoubled); any other field is returned verbatim."""
+    """Undo CSV-style quoting of one TSV field: only a field that is a whole CSV-quoted field (starts
+    *and* ends with ``"``, every inner ``"`` doubled) is unquoted (outer quotes dropped, inner ``""``
+    undoubled); any other field -- raw quotes such as ``"Hi" said "Bob"`` -- is returned verbatim."""
     if len(field) >= 2 and field[0] == '"' and field[-1] == '"':
-        return field[1:-1].replace('""', '"')
+        inner = field[1:-1]
+        if '"' not in inner.replace('""', ""):
+            return inner.replace('""', '"')
     return field
 
 
@@ -200,37 +262,56 @@ def _delimited_rows(
     """Yield ``(row, line, text, label, (text_col, label_col))`` from a CSV (``csv`` module) or TSV
     (split on TAB, :func:`_unquote_tsv`) file. ``label`` is ``None`` when the row is too short."""
     has_header = isinstance(text_column, str) or isinstance(label_column, str)
+    kind = "CSV" if delimiter == "," else "TSV"
 
     def records() -> Iterator[tuple[int, list[str]]]:
+        """``(first line of the record, fields)``; blank lines are skipped."""
         if delimiter == ",":
-            with _open_text(path) as fh:
-                reader = csv.reader(fh)
-                try:
-                    for fields in reader:
-                        if fields:  # the csv module yields [] for a blank line
-                            yield reader.line_num, fields
-                except csv.Error as err:
+            reader = csv.reader(line for _, line in _lines(path, keep_ends=True))
+            start = 1
+            try:
+                for fields in reader:
+                    if fields:  # the csv module yields [] for a blank line
+                        yield start, fields
+                    start = reader.line_num + 1
+            except csv.Error as err:
+                if "new-line character" in str(err):
                     raise DataError(
-                        f"{_where(path, line=reader.line_num)}: malformed CSV ({err}). Fix the quoting "
-                        "(RFC 4180: quote fields holding commas/newlines, double inner quotes)."
+                        f"{_where(path, line=reader.line_num)}: a bare carriage return (\\r) inside an "
+                        "unquoted field. Quote the field (RFC 4180) or remove the \\r (old Mac line ends: "
+                        "convert them to \\n)."
                     ) from None
+                raise DataError(
+                    f"{_where(path, line=reader.line_num)}: malformed CSV ({err}). Fix the quoting "
+                    "(RFC 4180: quote fields holding commas/newlines, double inner quotes)."
+                ) from None
         else:
-            for number, line in _iter_lines(path):
+            for number, line in _lines(path):
                 if line:
                     yield number, [_unquote_tsv(f) for f in line.split("\t")]
 
     it = records()
+    width_line = 1
     if has_header:
         first = next(it, None)
         if first is None:
             raise DataError(f"{path}: the file is empty but a header row was expected. Add a header row.")
         header = first[1]
+        width_line = first[0]
+        for j, name in enumerate(header):
+            if name in header[:j]:
+                raise DataError(
+                    f"{path}, line {first[0]}, field {j + 1}: column name {name!r} appears twice in the "
+                    f"header (fields {header.index(name) + 1} and {j + 1}). Rename one of them."
+                )
         text_idx = _resolve_column(path, header, text_column, "text")
         label_idx = _resolve_column(path, header, label_column, "label")
         names: tuple[str | int, str | int] = (header[text_idx], header[label_idx])
+        width: int | None = len(header)
     else:
         text_idx, label_idx = int(text_column), int(label_column)
         names = (text_column, label_column)
+        width = None  # set by the first row
 
     for row, (line, fields) in enumerate(it, start=1):
         for idx, name, role in ((text_idx, names[0], "text"), (label_idx, names[1], "label")):
@@ -240,6 +321,25 @@ def _delimited_rows(
                     f"field(s), so there is no {role} column. Fix the row (a missing delimiter?) or pass "
                     f"another {role}_column."
                 )
+        if width is None:
+            width, width_line = len(fields), line
+        if len(fields) != width:
+            what = "the header" if has_header else f"the first row (line {width_line})"
+            if len(fields) > width:
+                hint = (
+                    "Quote the field that holds a comma (\"hello, world\") -- RFC 4180"
+                    if kind == "CSV" else "A TAB cannot be part of a TSV field: remove it"
+                )
+                shown = ", ".join(repr(f if len(f) <= 40 else f[:37] + "...") for f in fields[:8])
+                raise DataError(
+                    f"{path}, line {line}, field {width + 1}: the row has {len(fields)} fields but {what} "
+                    f"has {width}: {shown}{', ...' if len(fields) > 8 else ''}. {hint}."
+                )
+            raise DataError(
+                f"{path}, line {line}, field {len(fields) + 1}: the row has {len(fields)} field(s) but "
+                f"{what} has {width}: field(s) {len(fields) + 1}..{width} are missing. Fix the row (a "
+                "missing delimiter?) or fill in the empty fields."
+            )
         yield row, line, fields[text_idx], fields[label_idx], names
 
 
@@ -252,7 +352,7 @@ def _json_rows(
         if not line.strip():
             continue
         row += 1
-        record = _json_line(path, line_no, line)
+        record = _json_line(path, line_no, line, unique_keys=True)
         values = []
         for column, role in ((text_column, "text"), (label_column, "label")):
             loc = _where(path, row=row, line=line_no, column=column)
@@ -299,14 +399,17 @@ def _parquet_rows(
     except ImportError as err:  # pragma: no cover - pyarrow ships with `datasets`
         raise DataError(f"{path}: reading .parquet needs pyarrow ({err}). `pip install pyarrow`.") from None
     try:
-        if path.name.lower().endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                table = pq.read_table(pa.BufferReader(fh.read()))
-        else:
-            table = pq.read_table(path)
+        source = pa.BufferReader(_read_bytes(path)) if path.name.lower().endswith(".gz") else path
+        table = pq.ParquetFile(source).read()
     except (OSError, pa.ArrowException) as err:
         raise DataError(f"{path}: not a readable Parquet file ({err}). Check the file.") from None
     header = table.column_names
+    for j, name in enumerate(header):
+        if name in header[:j]:
+            raise DataError(
+                f"{path}, column {name!r}: the column name appears twice (columns {header.index(name)} and "
+                f"{j}, 0-based). Rename one of them."
+            )
     text_idx = _resolve_column(path, header, text_column, "text")
     label_idx = _resolve_column(path, header, label_column, "label")
     texts = table.column(text_idx).to_pylist()
@@ -314,6 +417,10 @@ def _parquet_rows(
     names = (header[text_idx], header[label_idx])
     for row, (text, label) in enumerate(zip(texts, labels), start=1):
         yield row, None, text, label, names
+
+
+#: Label cells that mean "missing" (as pandas writes NaN), refused rather than read as a class.
+_NAN_LABELS = frozenset({"nan", "-nan", "+nan"})
 
 
 def _label_value(
@@ -325,6 +432,13 @@ def _label_value(
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise DataError(
                 f"{loc}: label {item!r} is a {type(item).__name__}; labels must be strings or numbers."
+            )
+        if isinstance(item, float) and not math.isfinite(item) or (
+            isinstance(item, str) and item.strip().lower() in _NAN_LABELS
+        ):
+            raise DataError(
+                f"{loc}: the label is {item!r}, a missing value (NaN), not a class. Give the row a label "
+                "or drop the row (a class really called NaN needs another name)."
             )
         return str(item).strip()
 
@@ -346,6 +460,55 @@ def _label_value(
     return labels
 
 
+_TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+
+
+def _table_rows(
+    p: Path, text_column: str | int, label_column: str | int
+) -> Iterator[tuple[int, int | None, Any, Any, tuple[str | int, str | int]]]:
+    suffix = _base_suffix(p)
+    if suffix == ".csv":
+        return _delimited_rows(p, ",", text_column, label_column)
+    if suffix == ".tsv":
+        return _delimited_rows(p, "\t", text_column, label_column)
+    if suffix in (".jsonl", ".json"):
+        return _json_rows(p, text_column, label_column)
+    if suffix == ".parquet":
+        return _parquet_rows(p, text_column, label_column)
+    raise DataError(
+        f"{p}: unsupported file type {suffix or '(none)'!r}. Use .csv, .tsv, .jsonl/.json or .parquet "
+        "(optionally .gz)."
+    )
+
+
+def locate(path: PathLike, row: int, *, word: int | None = None, role: str = "label", **options: Any) -> str:
+    """Where record ``row`` (1-based) of a bring-your-own file is, for error messages of the envs.
+
+    A table (:func:`read_table`; ``options``: its ``text_column``/``label_column``) gives
+    ``"<file>, row 2 (line 3), column 'label'"`` (``role="text"``: the text column); a CoNLL file
+    (:func:`read_conll`; ``token_column``/``tag_column``) gives ``"<file>, line 12 (sentence 3, word
+    2)"`` for 1-based sentence ``row`` and ``word``. Other files: ``"<file>, row 2"``. The file is
+    read again, so call this only on the way to an error.
+    """
+    p = Path(path)
+    if _base_suffix(p) in _TABLE_SUFFIXES:
+        text_column, label_column = options.get("text_column", "text"), options.get("label_column", "label")
+        for r, line, _, _, names in _table_rows(p, text_column, label_column):
+            if r == row:
+                return _where(p, row=r, line=line, column=names[1] if role == "label" else names[0])
+    elif "turns_key" not in options and "speaker_key" not in options:
+        try:
+            _, _, lines = _conll_sentences(p, options.get("token_column", 0), options.get("tag_column", -1))
+        except DataError:
+            lines = []
+        if 1 <= row <= len(lines):
+            ls = lines[row - 1]
+            if word is not None and 1 <= word <= len(ls):
+                return f"{p}, line {ls[word - 1]} (sentence {row}, word {word})"
+            return f"{p}, line {ls[0]} (sentence {row})"
+    return f"{p}, row {row}"
+
+
 def read_table(
     path: PathLike,
     *,
@@ -360,10 +523,17 @@ def read_table(
 
     * ``.csv`` -- read with Python's ``csv`` module (RFC 4180: quoted fields may hold commas, doubled
       quotes and newlines).
-    * ``.tsv`` -- every line is one row, split on TAB. A field is unquoted only if it starts *and* ends
-      with ``"`` (the quotes are dropped and inner ``""`` undoubled), so raw ``"`` characters inside
-      fields never make a row span lines, while CSV-style quoted fields (GoEmotions) still read right.
-      A TAB can therefore never be part of a field.
+    * ``.tsv`` -- every line is one row, split on TAB. A field is unquoted only if it is a whole
+      CSV-quoted field: it starts *and* ends with ``"`` and every ``"`` inside is doubled (the outer
+      quotes are dropped and inner ``""`` undoubled), so CSV-style quoted fields (GoEmotions) read
+      right while raw quotes (``"Hi" said "Bob"``, the SMS Spam layout) keep every character and never
+      make a row span lines. A TAB can therefore never be part of a field.
+
+    Every row of a CSV/TSV file must have as many fields as the header (or, without a header, as the
+    first row): an extra field (an unquoted comma: ``hello, world,pos``) or a missing one is an error
+    naming the line and field. Duplicate header names, JSON objects with a key given twice, labels
+    that are empty or NaN (``NaN``/``nan`` cells, float NaN), a file without data rows, bytes that are
+    not UTF-8, NUL bytes and truncated ``.gz`` files are errors too.
     * ``.jsonl`` / ``.json`` -- JSON lines: one object (columns by key) or array (columns by position)
       per line; blank lines are skipped. A single JSON document holding a list is not supported.
     * ``.parquet`` -- via pyarrow; columns by name or position.
@@ -380,27 +550,16 @@ def read_table(
         (only the line ending is removed); labels are strings (numbers are converted with ``str``) with
         surrounding whitespace stripped -- the environment maps them to ids. An empty JSON label list
         is kept as ``[]``.
-    :raises DataError: unknown format; missing column (the message lists the available ones); a row that
-        is too short; empty text; missing label; malformed CSV/JSON. Messages name file, row and column.
+    :raises DataError: unknown format; missing column (the message lists the available ones); a row with
+        too many or too few fields; a duplicate column name; empty text; missing or NaN label; no data
+        rows; malformed CSV/JSON, UTF-8 or gzip. Messages name file, row/line and column.
     """
     p = _check_file(path)
     suffix = _base_suffix(p)
-    rows: Iterator[tuple[int, int | None, Any, Any, tuple[str | int, str | int]]]
-    if suffix == ".csv":
-        rows = _delimited_rows(p, ",", text_column, label_column)
-    elif suffix == ".tsv":
-        rows = _delimited_rows(p, "\t", text_column, label_column)
-    elif suffix in (".jsonl", ".json"):
-        rows = _json_rows(p, text_column, label_column)
-    elif suffix == ".parquet":
-        rows = _parquet_rows(p, text_column, label_column)
-    else:
-        raise DataError(
-            f"{p}: unsupported file type {suffix or '(none)'!r}. Use .csv, .tsv, .jsonl/.json or .parquet "
-            "(optionally .gz)."
-        )
+    rows = _table_rows(p, text_column, label_column)
     texts: list[str] = []
     labels: list[Any] = []
+    header = suffix in (".csv", ".tsv") and (isinstance(text_column, str) or isinstance(label_column, str))
     for row, line, text, label, (text_name, label_name) in rows:
         loc = _where(p, row=row, line=line, column=text_name)
         if not isinstance(text, str):
@@ -419,6 +578,11 @@ def read_table(
                 )
             )
         texts.append(text)
+    if not texts:
+        raise DataError(
+            f"{p}{', line 1' if header else ''}: no data rows (the file holds "
+            f"{'only a header row' if header else 'no records'}). Add examples, or leave the file out."
+        )
     return {"text": texts, "label": labels}
 
 
@@ -491,8 +655,9 @@ def read_conll(
     """Read a CoNLL-style token/tag file into ``{"tokens": [[...]], "tags": [[...]]}`` with BIO tags.
 
     Layout: one token per line, columns separated by TABs (if the line has a TAB it is split on TABs
-    exactly, so tokens may hold spaces or be empty, as in BTC) or else by runs of whitespace.
-    Sentences are separated by whitespace-only lines (an empty line, or WNUT-17's lone TAB). Extra
+    exactly, so tokens may hold spaces or be empty, as in BTC) or else by runs of ASCII spaces (only
+    ``" "``: a non-breaking space or other Unicode space stays inside its token, ``New\u00a0York``).
+    Sentences are separated by lines of only spaces/TABs (an empty line, or WNUT-17's lone TAB). Extra
     columns are ignored, so UNER's ``index<TAB>token<TAB>tag<TAB>-<TAB>annotator`` reads with
     ``token_column=1, tag_column=2``, and CoNLL-2003's ``token POS chunk NER`` with the defaults.
 
@@ -521,15 +686,32 @@ def read_conll(
     :param tag_column: position of the tag column (default: the last).
     :param scheme: one of :data:`TAG_SCHEMES`.
     :return: ``{"tokens": list[list[str]], "tags": list[list[str]]}``; empty sentences are dropped.
-    :raises DataError: a line with too few columns, an invalid tag, a tag that breaks an explicit scheme.
+    :raises DataError: a line with too few columns, an invalid tag, a tag that breaks an explicit scheme,
+        a file without any sentence.
     """
     p = _check_file(path)
     if scheme not in TAG_SCHEMES:
         raise DataError(f"{p}: unknown scheme {scheme!r}; choose one of {', '.join(TAG_SCHEMES)}.")
-    required = max(_required_fields(token_column), _required_fields(tag_column), 2)
     if token_column == tag_column:
         raise DataError(f"{p}: token_column and tag_column are both {token_column}; they must differ.")
+    sentences_tokens, sentences_tags, sentences_lines = _conll_sentences(p, token_column, tag_column)
+    strict = scheme != "auto"
+    effective = _detect_scheme(sentences_tags) if scheme == "auto" else scheme
+    converted = [
+        _to_iob2(t, effective, path=p, lines=ls, strict=strict and effective != "iob1")
+        for t, ls in zip(sentences_tags, sentences_lines)
+    ]
+    return {"tokens": sentences_tokens, "tags": converted}
 
+
+_SPACES = re.compile(" +")
+
+
+def _conll_sentences(
+    p: Path, token_column: int, tag_column: int
+) -> tuple[list[list[str]], list[list[str]], list[list[int]]]:
+    """Tokens, raw tags and line numbers of every sentence of a CoNLL file (see :func:`read_conll`)."""
+    required = max(_required_fields(token_column), _required_fields(tag_column), 2)
     sentences_tokens: list[list[str]] = []
     sentences_tags: list[list[str]] = []
     sentences_lines: list[list[int]] = []
@@ -546,11 +728,12 @@ def read_conll(
             tags.clear()
             lines.clear()
 
-    for number, line in _iter_lines(p):
-        if not line.strip():
+    number = 0
+    for number, line in _lines(p):
+        if not line.strip(" \t"):
             flush()
             continue
-        fields = line.split("\t") if "\t" in line else line.split()
+        fields = line.split("\t") if "\t" in line else _SPACES.split(line.strip(" "))
         is_hash = line.startswith("#")
         if is_hash and (len(fields) < required or _COMMENT_KV_RE.match(line)):
             continue
@@ -576,14 +759,12 @@ def read_conll(
         tags.append(tag)
         lines.append(number)
     flush()
-
-    strict = scheme != "auto"
-    effective = _detect_scheme(sentences_tags) if scheme == "auto" else scheme
-    converted = [
-        _to_iob2(t, effective, path=p, lines=ls, strict=strict and effective != "iob1")
-        for t, ls in zip(sentences_tags, sentences_lines)
-    ]
-    return {"tokens": sentences_tokens, "tags": converted}
+    if not sentences_tokens:
+        raise DataError(
+            f"{p}: no sentences: its {number} line(s) are all blank, comments or -DOCSTART-. Check the "
+            "file, and token_column/tag_column."
+        )
+    return sentences_tokens, sentences_tags, sentences_lines
 
 
 # --------------------------------------------------------------------------------------------------
@@ -638,6 +819,8 @@ def read_dialogues_jsonl(
         ]
         ids.append(str(record.get("id", record.get("dialogue_id", len(ids)))))
         dialogues.append(turns)
+    if not dialogues:
+        raise DataError(f"{p}: no dialogues (the file is empty or blank). Add one JSON object per line.")
     return {"id": ids, "turns": dialogues}
 
 
@@ -695,9 +878,10 @@ def load_banking77(data_dir: PathLike) -> tuple[Splits, list[str]]:
     """
     categories_path = _data_file(data_dir, "banking77", "categories.json")
     try:
-        label_names = json.loads(categories_path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as err:
-        raise DataError(f"{categories_path}: invalid JSON ({err.msg}, line {err.lineno}).") from None
+        label_names = json.loads(_read_bytes(categories_path).decode("utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = f"line {err.lineno}, column {err.colno}" if isinstance(err, json.JSONDecodeError) else "not UTF-8"
+        raise DataError(f"{categories_path}: invalid JSON ({where}: {err}).") from None
     if not isinstance(label_names, list) or not all(isinstance(n, str) for n in label_names):
         raise DataError(f"{categories_path}: expected a JSON list of label strings.")
     known = set(label_names)
@@ -915,11 +1099,11 @@ def load_arc(data_dir: PathLike, subset: str = "easy") -> Splits:
             if split in required:
                 raise
             continue
-        with _open_binary(path) as fh:
-            try:
-                items = json.loads(fh.read().decode("utf-8-sig"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise DataError(f"{path}: not a valid UTF-8 JSON document ({err}).") from None
+        try:
+            items = json.loads(_read_bytes(path).decode("utf-8-sig"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            where = f", line {err.lineno}, column {err.colno}" if isinstance(err, json.JSONDecodeError) else ""
+            raise DataError(f"{path}{where}: not a valid UTF-8 JSON document ({err}).") from None
         if not isinstance(items, list):
             raise DataError(f"{path}: expected a JSON list of questions, got {type(items).__name__}.")
         cols: Columns = {"id": [], "question": [], "options": [], "answer": []}

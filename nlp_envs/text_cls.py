@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Union
 
 import numpy as np
 from gymnasium import spaces
@@ -15,30 +16,50 @@ from nlp_envs.readers import DataError
 from nlp_envs.tokenization import build_encoder
 
 
+_INT_LABEL = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+#: Where an example is, for error messages: a fixed prefix (``", row N"`` is appended, 1-based), or a
+#: callable of the 1-based row (``TaskData.where``: file, row and line).
+Where = Union[str, Callable[[int], str]]
+
+
+def _at(where: Where, row: int) -> str:
+    """The location of 0-based ``row`` (reported 1-based)."""
+    return where(row + 1) if callable(where) else f"{where}, row {row + 1}"
+
+
 def label_vocabulary(data_label_names: Sequence[str] | None, train_labels: Sequence[Any]) -> tuple[str, ...]:
-    """The label names in id order: the source's own list, else the sorted distinct train labels."""
+    """The label names in id order: the source's own list (Banking77's ``categories.json``, GoEmotions'
+    ``emotions.txt``, a ``ClassLabel``, an embedded corpus), else the distinct train labels sorted --
+    numerically when every one is an integer written plainly (``"2" < "10"``; ``-1``, ``0``, ``7``...),
+    otherwise as strings. Integer labels of a ``datasets.Dataset`` keep ids ``0..max``."""
     if data_label_names:
         return tuple(str(n) for n in data_label_names)
     distinct = set(train_labels)
-    if all(isinstance(v, (int, np.integer)) for v in distinct):
+    if not distinct:
+        return ()
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in distinct):
         return tuple(str(i) for i in range(max(int(v) for v in distinct) + 1))
-    return tuple(sorted(str(v) for v in distinct))
+    names = {str(v) for v in distinct}
+    if all(_INT_LABEL.fullmatch(n) for n in names):
+        return tuple(sorted(names, key=int))
+    return tuple(sorted(names))
 
 
-def map_labels(labels: Sequence[Any], names: Sequence[str], *, where: str) -> np.ndarray:
-    """Label values (names or ids) to int ids; an unknown label fails naming its row."""
+def map_labels(labels: Sequence[Any], names: Sequence[str], *, where: Where) -> np.ndarray:
+    """Label values (names or ids) to int ids; an unknown label fails naming its row (1-based)."""
     index = {n: i for i, n in enumerate(names)}
     out = np.empty(len(labels), dtype=np.int64)
     for row, v in enumerate(labels):
         if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
             if not 0 <= int(v) < len(names):
-                raise DataError(f"{where}, row {row}: label id {v} out of range [0, {len(names)})")
+                raise DataError(f"{_at(where, row)}: label id {v} out of range [0, {len(names)})")
             out[row] = int(v)
         else:
             i = index.get(str(v))
             if i is None:
                 raise DataError(
-                    f"{where}, row {row}: label {v!r} does not occur in the train split's label set "
+                    f"{_at(where, row)}: label {v!r} does not occur in the train split's label set "
                     f"({len(names)} labels, e.g. {list(names[:5])}); fix the row or add the label to train"
                 )
             out[row] = i
@@ -181,9 +202,11 @@ class TextClsEnv(NlpEnv):
         if train is None:
             raise DataError(f"dataset {data.name!r} has no train split to build the label set and vocabulary from")
         names = label_vocabulary(data.label_names, train["label"])
+        if not names:
+            raise DataError(f"dataset {data.name!r}: the train split has no label at all")
         encoder = build_encoder(self._tokenizer_spec, train_texts=train["text"], vocab_size=self._vocab_size)
         cols = data.split(split)
-        labels = map_labels(cols["label"], names, where=f"dataset {data.name!r} split {split!r} column 'label'")
+        labels = map_labels(cols["label"], names, where=lambda row: data.where(split, row))
         ids, mask, truncated = tokenize_texts(encoder, cols["text"], self.max_length)
         return Prepared(
             encoder=encoder,

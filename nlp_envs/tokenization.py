@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from nlp_envs.cache import atomic_write_text, cache_dir, hub_offline
+from nlp_envs.cache import CacheWarning, atomic_write_text, cache_dir, hub_offline
 
 #: Special tokens of trained vocabularies, in id order (``[PAD]`` is always id 0).
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -292,9 +292,16 @@ def build_encoder(
             raise TokenizerError("a trained vocabulary needs a train split; pass tokenizer=<name or path> instead")
         key = fingerprint_texts(train_texts, vocab_size, list(extra_special_tokens), _WORDPIECE_VERSION)
         path = cache_dir("tokenizers") / f"wordpiece-{key}.json"
+        tok = None
         if path.exists():
-            tok = Tokenizer.from_file(str(path))
-        else:
+            try:
+                tok = Tokenizer.from_file(str(path))
+            except Exception as err:  # noqa: BLE001 - a damaged cache file: train again (deterministic)
+                import warnings
+
+                warnings.warn(f"nlp_envs: the cached vocabulary {path} is damaged ({type(err).__name__}); "
+                              "training it again", CacheWarning, stacklevel=2)
+        if tok is None:
             tok = train_wordpiece(train_texts, vocab_size=vocab_size, extra_special_tokens=extra_special_tokens)
             atomic_write_text(path, tok.to_str())
         return TextEncoder(tok, name=f"wordpiece-{tok.get_vocab_size()}")

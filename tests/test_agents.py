@@ -69,7 +69,8 @@ def test_parameters_change_after_update(tmp_path):
 def test_checkpoint_round_trip_gives_identical_greedy_actions(tmp_path):
     out = tmp_path / "run"
     train("TextCls-v0", "supervised", total_steps=64, out=str(out), env_kwargs={"dataset_kwargs": SMALL}, **_quick())
-    for f in ("model.safetensors", "config.json", "optimizer.pt", "rng.pt", "data_order.pt", "trainer_state.json"):
+    for f in ("model.safetensors", "config.json", "optimizer.safetensors", "optimizer.json", "rng.json",
+              "data_order.json", "trainer_state.json", "manifest.json"):
         assert (out / "checkpoint" / f).exists(), f
     info = json.loads((out / "run.json").read_text())
     assert info["kind"] == "transformer" and info["env_id"] == "TextCls-v0" and info["algo"] == "supervised"

@@ -20,6 +20,25 @@ def test_declared_ids_equal_registry() -> None:
     assert len(set(ENV_IDS)) == len(ENV_IDS)
 
 
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_docstring_version_history_names_the_version(env_id: str) -> None:
+    """Gymnasium style: the env class docstring's ``## Version History`` has a ``* vN:`` entry for the
+    version of every id registered with that class (``NerTag-v1`` -> ``* v1:``)."""
+    import importlib
+    import inspect
+    import re
+
+    spec = gym.spec(env_id)
+    module, _, name = spec.entry_point.partition(":")
+    doc = inspect.getdoc(getattr(importlib.import_module(module), name)) or ""
+    assert "## Version History" in doc, f"{spec.entry_point} has no '## Version History' section"
+    history = doc.split("## Version History", 1)[1].split("\n## ", 1)[0]
+    assert spec.version is not None, f"{env_id} has no -vN version"
+    assert re.search(rf"^\* v{spec.version}:", history, re.MULTILINE), (
+        f"{spec.entry_point}'s Version History has no '* v{spec.version}:' entry for {env_id}"
+    )
+
+
 def test_namespaced_make_without_prior_import() -> None:
     import subprocess
     import sys

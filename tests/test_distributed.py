@@ -127,10 +127,11 @@ def test_torchrun_two_ranks_train_and_checkpoint(tmp_path):
     assert float(rows[0]["charts/steps_per_second"]) > 0
     state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
     assert state["step"] == 64 and state["iteration"] == 2 and state["world_size"] == 2
-    for f in ("rng.pt", "data_order.pt"):
+    for f in ("rng.json", "data_order.json"):
         assert (out / "checkpoint" / f).exists() and (out / "checkpoint" / "rank1" / f).exists()
-    orders = [torch.load(p / "data_order.pt", weights_only=False)["sampler"]
-              for p in (out / "checkpoint", out / "checkpoint" / "rank1")]
+    from agents.runfolder import load_state
+
+    orders = [load_state(p, "data_order")["sampler"] for p in (out / "checkpoint", out / "checkpoint" / "rank1")]
     assert orders[0]["env_rngs"] != orders[1]["env_rngs"]  # the ranks played different sub-envs
     assert not list(out.glob(".checkpoint*")) and not list(out.glob("*.tmp"))
     info = json.loads((out / "run.json").read_text())

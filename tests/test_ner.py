@@ -93,7 +93,8 @@ def test_unseen_tag_is_an_error_naming_split_sentence_and_tag(tmp_path: Path) ->
     with pytest.raises(DataError) as err:
         gym.make("NerTag-v0", dataset=str(tmp_path), split="test")
     message = str(err.value)
-    assert "split 'test'" in message and "sentence 1" in message and "'B-LOC'" in message
+    assert "split 'test'" in message and "'B-LOC'" in message
+    assert "test.conll, line 4 (sentence 2, word 2)" in message  # file, line, 1-based sentence and word
 
 
 def test_bring_your_own_conll_docstart_comments_iob1_bioes(tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_bring_your_own_conll_docstart_comments_iob1_bioes(tmp_path: Path) -> No
     _, infos = play(env, lambda t, o, i: 0, index=1)
     assert infos[-1]["gold_tags"] == ["B-PER", "B-PER"]  # IOB1: I- after O begins, B- splits
     # The BIOES test file reads (S-/E- converted) but holds ORG, which train lacks.
-    with pytest.raises(DataError, match=r"split 'test', sentence 0 .*'B-ORG'"):
+    with pytest.raises(DataError, match=r"test\.txt, line 1 \(sentence 1, word 1\) \(split 'test'\): tag 'B-ORG'"):
         gym.make("NerTag-v0", dataset=str(tmp_path), split="test")
 
 

@@ -80,7 +80,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, one_thread):
     ckpt = checkpoint_dir(out)
     saved = json.loads((ckpt / "trainer_state.json").read_text())
     assert 0 < saved["step"] < TOTAL and saved["step"] % (EVERY * NUM_ENVS) == 0, saved
-    for f in ("model.safetensors", "config.json", "optimizer.pt", "rng.pt", "data_order.pt"):
+    for f in ("model.safetensors", "config.json", "optimizer.safetensors", "rng.json", "data_order.json", "manifest.json"):
         assert (ckpt / f).exists(), f
     load_policy(out)
     logged = [r["step"] for r in _rows(out) if r["step"]]  # a row cut short by the kill may lack its step

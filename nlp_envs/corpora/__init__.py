@@ -9,6 +9,9 @@ Each module exposes ``generate(seed=0, *, sizes=None, ...)`` returning ``{"train
   with multi-token and context-ambiguous entities.
 * :mod:`nlp_envs.corpora.dialog`: task-oriented dialogues (restaurant, taxi, coffee, hotel) whose
   system replies follow deterministically from the slots mentioned so far.
+* :mod:`nlp_envs.corpora.dialog_v1`: the ``DialogReply-v1`` dialogues (restaurant, taxi, hotel,
+  appointment, train), whose every system reply echoes slot values the user gave, drawn from large
+  pools, so that a reply that ignores the context scores low.
 
 The modules are not imported here, so importing the package costs nothing.
 """
