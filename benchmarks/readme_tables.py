@@ -204,9 +204,14 @@ AGENT_TARGETS = [
     ("DialogSelect-v0", PG, ["supervised"], 0.9, "tiny; best PG vs supervised"),
     ("TextCls-Banking77-v0", ["ppo-minilm-frozen", "ppo-minilm"], ["supervised-minilm-frozen", "supervised-minilm"], 0.9,
      "MiniLM (frozen + head where so labelled)"),
-    ("NerTag-BTC-v0", ["ppo-minilm"], ["supervised-minilm"], 0.85, "MiniLM, same sentences"),
+    ("NerTag-BTC-v0", ["ppo-minilm-frozen-tag", "ppo-minilm"], ["supervised-minilm-frozen-tag", "supervised-minilm"], 0.85,
+     "MiniLM (frozen + head where so labelled)"),
     ("DialogReply-v0", ["ppo"], ["supervised"], 1.0, "tiny GPT-2: RL after the MLE warm start vs MLE alone"),
     ("DialogReply-SGD-v0", ["ppo"], ["supervised"], 1.0, "tiny GPT-2: RL after the MLE warm start vs MLE alone"),
+    # the v1 embedded defaults (issue 21): the same targets as their v0
+    ("NerTag-v1", PG, ["supervised"], 0.95, "tiny; v1: unseen and context-typed names"),
+    ("NerTag-v1", ["supervised"], ["majority"], 1.0, "v1 headroom: supervised vs the per-word majority lookup"),
+    ("DialogReply-v1", ["ppo"], ["supervised"], 1.0, "tiny GPT-2: RL after the converged MLE warm start vs MLE alone"),
 ]
 
 

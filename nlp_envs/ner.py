@@ -255,7 +255,8 @@ class NerTagEnv(NlpEnv):
       train never has); 51.4 % of entity tokens are words that train puts in entities of two or more
       types (64.1 % carry two or more tags in train). The per-word majority lookup (``nlp-envs eval
       NerTag-v1 --agent majority``) scores 0.476 entity F1 (a plain word -> tag lookup 0.255); the
-      supervised tiny transformer (30,000 examples, the ``NerTag-v0`` grid cell) SUPERVISED_RESULT.
+      supervised tiny transformer (30,000 examples, the ``NerTag-v0`` grid cell) 0.918, 0.913, 0.923
+      (seeds 0, 1, 2), so the names are learnable from context.
     * v0: initial release. Superseded by v1 (issue 21) because it measures memorisation more than
       NER: every word of every test entity occurs in train, only 34 % of test entity tokens ever carry
       more than one tag in train (18 % take two entity types), and the per-word majority lookup scores
