@@ -401,6 +401,12 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
         if not env_available(c["env_id"]):
             print(f"[{i}/{len(todo)}] {cell_name(c)}: data not available, skipped", flush=True)
             continue
+        path = cells_dir / f"{cell_name(c)}.json"
+        if path.exists():  # another bench process on the same folder finished it meanwhile
+            old = json.loads(path.read_text())
+            if old.get("hash") == c["hash"] and old.get("status") == "ok":
+                print(f"[{i}/{len(todo)}] {cell_name(c)}: done by another process, skipped", flush=True)
+                continue
         print(f"[{i}/{len(todo)}] {cell_name(c)} (budget {c['budget']}) ...", end=" ", flush=True)
         r = execute(c, cells_dir, runs_dir)
         m = main_metric(c["env_id"])

@@ -206,7 +206,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         unset = object()
         changed = {k: v for k, v in env_kwargs.items() if k != "split" and saved_kwargs.get(k, unset) != v}
         if changed:
-            _check_same_spaces(env_id, saved_kwargs, {**saved_kwargs, **env_kwargs}, changed)
+            _check_same_spaces(env_id, saved_kwargs, {**saved_kwargs, **env_kwargs}, changed, split=args.split)
         env_kwargs = {**saved_kwargs, **env_kwargs}
         label = f"run {target}"
     else:
@@ -231,12 +231,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_same_spaces(env_id: str, saved: dict[str, Any], new: dict[str, Any], changed: dict[str, Any]) -> None:
+def _check_same_spaces(env_id: str, saved: dict[str, Any], new: dict[str, Any], changed: dict[str, Any],
+                       split: str = "test") -> None:
     """Refuse env kwargs that change the spaces the run's policy was trained on (``tokenizer=minilm`` on
-    a run trained on the env's own vocabulary: ids beyond its embedding table)."""
+    a run trained on the env's own vocabulary: ids beyond its embedding table). Both envs are built on
+    the split to evaluate (an evaluation-only dataset such as ``arc-challenge`` has no train split)."""
 
     def spaces(kwargs: dict[str, Any]) -> tuple[Any, Any]:
-        env = gym.make(env_id, disable_env_checker=True, **{k: v for k, v in kwargs.items() if k != "split"})
+        env = gym.make(env_id, disable_env_checker=True, **{**kwargs, "split": split})
         try:
             return env.observation_space, env.action_space
         finally:

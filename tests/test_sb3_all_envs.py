@@ -29,7 +29,7 @@ from tests.test_sb3 import _MaskCheck
 
 #: main test metric of each family (``sb3.family_id(env_id)``)
 MAIN_METRIC = {
-    "TextCls-v0": "accuracy", "NerTag-v0": "entity_f1", "DialogReply-v0": "f1", "DialogReply-v1": "f1",
+    "TextCls-v0": "accuracy", "NerTag-v0": "entity_f1", "NerTag-v1": "entity_f1", "DialogReply-v0": "f1", "DialogReply-v1": "f1",
     "DialogSelect-v0": "hits_at_1",
     "MultiLabelCls-v0": "example_f1", "MultiChoiceQA-v0": "accuracy",
 }
