@@ -39,6 +39,9 @@ class Config:
     """Generation only: per-token KL penalty to the frozen warm-start policy, subtracted from rewards."""
     warm_start_examples: int = 2_000
     """Generation only: supervised (MLE) examples on the train replies before RL (0 disables)."""
+    warm_start_lr: float | None = None
+    """Generation only: learning rate of the MLE warm start (every parameter group); None: ``lr``. RL
+    after a converged warm start wants a far smaller ``lr`` than MLE does (the sweep's DialogReply-v1 cells)."""
     backbone_lr: float | None = None
     """Learning rate of the backbone's parameters (encoder / decoder); None: ``lr``. The heads always use
     ``lr``: a pretrained encoder wants ~5e-5 while its freshly initialised heads want ~1e-3."""
@@ -88,6 +91,8 @@ class Config:
             raise ValueError(f"warmup_frac={self.warmup_frac} must be in [0, 1)")
         if self.lr_decay not in ("constant", "linear", "cosine"):
             raise ValueError(f"lr_decay={self.lr_decay!r}: use 'constant', 'linear' or 'cosine'")
+        if self.warm_start_lr is not None and not self.warm_start_lr > 0:
+            raise ValueError(f"warm_start_lr={self.warm_start_lr} must be > 0 (or None: lr)")
         if self.kl_coef < 0 or self.ent_coef < 0:
             raise ValueError(f"kl_coef={self.kl_coef} and ent_coef={self.ent_coef} must be >= 0")
         if self.curve_points < 0:

@@ -712,7 +712,15 @@ class Run:
         if self.cfg.warm_start_examples > 0:
             from agents.supervised import fit
 
-            fit(self, self.cfg.warm_start_examples, prefix="warm_start/")
+            peaks = [(g["lr"], g.get("base_lr", g["lr"])) for g in self.optimizer.param_groups]
+            if self.cfg.warm_start_lr is not None:  # MLE at its own rate; RL's rates come back afterwards
+                for g in self.optimizer.param_groups:
+                    g["lr"] = g["base_lr"] = self.cfg.warm_start_lr
+            try:
+                fit(self, self.cfg.warm_start_examples, prefix="warm_start/")
+            finally:
+                for g, (lr, base) in zip(self.optimizer.param_groups, peaks):
+                    g["lr"], g["base_lr"] = lr, base
         import copy
 
         self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)

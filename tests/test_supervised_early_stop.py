@@ -122,3 +122,23 @@ def test_warm_start_stops_on_validation_f1(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "gen" / "warm_start.json").read_text()) == summary
     assert run.ref is not None
     run.logger.close()
+
+
+def test_warm_start_lr_is_the_mle_rate_and_rl_gets_its_own_back(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="warm_start_lr"):
+        make_config("ppo", warm_start_lr=0.0)
+    cfg = make_config("ppo", num_envs=8, progress=False, warm_start_examples=32, warm_start_lr=5e-4, lr=2e-5)
+    sizes = {"dataset_kwargs": {"sizes": {"train": 32, "validation": 8, "test": 4}}}
+    run = Run("DialogReply-v0", cfg, backbone="tiny", out=tmp_path / "gen", env_kwargs=sizes)
+    seen: list[float] = []
+    step = run.optimizer.step
+
+    def spy(*a, **k):  # the rates each MLE step of the warm start runs at
+        seen.extend(g["lr"] for g in run.optimizer.param_groups)
+        return step(*a, **k)
+
+    monkeypatch.setattr(run.optimizer, "step", spy)
+    run.warm_start()
+    assert seen and set(seen) == {5e-4}
+    assert {(g["lr"], g["base_lr"]) for g in run.optimizer.param_groups} == {(2e-5, 2e-5)}
+    run.logger.close()
