@@ -334,7 +334,7 @@ def execute(spec: dict[str, Any], cells_dir: Path, runs_dir: Path) -> dict[str, 
         record["status"] = "ok"
     except Exception as e:  # noqa: BLE001 - a failed cell is a result to report, not a crash of the grid
         record.update(status="error", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=8))
-    record["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    record["wall_seconds"] = round(time.perf_counter() - t0, 4)  # 4 places: a baseline cell can take < 5 ms
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     record["peak_rss_is_cell_only"] = reset_ok
     if torch.cuda.is_available():
