@@ -384,14 +384,15 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
     cells = [c for c in cells_of(cfg, quick) if not patterns or any(p in cell_name(c) for p in patterns)]
     from nlp_envs.testing import env_available
 
-    todo = []
-    for c in cells:
+    def done(c: dict[str, Any], errors_count: bool) -> bool:
+        """The cell's file holds this spec's result (an error counts as done when ``errors_count``)."""
         path = cells_dir / f"{cell_name(c)}.json"
-        if path.exists():
-            old = json.loads(path.read_text())
-            if old.get("hash") == c["hash"] and (old.get("status") == "ok" or not retry_errors):
-                continue
-        todo.append(c)
+        if not path.exists():
+            return False
+        old = json.loads(path.read_text())
+        return old.get("hash") == c["hash"] and (old.get("status") == "ok" or errors_count)
+
+    todo = [c for c in cells if not done(c, errors_count=not retry_errors)]
     print(f"grid: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run", flush=True)
     if jobs > 1 and len(todo) > 1:
         run_workers(todo, jobs, out, runs_dir, quick, config)
@@ -401,12 +402,9 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
         if not env_available(c["env_id"]):
             print(f"[{i}/{len(todo)}] {cell_name(c)}: data not available, skipped", flush=True)
             continue
-        path = cells_dir / f"{cell_name(c)}.json"
-        if path.exists():  # another bench process on the same folder finished it meanwhile
-            old = json.loads(path.read_text())
-            if old.get("hash") == c["hash"] and old.get("status") == "ok":
-                print(f"[{i}/{len(todo)}] {cell_name(c)}: done by another process, skipped", flush=True)
-                continue
+        if done(c, errors_count=False):  # another bench process on the same folder finished it meanwhile
+            print(f"[{i}/{len(todo)}] {cell_name(c)}: done by another process, skipped", flush=True)
+            continue
         print(f"[{i}/{len(todo)}] {cell_name(c)} (budget {c['budget']}) ...", end=" ", flush=True)
         r = execute(c, cells_dir, runs_dir)
         m = main_metric(c["env_id"])

@@ -13,7 +13,7 @@ from nlp_envs.core import NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box
 from nlp_envs.metrics import multilabel_metrics
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
-from nlp_envs.text_cls import Where, _at, label_vocabulary
+from nlp_envs.text_cls import Where, at_row, label_vocabulary
 from nlp_envs.tokenization import build_encoder
 
 #: Values of the ``reward=`` argument.
@@ -27,17 +27,17 @@ def map_label_sets(rows: Sequence[Sequence[Any]], names: Sequence[str], *, where
     out = np.zeros((len(rows), len(names)), dtype=bool)
     for row, labels in enumerate(rows):
         if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
-            raise DataError(f"{_at(where, row)}: labels {labels!r} are not a list (multi-label data needs one)")
+            raise DataError(f"{at_row(where, row)}: labels {labels!r} are not a list (multi-label data needs one)")
         for v in labels:
             if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
                 if not 0 <= int(v) < len(names):
-                    raise DataError(f"{_at(where, row)}: label id {v} out of range [0, {len(names)})")
+                    raise DataError(f"{at_row(where, row)}: label id {v} out of range [0, {len(names)})")
                 out[row, int(v)] = True
                 continue
             i = index.get(str(v))
             if i is None:
                 raise DataError(
-                    f"{_at(where, row)}: label {v!r} does not occur in the train split's label set "
+                    f"{at_row(where, row)}: label {v!r} does not occur in the train split's label set "
                     f"({len(names)} labels, e.g. {list(names[:5])}); fix the row or add the label to train"
                 )
             out[row, i] = True

@@ -23,7 +23,7 @@ _INT_LABEL = re.compile(r"-?(?:0|[1-9][0-9]*)")
 Where = Union[str, Callable[[int], str]]
 
 
-def _at(where: Where, row: int) -> str:
+def at_row(where: Where, row: int) -> str:
     """The location of 0-based ``row`` (reported 1-based)."""
     return where(row + 1) if callable(where) else f"{where}, row {row + 1}"
 
@@ -53,13 +53,13 @@ def map_labels(labels: Sequence[Any], names: Sequence[str], *, where: Where) -> 
     for row, v in enumerate(labels):
         if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
             if not 0 <= int(v) < len(names):
-                raise DataError(f"{_at(where, row)}: label id {v} out of range [0, {len(names)})")
+                raise DataError(f"{at_row(where, row)}: label id {v} out of range [0, {len(names)})")
             out[row] = int(v)
         else:
             i = index.get(str(v))
             if i is None:
                 raise DataError(
-                    f"{_at(where, row)}: label {v!r} does not occur in the train split's label set "
+                    f"{at_row(where, row)}: label {v!r} does not occur in the train split's label set "
                     f"({len(names)} labels, e.g. {list(names[:5])}); fix the row or add the label to train"
                 )
             out[row] = i
