@@ -291,9 +291,11 @@ def cmd_train(argv: list[str]) -> int:
     algo = algo or next((a.split("=", 1)[1] for a in argv if a.startswith("--algo=")), None)
     resume = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--resume"), None)
     if algo is None and resume is not None and (Path(resume) / "run.json").exists():
+        from agents.runfolder import RunError, read_run_json
+
         try:
-            algo = json.loads((Path(resume) / "run.json").read_text()).get("algo")
-        except (ValueError, OSError, AttributeError):  # damaged: agents.train says so
+            algo = read_run_json(resume).get("algo")
+        except RunError:  # damaged: agents.train says so
             algo = None
     import importlib
 
