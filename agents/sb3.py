@@ -479,18 +479,18 @@ def bench_vec_envs(env_id: str, n_envs: int = 16, steps: int = 2000, seed: int =
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m agents.sb3", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="nlp-envs train", description=__doc__.split("\n\n")[0])
     p.add_argument("env_id", help="registered env id, e.g. TextCls-v0")
     p.add_argument("--algo", choices=sorted(ALGOS), default="sb3-ppo")
     p.add_argument("--total-steps", type=int, default=None, help="env steps (default: n_timesteps of the YAML)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="default 0; same as --set seed=N")
     p.add_argument("--out", default=None, help="run directory (default runs/<env_id>-<algo>-s<seed>)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (without it, an existing run is refused)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="hyperparameter override (YAML value; dotted keys nest), repeatable")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra gym.make kwarg (YAML value), repeatable")
+                   help="env kwarg (JSON value, else string), repeatable")
     p.add_argument("--data-dir", default=None, help="real-data directory (env kwarg data_dir)")
     p.add_argument("--no-progress-bar", action="store_true")
     p.add_argument("--verbose", type=int, default=0)
@@ -503,19 +503,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bench_vec:
         print(json.dumps(bench_vec_envs(args.env_id)))
         return 0
-    env_kwargs = parse_overrides(args.env_kwarg)
-    if args.data_dir:
-        env_kwargs["data_dir"] = args.data_dir
-    out = args.out or f"runs/{args.env_id}-{args.algo}-s{args.seed}"
+    from nlp_envs.kv import parse_kv, take_flag_setting
+
     try:
+        env_kwargs = parse_kv(args.env_kwarg, "--env-kwarg")  # the one --env-kwarg syntax (nlp_envs.kv)
+        if args.data_dir:
+            env_kwargs["data_dir"] = args.data_dir
         check_trainable(args.env_id, env_kwargs)
         overrides = parse_overrides(args.overrides)
+        seed = take_flag_setting(overrides, "seed", "--seed", args.seed, 0)  # SB3's seed is --seed
     except ValueError as e:  # a message, not a traceback
         raise SystemExit(f"error: {e}") from None
+    out = args.out or f"runs/{args.env_id}-{args.algo}-s{seed}"
     if args.total_steps is not None and args.total_steps < 1:  # before anything is built
         raise SystemExit(f"error: --total-steps {args.total_steps} must be >= 1 (the budget in env steps)")
     try:
-        result = train(args.env_id, args.algo, total_steps=args.total_steps, seed=args.seed, out=out,
+        result = train(args.env_id, args.algo, total_steps=args.total_steps, seed=seed, out=out,
                        env_kwargs=env_kwargs, overrides=overrides, progress_bar=not args.no_progress_bar,
                        verbose=args.verbose, overwrite=args.overwrite)
     except RunError as e:  # an existing run, a bad budget: a message, not a traceback

@@ -158,15 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("env_id", nargs="?", help="env id, e.g. TextCls-v0 (omit with --resume)")
     p.add_argument("--algo", choices=ALGOS, default="ppo")
     p.add_argument("--backbone", default="tiny", help="tiny | small | minilm | PATH to a local model directory")
-    p.add_argument("--total-steps", type=int, default=None, help="env steps (RL) or examples (supervised)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--total-steps", type=int, default=None,
+                   help="env steps (RL) or examples (supervised); same as --set total_steps=N")
+    p.add_argument("--seed", type=int, default=None, help="default 0; same as --set seed=N")
     p.add_argument("--out", default=None, help="run directory")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (without it, an existing run is refused)")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
-                   help="env kwarg (JSON value, else string), repeatable")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config field, repeatable")
+                   help="env kwarg (JSON value, else string), repeatable; e.g. dataset=reviews.csv test_size=0.2")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config field (agents/config.py), repeatable; wins over the recipe")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--no-recipe", action="store_true",
                    help="start from the config defaults, not the shipped recipe (agents/hyperparams/transformer.yml)")
@@ -185,9 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().error(f"--nproc {args.nproc} must be >= 1")
     if args.resume and args.overwrite:
         build_parser().error("--resume continues a run, --overwrite replaces it: give one of them")
-    if args.total_steps is not None and args.total_steps < 1:  # before anything is built or spawned
-        raise SystemExit(f"error: --total-steps {args.total_steps} must be >= 1 (the budget: env steps, or examples)")
     from agents.runfolder import RunError, read_run_json
+    from nlp_envs.kv import parse_kv, take_flag_setting
 
     algo = args.algo
     try:
@@ -196,8 +197,14 @@ def main(argv: list[str] | None = None) -> int:
             if algo not in CONFIGS:
                 raise RunError(f"{args.resume}/run.json: algo {algo!r} is not a transformer algorithm {ALGOS}")
         overrides = parse_set(algo, args.set)  # fails here, before any process is spawned
+        # --seed / --total-steps and --set seed= / total_steps= are one setting each: either way, not both
+        seed = take_flag_setting(overrides, "seed", "--seed", args.seed, 0)
+        total_steps = take_flag_setting(overrides, "total_steps", "--total-steps", args.total_steps, None)
+        env_kwargs = parse_kv(args.env_kwarg, "--env-kwarg")
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
+    if total_steps is not None and total_steps < 1:  # before anything is built or spawned
+        raise SystemExit(f"error: --total-steps {total_steps} must be >= 1 (the budget: env steps, or examples)")
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         from agents.distributed import launch
         from agents.runfolder import check_out
@@ -214,11 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         return launch(rest, args.nproc)
     if args.no_progress:
         overrides["progress"] = False
-    from nlp_envs.cli import parse_kv
-
-    env_kwargs = parse_kv(args.env_kwarg)
     try:
-        result = train(args.env_id, algo, backbone=args.backbone, total_steps=args.total_steps, seed=args.seed,
+        result = train(args.env_id, algo, backbone=args.backbone, total_steps=total_steps, seed=seed,
                        out=args.out, resume=args.resume, env_kwargs=env_kwargs or None,
                        use_recipe=not args.no_recipe, overwrite=args.overwrite, **overrides)
     except RunError as e:  # a damaged or existing run folder, a bad setting: a message, not a traceback

@@ -28,6 +28,12 @@ wall-clock, peak memory, published reference where one exists, git SHA, machine)
 with the references' test metric as dashed lines). ``benchmarks/readme_tables.py`` renders the README's
 "Results" section from ``summary.json``.
 
+**Settings from the command line**: ``--set KEY=VALUE`` (a config field of the transformer agents of the cells
+run, as in ``nlp-envs train``) and ``--env-kwarg KEY=VALUE`` (an env kwarg of every cell) are merged into the
+cells' specs before hashing, exactly as if written in the YAML (:func:`apply_cli_settings`), so they need
+``--out`` (a folder of their own: the grid's cell files are never replaced by variants). ``--set`` on an SB3
+cell, ``--set seed=``/``total_steps=`` and ``--env-kwarg split=``/``order=`` are errors saying why.
+
 **Sample efficiency**: a top-level ``curve_points: N`` in the grid YAML puts ``curve_points: N`` into the
 ``set`` of every transformer cell (unless the agent's own ``set`` has it; part of the spec hash, so changing
 it reruns those cells): the run evaluates its greedy policy on the test split at N evenly spaced points of
@@ -374,8 +380,61 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "torch": torch.__version__}
 
 
+def apply_cli_settings(cfg: dict[str, Any], set_items: list[str], env_kwarg_items: list[str], quick: bool,
+                       only: str | None) -> dict[str, Any]:
+    """A copy of the grid config with ``--set KEY=VALUE`` merged into the ``set`` of every transformer
+    agent of the selected cells (``--only``) and ``--env-kwarg KEY=VALUE`` into every block's
+    ``env_kwargs``: both are part of the cells' spec hash, as if written in the YAML, so such a cell is
+    another cell (its own run folder; stale against the unchanged grid). Refused, with the reason:
+    ``--set`` on selected SB3 cells (their hyperparameters: ``agents/hyperparams/sb3.yml``), ``--set
+    seed=`` / ``total_steps=`` (each cell's seed and budget come from the grid), ``--env-kwarg split=`` /
+    ``order=`` (cells train on train and are tested on test). Baseline cells have no config: ``--set``
+    leaves them as they are."""
+    import copy
+
+    from agents.config import parse_set
+    from nlp_envs.kv import parse_kv
+
+    if not set_items and not env_kwarg_items:
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    patterns = [p for p in (only or "").split(",") if p]
+    selected = [c for c in cells_of(cfg, quick) if not patterns or any(p in cell_name(c) for p in patterns)]
+    if set_items:
+        for name in sorted({c["agent"] for c in selected}):
+            a = cfg["agents"][name]
+            if a["kind"] == "baseline":
+                continue
+            if a["kind"] != "transformer":
+                raise ValueError(
+                    f"--set applies to transformer agents; the selected cells include {name!r} ({a['kind']}), whose "
+                    "hyperparameters live in agents/hyperparams/sb3.yml. Narrow the cells with --only"
+                )
+            try:
+                parsed = parse_set(a["algo"], set_items)
+            except ValueError as e:
+                raise ValueError(f"agent {name!r}: {e}. Narrow the cells with --only") from None
+            fixed = sorted(set(parsed) & {"seed", "total_steps"})
+            if fixed:
+                raise ValueError(
+                    f"--set {', '.join(fixed)}: each cell's seed and budget come from the grid (`seeds:`, `steps:`); "
+                    "edit a copy of the YAML and pass it with --config"
+                )
+            a["set"] = {**(a.get("set") or {}), **parsed}
+    if env_kwarg_items:
+        kw = parse_kv(env_kwarg_items, "--env-kwarg")
+        fixed = sorted(set(kw) & {"split", "order"})
+        if fixed:
+            raise ValueError(f"--env-kwarg {', '.join(fixed)}: a cell trains on the train split and is tested on test")
+        for section in ("blocks", "quick"):
+            for b in cfg.get(section) or []:
+                b["env_kwargs"] = {**(b.get("env_kwargs") or {}), **kw}
+    return cfg
+
+
 def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: str | None,
-             retry_errors: bool = True, jobs: int = 1, config: Path = DEFAULT_CONFIG) -> list[dict[str, Any]]:
+             retry_errors: bool = True, jobs: int = 1, config: Path = DEFAULT_CONFIG,
+             extra_args: list[str] | None = None) -> list[dict[str, Any]]:
     """Run the cells still to do (in order; with ``jobs`` > 1 in that many worker processes, each with
     ``cores // jobs`` torch threads, cells dealt round-robin) and return the grid's cells."""
     cells_dir = out / "cells"
@@ -395,7 +454,7 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
     todo = [c for c in cells if not done(c, errors_count=not retry_errors)]
     print(f"grid: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run", flush=True)
     if jobs > 1 and len(todo) > 1:
-        run_workers(todo, jobs, out, runs_dir, quick, config)
+        run_workers(todo, jobs, out, runs_dir, quick, config, extra_args or [])
         return cells
     t0 = time.perf_counter()
     for i, c in enumerate(todo, 1):
@@ -414,7 +473,8 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
     return cells
 
 
-def run_workers(todo: list[dict[str, Any]], jobs: int, out: Path, runs_dir: Path, quick: bool, config: Path) -> None:
+def run_workers(todo: list[dict[str, Any]], jobs: int, out: Path, runs_dir: Path, quick: bool, config: Path,
+                extra_args: list[str] | None = None) -> None:
     """Deal ``todo`` round-robin to ``jobs`` processes of this script (``learn --only <their cells>``), each
     with ``cores // jobs`` torch threads; their output is printed line by line with a ``[wN]`` prefix.
     Small models gain little from a second intra-op thread, so two single-thread workers finish a grid
@@ -428,7 +488,7 @@ def run_workers(todo: list[dict[str, Any]], jobs: int, out: Path, runs_dir: Path
     for w in range(jobs):
         names = [cell_name(c) for c in todo[w::jobs]]
         cmd = [sys.executable, str(Path(__file__).resolve()), "learn", "--config", str(config), "--out", str(out),
-               "--runs", str(runs_dir), "--only", ",".join(names), "--no-reports"] + (["--quick"] if quick else [])
+               "--runs", str(runs_dir), "--only", ",".join(names), "--no-reports"] + (["--quick"] if quick else []) + list(extra_args or [])
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                       cwd=os.getcwd()))
 
@@ -810,6 +870,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1,
                    help="worker processes for the grid's cells, each with cores/jobs torch threads (2 on 2 cores: "
                         "the tiny models gain little from a second thread)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config field of the transformer agents of the cells run (as in `nlp-envs train`), repeatable; "
+                        "part of the cells' hash; needs --out")
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                   help="env kwarg of every cell (JSON value, else string), repeatable; part of the cells' hash; "
+                        "needs --out")
     p.add_argument("--no-reports", action="store_true", help=argparse.SUPPRESS)  # a --jobs worker: cells only
     return p
 
@@ -824,6 +890,17 @@ def main(argv: list[str] | None = None) -> int:
         args.part = "learn"
         args.config = str(SWEEP_CONFIG) if args.config == str(DEFAULT_CONFIG) else args.config
     cfg = load_config(Path(args.config))
+    extra_args = [a for item in args.set for a in ("--set", item)] + [a for item in args.env_kwarg for a in ("--env-kwarg", item)]
+    if extra_args:
+        if args.part == "throughput":
+            raise SystemExit("error: --set / --env-kwarg apply to the learning grid's cells; throughput trains no agent")
+        if args.out is None:
+            raise SystemExit("error: --set / --env-kwarg make other cells than the grid's: give --out FOLDER, so that "
+                             "the grid's results are not replaced")
+        try:
+            cfg = apply_cli_settings(cfg, args.set, args.env_kwarg, args.quick, args.only)
+        except ValueError as e:
+            raise SystemExit(f"error: {e}") from None
     default_out = SWEEP_OUT if sweep else DEFAULT_OUT
     out = Path(args.out) if args.out else (QUICK_OUT if args.quick else default_out)
     runs_dir = Path(args.runs) if args.runs else Path("runs") / ("bench-quick" if args.quick else "sweep" if sweep else "bench")
@@ -833,7 +910,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("all", "throughput"):
         run_throughput(out if args.quick else HERE / "results", args.quick)
     if args.part in ("all", "learn"):
-        run_grid(cfg, out, runs_dir, args.quick, args.only, jobs=args.jobs, config=Path(args.config))
+        run_grid(cfg, out, runs_dir, args.quick, args.only, jobs=args.jobs, config=Path(args.config),
+                 extra_args=extra_args)
     if args.no_reports:
         return 0
     if args.part in ("all", "learn", "tables"):

@@ -5,6 +5,10 @@
 ``nlp-envs eval ENV_ID --agent random|majority [--split test] [--json]``
 ``nlp-envs eval RUN_DIR [--split test] [--json]``     a trained agent's saved policy
 ``nlp-envs train ENV_ID --algo ALGO ...``  transformer agent (reinforce, ppo, grpo, supervised) or SB3
+``nlp-envs bench [learn|sweep|throughput|tables] ...``  the benchmark suite (``benchmarks/bench.py``)
+
+``--env-kwarg KEY=VALUE`` (env kwargs) and ``--set KEY=VALUE`` (agent config) mean the same in ``train``,
+``eval`` and ``bench`` (:mod:`nlp_envs.kv`); a wrong flag prints that subcommand's usage.
 ``nlp-envs docs [--out docs/envs] [--check]``  generate (or check) the env pages
 ``nlp-envs quickstart``                 the README's main job on the embedded default
 """
@@ -22,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 import nlp_envs
+from nlp_envs.kv import parse_kv as _parse_kv
 from nlp_envs.registration import ENV_SPECS
 
 
@@ -31,18 +36,12 @@ def _console() -> Any:
     return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
-def parse_kv(items: list[str] | None) -> dict[str, Any]:
-    """``key=value`` pairs; values parsed as JSON when possible (numbers, booleans, lists)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"--env-kwarg expects key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
+def parse_kv(items: list[str] | None, flag: str = "--env-kwarg") -> dict[str, Any]:
+    """:func:`nlp_envs.kv.parse_kv` (``KEY=VALUE``, JSON values), a bad item as a one-line exit."""
+    try:
+        return _parse_kv(items, flag)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -182,6 +181,11 @@ def _play_summary(console: Any, returns: list[float]) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.set:
+        raise SystemExit(
+            f"error: --set {' '.join(args.set)}: --set changes how an agent trains, and eval trains nothing (a run "
+            "is evaluated with its saved config; a baseline has none). Env settings go in --env-kwarg KEY=VALUE"
+        )
     env_kwargs = parse_kv(args.env_kwarg)
     if args.data_dir:
         env_kwargs["data_dir"] = args.data_dir
@@ -343,9 +347,12 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; ``parser.subcommands`` maps each subcommand to its own parser (its usage is
+    what a wrong flag of that subcommand prints)."""
     p = argparse.ArgumentParser(prog="nlp-envs", description="NLP tasks as Gymnasium environments.")
     p.add_argument("--version", action="version", version=f"nlp-envs {nlp_envs.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    p.subcommands = sub.choices  # type: ignore[attr-defined]
 
     s = sub.add_parser("list", help="registered env ids with their spaces and split sizes")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -355,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default=None, help="default: the id's registered split, else train")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--episodes", type=int, default=3)
-    s.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="extra gym.make kwargs")
+    s.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE",
+                   help="env kwarg (JSON value, else string), repeatable")
 
     s = sub.add_parser("eval", help="evaluate a baseline on an env id, or a trained run directory")
     s.add_argument("target", help="env id, or a run directory holding run.json")
@@ -365,7 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-envs", type=int, default=64)
     s.add_argument("--data-dir", default=None, help="real-data folder (default $NLP_ENVS_DATA_DIR)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
-    s.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="extra env kwargs")
+    s.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE",
+                   help="env kwarg (JSON value, else string), repeatable; e.g. split=train[80%%:] or test_size=0.2")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="agent config field: accepted by train and bench; an error here (eval trains nothing)")
     s.add_argument("--env-id", default=None,
                    help="with a run directory: evaluate on this id of the same env class instead of the "
                         "run's (e.g. a MultiChoiceQA-ARCEasy-v0 run on MultiChoiceQA-ARCChallenge-v0)")
@@ -396,7 +407,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_train(argv[1:])
     if argv and argv[0] == "bench":
         return cmd_bench(argv[1:])
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # a wrong flag: that subcommand's usage, not the top-level one
+        parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     handlers = {"list": cmd_list, "play": cmd_play, "eval": cmd_eval, "docs": cmd_docs,
                 "quickstart": cmd_quickstart}
     return handlers[args.command](args)

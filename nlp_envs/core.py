@@ -162,6 +162,9 @@ class NlpEnv(gym.Env[dict, np.int64]):
         render_mode: str | None = None,
         dataset_kwargs: Mapping[str, Any] | None = None,
         columns: Mapping[str, Any] | None = None,
+        validation_size: float | int | None = None,
+        test_size: float | int | None = None,
+        split_seed: int = 0,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r}: expected one of {self.metadata['render_modes']} or None")
@@ -181,6 +184,9 @@ class NlpEnv(gym.Env[dict, np.int64]):
             dataset if dataset is not None else self.default_dataset,
             data_dir=data_dir,
             dataset_kwargs=dataset_kwargs,
+            validation_size=validation_size,  # carve splits out of train (nlp_envs.data module doc)
+            test_size=test_size,
+            split_seed=split_seed,
             **dict(columns or {}),
         )
         key = cache_key(

@@ -12,17 +12,34 @@
 
 The result is a :class:`TaskData`: plain column dicts per split in the family's schema. Data files
 are only read, never written; caches live in the user cache dir (:mod:`nlp_envs.cache`).
+
+Bring-your-own splits (any source):
+
+* ``split=`` takes a Hugging Face style slice of a split (:func:`parse_split`): ``"train[:80%]"``,
+  ``"train[80%:]"``, ``"test[:1000]"``, ``"train[-10%:]"``. A slice is a contiguous run of rows in the
+  source's order; percent bounds round to the closest row (as ``datasets``), so ``train[:80%]`` and
+  ``train[80%:]`` are disjoint and cover the split. The vocabulary and label set still come from the whole
+  train split, so envs on different slices of one file share token and label ids.
+* ``validation_size=`` / ``test_size=`` (a fraction in (0, 1) of the train rows, rounded up, or a row
+  count) carve the missing splits out of the train split, seeded by ``split_seed`` (default 0):
+  stratified by label for single-label classification, a plain seeded shuffle for the other families
+  (multi-label, NER, dialogue, QA), where every label (entity type) of the file keeps at least one train
+  row. Each carved split keeps the source's row order. A split the source already has is an error.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from nlp_envs import readers
 from nlp_envs.cache import hub_offline
@@ -44,6 +61,70 @@ TASK_COLUMNS: dict[str, tuple[str, ...]] = {
 Loaded = tuple[dict[str, dict[str, list]], "tuple[str, ...] | None", dict[str, Any]]
 
 
+# -- split slices ----------------------------------------------------------------------------
+
+SPLIT_GRAMMAR = (
+    "NAME or NAME[FROM:TO], NAME one of train/validation (dev)/test, FROM and TO optional integers, "
+    "each a row count or a percentage ending in %, negative counting from the end: "
+    "'train', 'train[:80%]', 'train[80%:]', 'test[:1000]', 'train[-10%:]'"
+)
+_SLICE_RE = re.compile(r"^\s*(?P<name>[A-Za-z_][\w-]*)\s*(?:\[\s*(?P<lo>-?\d+%?)?\s*:\s*(?P<hi>-?\d+%?)?\s*\])?\s*$")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """A parsed ``split=`` value: the split ``name`` (aliases resolved) and optional slice bounds, each
+    ``(value, is_percent)`` or None (see :func:`parse_split`)."""
+
+    name: str
+    lo: tuple[int, bool] | None = None
+    hi: tuple[int, bool] | None = None
+    sliced: bool = False
+
+    def bounds(self, n: int) -> tuple[int, int]:
+        """``(start, stop)`` rows of a split of ``n`` rows; percentages round to the closest row."""
+        return self._bound(self.lo, n, 0), self._bound(self.hi, n, n)
+
+    @staticmethod
+    def _bound(b: tuple[int, bool] | None, n: int, default: int) -> int:
+        if b is None:
+            return default
+        v, pct = b
+        if pct:
+            v = v + 100 if v < 0 else v
+            at = int(round(v * n / 100))
+        else:
+            at = v + n if v < 0 else v
+        return min(max(at, 0), n)
+
+
+def parse_split(split: str) -> SplitSpec:
+    """Parse ``split=``: a split name (``"train"``, ``"dev"``...) or a Hugging Face style slice of one,
+    ``NAME[FROM:TO]`` with row counts or percentages (:data:`SPLIT_GRAMMAR`); a bad value raises
+    :class:`DataError` with the grammar."""
+    if not isinstance(split, str):
+        raise DataError(f"split={split!r} must be a string: {SPLIT_GRAMMAR}")
+    m = _SLICE_RE.match(split)
+    if m is None:
+        hint = " (joining splits with '+' is not supported)" if "+" in split else ""
+        raise DataError(f"split={split!r} is not a split name or slice{hint}. Accepted: {SPLIT_GRAMMAR}")
+    bounds = []
+    for part in ("lo", "hi"):
+        raw = m.group(part)
+        if raw is None:
+            bounds.append(None)
+            continue
+        pct = raw.endswith("%")
+        v = int(raw.rstrip("%"))
+        if pct and not -100 <= v <= 100:
+            raise DataError(f"split={split!r}: {raw} is outside -100%..100%. Accepted: {SPLIT_GRAMMAR}")
+        bounds.append((v, pct))
+    name = m.group("name")
+    sliced = "[" in split
+    return SplitSpec(_SPLIT_ALIASES.get(name, name), bounds[0], bounds[1], sliced)
+
+
+
 class TaskData:
     """Raw data of one dataset, in the schema of its task family (:data:`TASK_COLUMNS`), loaded lazily.
 
@@ -58,7 +139,9 @@ class TaskData:
         splits: split name -> column name -> list of values (loaded on first access).
         label_names: label vocabulary in id order when the source defines one (else None: the env
             derives it from the train split).
-        extras: source-specific extras (e.g. SGD's provided reply-selection candidate sets).
+        extras: source-specific extras (e.g. SGD's provided reply-selection candidate sets;
+            ``split_rows``: split -> 0-based rows of the train source that ``test_size=`` /
+            ``validation_size=`` gave it).
     """
 
     def __init__(self, name: str, task: str, fingerprint: str, loader: Callable[[], Loaded], *,
@@ -70,15 +153,26 @@ class TaskData:
         self._loaded: Loaded | None = None
         self.files: dict[str, Path] = dict(files or {})  # split -> bring-your-own file (for error messages)
         self._options = dict(options or {})
+        self._slices: dict[tuple[str, int, int], dict[str, list]] = {}
 
     def where(self, split: str, row: int, *, word: int | None = None, role: str = "label") -> str:
         """Where 1-based ``row`` (and ``word``) of ``split`` is, for error messages: the file, row and
         line for a bring-your-own file (:func:`nlp_envs.readers.locate`), else the dataset and row."""
-        key = _SPLIT_ALIASES.get(split, split)
-        path = self.files.get(key)
+        try:
+            spec = parse_split(split)
+            key = spec.name
+            start = spec.bounds(self._num_rows(key))[0] if spec.sliced else 0
+        except (DataError, KeyError):
+            key, start = _SPLIT_ALIASES.get(split, split), 0
+        source_row = start + row  # 1-based row of the whole split
+        carved = self.extras.get("split_rows", {}).get(key)  # rows carved out of the train file
+        if carved is not None and 1 <= source_row <= len(carved):
+            path, source_row = self.files.get("train"), int(carved[source_row - 1]) + 1
+        else:
+            path = self.files.get(key)
         if path is not None:
             try:
-                return f"{readers.locate(path, row, word=word, role=role, **self._options)} (split {split!r})"
+                return f"{readers.locate(path, source_row, word=word, role=role, **self._options)} (split {split!r})"
             except (DataError, OSError):
                 pass
         at = f"dataset {self.name!r} split {split!r}, row {row}"
@@ -105,15 +199,38 @@ class TaskData:
     def release(self) -> None:
         """Forget the loaded columns (they are read again if needed)."""
         self._loaded = None
+        self._slices.clear()
+
+    def _num_rows(self, key: str) -> int:
+        cols = self.splits[key]
+        return len(next(iter(cols.values()))) if cols else 0
 
     def split(self, name: str) -> dict[str, list]:
-        """Columns of split ``name`` (aliases such as ``dev`` accepted), or a clear error."""
-        key = _SPLIT_ALIASES.get(name, name)
+        """Columns of split ``name``: a split name (aliases such as ``dev`` accepted) or a slice of one,
+        ``"train[:80%]"`` (:func:`parse_split`); a clear error for an unknown split or an empty slice."""
+        spec = parse_split(name)
+        key = spec.name
         if key not in self.splits:
             raise DataError(
-                f"dataset {self.name!r} has no split {name!r}; available splits: {sorted(self.splits)}"
+                f"dataset {self.name!r} has no split {(spec.name if spec.sliced else name)!r}; available splits: "
+                f"{sorted(self.splits)}"
+                + ("; a single file is the train split: carve the others with test_size= / validation_size="
+                   if key in ("test", "validation") and "train" in self.splits else "")
             )
-        return self.splits[key]
+        cols = self.splits[key]
+        if not spec.sliced:
+            return cols
+        n = self._num_rows(key)
+        start, stop = spec.bounds(n)
+        if start >= stop:
+            raise DataError(
+                f"split={name!r} selects no row: split {key!r} of dataset {self.name!r} has {n} rows, so the "
+                f"slice is rows {start}:{stop}. Accepted: {SPLIT_GRAMMAR}"
+            )
+        memo = (key, start, stop)
+        if memo not in self._slices:
+            self._slices[memo] = {c: v[start:stop] for c, v in cols.items()}
+        return self._slices[memo]
 
     def __repr__(self) -> str:
         return f"TaskData({self.name!r}, task={self.task!r}, loaded={self._loaded is not None})"
@@ -218,13 +335,39 @@ def load_task_data(
     *,
     data_dir: str | os.PathLike | None = None,
     dataset_kwargs: Mapping[str, Any] | None = None,
+    validation_size: float | int | None = None,
+    test_size: float | int | None = None,
+    split_seed: int = 0,
     **columns: Any,
 ) -> TaskData:
     """Resolve ``dataset`` (see module doc) into :class:`TaskData` for ``task``.
 
     ``columns`` are the bring-your-own options of the family (``text_column``, ``label_column``,
     ``token_column``, ``tag_column``, ``speaker_key``...), passed to the file readers.
+    ``validation_size`` / ``test_size`` (a fraction in (0, 1) of the train rows, rounded up, or a row
+    count) carve those splits out of the train split when the source has none, seeded by ``split_seed``
+    (stratified by label for classification; see the module doc).
     """
+    data = _resolve(task, dataset, data_dir=data_dir, dataset_kwargs=dataset_kwargs, **columns)
+    if validation_size is None and test_size is None:
+        return data
+    sizes = {"validation": _check_size("validation_size", validation_size),
+             "test": _check_size("test_size", test_size)}
+    if isinstance(split_seed, bool) or not isinstance(split_seed, (int, np.integer)):
+        raise ValueError(f"split_seed={split_seed!r} must be an int")
+    fp = _digest("carved", CARVE_VERSION, data.fingerprint, sorted(sizes.items()), int(split_seed))
+    return TaskData(data.name, task, fp, functools.partial(_load_carved, data, sizes, int(split_seed)),
+                    files=data.files, options=data._options)
+
+
+def _resolve(
+    task: str,
+    dataset: Any,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    dataset_kwargs: Mapping[str, Any] | None = None,
+    **columns: Any,
+) -> TaskData:
     if task not in TASK_COLUMNS:
         raise ValueError(f"unknown task family {task!r}; known: {sorted(TASK_COLUMNS)}")
     kwargs = dict(dataset_kwargs or {})
@@ -260,6 +403,163 @@ def load_task_data(
         f"unknown dataset {name!r} for {task}: not a known name, not an existing path, not a hub id. "
         f"Known names: {known_names}"
     )
+
+
+# -- carved splits (validation_size= / test_size=) ---------------------------------------------
+
+#: bump when the carving rule changes (part of the fingerprint: old cache entries are not reused)
+CARVE_VERSION = 1
+
+
+def _check_size(name: str, size: Any) -> float | int | None:
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}={size!r}: give a fraction in (0, 1) or a row count (int >= 1)")
+    if isinstance(size, (int, np.integer)):
+        if size < 1:
+            raise ValueError(f"{name}={size}: a row count must be >= 1 (or give a fraction in (0, 1))")
+        return int(size)
+    if not 0.0 < float(size) < 1.0:
+        raise ValueError(f"{name}={size}: a fraction must be in (0, 1) (or give a row count, an int)")
+    return float(size)
+
+
+def _row_labels(task: str, cols: dict[str, list]) -> list[Any] | None:
+    """Per row, what must stay represented in train: the label (classification, stratified), the label
+    set (multi-label) or the entity types (NER); None: no labels (dialogue, QA)."""
+    if task == "classification":
+        return [str(v) for v in cols["label"]]
+    if task == "multilabel":
+        return [frozenset(str(x) for x in (v if isinstance(v, (list, tuple)) else [v])) for v in cols["label"]]
+    if task == "ner":
+        return [frozenset(str(t).split("-", 1)[-1] for t in tags if str(t) != "O") for tags in cols["tags"]]
+    return None
+
+
+def _allocate(total: int, counts: np.ndarray, caps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Split ``total`` rows over classes in proportion to ``counts`` (largest remainder, ties drawn
+    by ``rng``), at most ``caps`` per class."""
+    exact = total * counts / counts.sum()
+    out = np.minimum(np.floor(exact).astype(np.int64), caps)
+    order = np.lexsort((rng.random(len(counts)), -(exact - np.floor(exact))))
+    left = total - int(out.sum())
+    while left > 0:
+        room = [i for i in order if out[i] < caps[i]]
+        if not room:
+            break
+        for i in room[:left]:
+            out[i] += 1
+        left = total - int(out.sum())
+    return out
+
+
+def carve_rows(task: str, cols: dict[str, list], sizes: Mapping[str, float | int | None], seed: int = 0,
+               *, where: str = "the train split") -> dict[str, np.ndarray]:
+    """Assign the rows of ``cols`` (a train split) to ``train`` and the splits of ``sizes``
+    (``{"validation": 0.1, "test": 0.2}``: fractions of the rows, rounded up, or counts): seeded,
+    stratified by label for classification (each label keeps >= 1 train row), else a plain seeded
+    shuffle after which every label / entity type of the file keeps >= 1 train row. Returns split ->
+    sorted 0-based row indices."""
+    n = len(next(iter(cols.values()))) if cols else 0
+    want = {k: (math.ceil(v * n - 1e-9) if isinstance(v, float) else int(v)) for k, v in sizes.items() if v is not None}
+    if sum(want.values()) >= n:
+        asked = ", ".join(f"{k} {v}" for k, v in want.items())
+        raise DataError(
+            f"{where} has {n} rows: carving {asked} leaves none to train on; give smaller "
+            f"validation_size= / test_size= (fractions in (0, 1) or row counts)"
+        )
+    rng = np.random.default_rng(seed)
+    labels = _row_labels(task, cols)
+    out: dict[str, list[int]] = {"train": []}
+    if task == "classification":
+        assert labels is not None
+        classes = sorted(set(labels))
+        by_class = {c: [] for c in classes}
+        for i, lab in enumerate(labels):
+            by_class[lab].append(i)
+        counts = np.array([len(by_class[c]) for c in classes], dtype=np.int64)
+        room = counts - 1  # every label keeps a train row (the label set comes from train)
+        taken: dict[str, np.ndarray] = {}
+        for split in ("test", "validation"):
+            if split in want:
+                taken[split] = _allocate(want[split], counts, room, rng)
+                room = room - taken[split]
+                if taken[split].sum() < want[split]:
+                    raise DataError(
+                        f"{where}: {split} needs {want[split]} rows but only {int(taken[split].sum())} can be "
+                        f"taken while every label keeps a train row ({len(classes)} labels, {n} rows); "
+                        "give a smaller size"
+                    )
+        for k, c in enumerate(classes):
+            perm = rng.permutation(by_class[c])
+            at = 0
+            for split in ("test", "validation"):
+                if split in taken:
+                    m = int(taken[split][k])
+                    out.setdefault(split, []).extend(perm[at : at + m].tolist())
+                    at += m
+            out["train"].extend(perm[at:].tolist())
+    else:
+        perm = rng.permutation(n).tolist()
+        at = 0
+        for split in ("test", "validation"):
+            if split in want:
+                out[split] = perm[at : at + want[split]]
+                at += want[split]
+        out["train"] = perm[at:]
+        if labels is not None:
+            _keep_labels_in_train(out, labels)
+    return {k: np.array(sorted(v), dtype=np.int64) for k, v in out.items()}
+
+
+def _keep_labels_in_train(out: dict[str, list[int]], labels: list[frozenset]) -> None:
+    """Swap rows so that every label (entity type) of the file has a train row: a held-out row holding a
+    missing label goes to train, in exchange for a train row whose labels all stay covered."""
+    count: dict[Any, int] = {}
+    for r in out["train"]:
+        for lab in labels[r]:
+            count[lab] = count.get(lab, 0) + 1
+    every = sorted({lab for row in labels for lab in row}, key=str)
+    for lab in every:
+        if count.get(lab):
+            continue
+        split, r = next((s, r) for s in ("test", "validation") if s in out for r in out[s] if lab in labels[r])
+        for x in labels[r]:
+            count[x] = count.get(x, 0) + 1
+        swap = next((t for t in out["train"] if all(count[x] >= 2 for x in labels[t])), None)
+        out[split].remove(r)
+        out["train"].append(r)
+        if swap is not None:
+            out["train"].remove(swap)
+            out[split].append(swap)
+            for x in labels[swap]:
+                count[x] -= 1
+
+
+def _load_carved(data: TaskData, sizes: dict[str, float | int | None], seed: int) -> Loaded:
+    splits, labels, extras = data._load()
+    data.release()
+    if "train" not in splits:
+        raise DataError(
+            f"dataset {data.name!r} has no train split to carve validation_size= / test_size= from; "
+            f"it has {sorted(splits)}"
+        )
+    for split, size in sizes.items():
+        if size is not None and split in splits:
+            where = f" ({data.files[split]})" if split in data.files else ""
+            param = "test_size" if split == "test" else "validation_size"
+            raise DataError(
+                f"dataset {data.name!r} already has a {split} split{where}: {param}={size} would replace it; "
+                f"drop {param}= (or the {split} file)"
+            )
+    train = splits["train"]
+    where = f"{data.files['train']} (train)" if "train" in data.files else f"dataset {data.name!r} split 'train'"
+    rows = carve_rows(data.task, train, sizes, seed, where=where)
+    out = dict(splits)
+    for split, idx in rows.items():
+        out[split] = {c: [v[i] for i in idx] for c, v in train.items()}
+    return out, labels, {**extras, "split_rows": rows}
 
 
 # -- sources ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium import spaces
 
 from nlp_envs.core import NlpVectorEnv, int_box
+from nlp_envs.data import parse_split
 from nlp_envs.dialog import DialogEnvBase, dialog_encoder, ids_dtype, pack_rows, ragged_ids
 from nlp_envs.prepared import Prepared, TextColumn
 from nlp_envs.readers import DataError
@@ -209,10 +210,12 @@ class DialogSelectEnv(DialogEnvBase):
     # -- preparation ------------------------------------------------------------------------------
     def _prepare_split(self, split: str) -> Prepared:
         data = self.data
-        key = next(name for name, cols in data.splits.items() if cols is data.split(split))
-        provided = data.extras.get("selection", {}).get(key) if self.provided_candidates else None
-        if provided is not None:
-            return self._prepare_provided(provided)
+        data.split(split)  # a clear error for a split the dataset lacks
+        spec = parse_split(split)
+        provided = data.extras.get("selection", {}).get(spec.name) if self.provided_candidates else None
+        if provided is not None:  # a slice (split="test[:50%]") takes that part of the provided items
+            start, stop = spec.bounds(len(provided["label"]))
+            return self._prepare_provided({k: v[start:stop] for k, v in provided.items()} if spec.sliced else provided)
         encoder, pairs, arrays, texts = self._prepare_common(split)
         values, starts, lengths = pairs.reply_tokens()
         pool, pool_len = pack_rows(values, starts, lengths, self.max_reply_tokens, ids_dtype(encoder.vocab_size))
