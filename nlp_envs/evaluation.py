@@ -115,10 +115,12 @@ def evaluate(
     Args:
         env_or_id: an env id (``"TextCls-v0"``) or an env made by ``gym.make`` (its kwargs are reused).
         policy: see the module doc.
-        split: the split to evaluate on.
+        split: the split to evaluate on: a name (``"test"``) or a slice of one (``"train[80%:]"``,
+            ``"test[:1000]"``; :func:`nlp_envs.data.parse_split`).
         num_envs: sub-envs of the vector env (capped at the split size).
         seed: seed of the vector env (used by families with random elements, e.g. distractors).
-        env_kwargs: extra env kwargs (e.g. ``data_dir=``).
+        env_kwargs: extra env kwargs (e.g. ``data_dir=``; ``dataset="reviews.csv", test_size=0.2`` carves a
+            seeded, stratified test split out of one file: :mod:`nlp_envs.data`).
 
     Returns:
         A dict of metrics (e.g. ``accuracy``, ``macro_f1``) plus ``num_examples``, ``split``, ``env_id``.
