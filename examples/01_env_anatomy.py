@@ -46,7 +46,7 @@ def main() -> None:
     episodes = 200 if args.smoke else args.episodes
 
     # 1. Spaces ------------------------------------------------------------------------------------
-    env = gym.make(ENV_ID, render_mode="ansi")
+    env = gym.make(ENV_ID, render_mode="ansi", info_mode="full")  # full: info adds the raw text
     base = env.unwrapped  # the env without Gymnasium's checker wrappers: task-specific attributes live here
     print(f"action space: {env.action_space} -> labels {', '.join(base.label_names)}")
     print("observation space:")

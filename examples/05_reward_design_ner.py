@@ -139,7 +139,7 @@ def play(policy: Any, env: gym.Env, index: int) -> tuple[list[str], list[int], l
 
 def check_return_is_f1(policy: Any, episodes: int) -> list[tuple[list[str], list[float], dict[str, Any]]]:
     """On ``episodes`` test sentences: sum of entity_f1 rewards == info['entity_f1'] == seqeval's F1."""
-    env = gym.make(ENV_ID, split="test", order="sequential", reward="entity_f1")
+    env = gym.make(ENV_ID, split="test", order="sequential", reward="entity_f1", info_mode="full")
     played = []
     for i in range(episodes):
         words, _, rewards, info = play(policy, env, i)

@@ -130,7 +130,7 @@ def generation(warm_start: int, total: int, num_envs: int, seed: int, out: Path)
         print(f"| {name:42s} | {m['f1']:.3f} | {m['mean_reply_tokens']:17.1f} |")
 
     # One reply, to see what the numbers mean (a single env pinned to the first test example).
-    env = gym.make(REPLY_ID, split="test", **env_kwargs)
+    env = gym.make(REPLY_ID, split="test", info_mode="full", **env_kwargs)
     obs, _ = env.reset(options={"index": 0})
     done = False
     while not done:

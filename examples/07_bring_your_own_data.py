@@ -143,7 +143,7 @@ def main() -> None:
         print(f"wrote {tickets}/train.csv ({sizes['train']} rows), validation.csv ({sizes['validation']}), "
               f"test.csv ({sizes['test']})")
         cls_kwargs = {"dataset": str(tickets), "text_column": "utterance", "label_column": "intent"}
-        env = gym.make("TextCls-v0", **cls_kwargs)
+        env = gym.make("TextCls-v0", info_mode="full", **cls_kwargs)
         base = env.unwrapped
         obs, info = env.reset(seed=0)
         print(f"TextCls on tickets: {env.action_space} labels {base.label_names}")
@@ -159,7 +159,7 @@ def main() -> None:
         write_conll(ner, ner_sizes, rng)
         print(f"wrote {ner}/train.conll ({ner_sizes['train']} sentences), test.conll ({ner_sizes['test']})")
         ner_kwargs = {"dataset": str(ner)}
-        env = gym.make("NerTag-v0", render_mode="ansi", **ner_kwargs)
+        env = gym.make("NerTag-v0", render_mode="ansi", info_mode="full", **ner_kwargs)
         base = env.unwrapped
         env.reset(seed=0)
         print(f"NerTag on ner: {env.action_space} tags {base.tag_names}")

@@ -113,7 +113,7 @@ def main() -> None:
     examples = 1 if args.smoke else args.examples
 
     # max_reply_tokens=96 leaves room for the rambling reply (the default, 32 tokens, would cut it).
-    env = gym.make(ENV_ID, split="test", reward=polite_and_brief, max_reply_tokens=96)
+    env = gym.make(ENV_ID, split="test", reward=polite_and_brief, max_reply_tokens=96, info_mode="full")
     print(f"{ENV_ID} with reward={env.unwrapped.reward_name!r}: weights "
           + ", ".join(f"{f.__name__} {w}" for f, w in REWARD_FUNCS.items()))
 

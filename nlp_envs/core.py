@@ -7,8 +7,24 @@ episode bookkeeping (step before reset / after the end), and text rendering. A t
 only the task: how to build its arrays, the observation of the current state, and one step.
 
 :class:`NlpVectorEnv` is the base of the native vector envs: all sub-envs are stepped at once with
-numpy, with Gymnasium's default NEXT_STEP autoreset, and they are equal step for step to a
-``SyncVectorEnv`` of the single env under the same seeds (sub-env ``i`` is seeded ``seed + i``).
+numpy, with any of Gymnasium 1.x's autoreset modes (``autoreset_mode=`` NEXT_STEP, the default,
+SAME_STEP or DISABLED; see :class:`NlpVectorEnv`), and they are equal step for step to a
+``SyncVectorEnv`` of the single env in the same mode under the same seeds (sub-env ``i`` is seeded
+``seed + i``).
+
+Info
+    ``info_mode="lean"`` (default): every ``reset`` and ``step`` of an env returns the same info keys
+    (the family's :meth:`NlpEnv.lean_info_spec`), each a numpy value of fixed shape (``np.int64``,
+    ``np.float64``, 0-d ``bool`` arrays, ``bool`` arrays such as ``action_mask``), so that vector
+    envs and RL libraries batch them; a key that does not apply to a step holds its default (``-1``
+    for ids, ``0.0`` for scores, ``False``). ``info_mode="full"`` adds the family's variable
+    things (texts, tag and label lists, decoded replies) on the steps where they exist.
+
+Observation
+    ``obs_mode="dict"`` (default): a ``Dict`` of ``int64`` Boxes. ``obs_mode="flat"``: one ``int64``
+    ``Box``, the Dict's arrays flattened and concatenated in the Dict's key order (sorted by name,
+    as ``gymnasium.spaces.flatten`` and ``FlattenObservation`` do); :attr:`NlpEnv.flat_layout` gives
+    each key's slice and shape, :attr:`NlpEnv.dict_observation_space` the Dict.
 
 Example order
     ``order="shuffle"`` (default): each pass over the split visits every example once, in a new
@@ -20,9 +36,11 @@ Example order
 
 from __future__ import annotations
 
+import functools
 import operator
 from abc import abstractmethod
 from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any, ClassVar, SupportsFloat
 
 import gymnasium as gym
@@ -36,6 +54,27 @@ from nlp_envs.data import TaskData, load_task_data
 from nlp_envs.prepared import Prepared, cache_key, get_prepared
 
 ORDERS = ("shuffle", "sequential")
+INFO_MODES = ("lean", "full")
+OBS_MODES = ("dict", "flat")
+
+#: Default of a lean info key that does not apply to a step: -1 (an id), 0.0 (a score), False.
+NO_ID = np.int64(-1)
+NO_SCORE = np.float64(0.0)
+NO_FLAG = np.array(False)
+
+
+def _as_info_value(default: Any) -> Callable[[Any], Any]:
+    """The converter of a lean info value, from its default: ``np.int64``, ``np.float64``, or a
+    ``bool``/other array (0-d ``bool`` arrays for flags: ``SyncVectorEnv`` batches them into a ``bool``
+    array, while it puts ``np.bool_`` scalars into an object array)."""
+    if default is None:
+        return np.asarray
+    if isinstance(default, np.integer):
+        return np.int64
+    if isinstance(default, np.floating):
+        return np.float64
+    dtype = np.asarray(default).dtype
+    return functools.partial(np.array, dtype=dtype)  # a new object every time (users keep infos)
 
 
 def check_flag(name: str, value: Any) -> bool:
@@ -165,7 +204,16 @@ class NlpEnv(gym.Env[dict, np.int64]):
         validation_size: float | int | None = None,
         test_size: float | int | None = None,
         split_seed: int = 0,
+        info_mode: str = "lean",
+        obs_mode: str = "dict",
     ) -> None:
+        if info_mode not in INFO_MODES:
+            raise ValueError(f"info_mode={info_mode!r}: expected one of {INFO_MODES}")
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode={obs_mode!r}: expected one of {OBS_MODES}")
+        self.info_mode = info_mode
+        self.obs_mode = obs_mode
+        self._info_spec: dict[str, tuple[Any, Any]] | None = None
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r}: expected one of {self.metadata['render_modes']} or None")
         if not isinstance(max_length, int) or max_length < 4:
@@ -202,6 +250,68 @@ class NlpEnv(gym.Env[dict, np.int64]):
         self._pinned = False  # True when the current example was pinned by reset(options={"index": i})
         self._needs_reset = True
         self._last_action: Any = None
+
+    # -- observation and info modes -------------------------------------------------------------
+    @property
+    def observation_space(self) -> spaces.Space:  # type: ignore[override]
+        """The Dict of the family, or (``obs_mode="flat"``) one ``int64`` Box of its flattened keys."""
+        return self._obs_space
+
+    @observation_space.setter
+    def observation_space(self, space: spaces.Space) -> None:
+        self._dict_space = space
+        self._obs_space = space
+        self._flat_keys: tuple[str, ...] = ()
+        if getattr(self, "obs_mode", "dict") == "flat" and isinstance(space, spaces.Dict):
+            self._obs_space = spaces.flatten_space(space)
+            assert self._obs_space.dtype == np.int64, self._obs_space.dtype
+            self._flat_keys = tuple(space.spaces)
+
+    @property
+    def dict_observation_space(self) -> spaces.Dict:
+        """The family's ``Dict`` observation space (whatever ``obs_mode`` is)."""
+        return self._dict_space
+
+    @property
+    def flat_layout(self) -> dict[str, tuple[slice, tuple[int, ...]]]:
+        """``key -> (slice of the flat observation, shape)`` in the flat order (the Dict's key order)."""
+        out, start = {}, 0
+        for k, sp in self._dict_space.spaces.items():
+            n = int(np.prod(sp.shape))
+            out[k] = (slice(start, start + n), tuple(sp.shape))
+            start += n
+        return out
+
+    def flatten_obs(self, obs: dict[str, np.ndarray], batched: bool = False) -> np.ndarray:
+        """A Dict observation (or a batch of them) as the flat ``int64`` array of ``obs_mode="flat"``."""
+        keys = self._flat_keys or tuple(self._dict_space.spaces)
+        if batched:
+            n = len(next(iter(obs.values())))
+            return np.concatenate([np.asarray(obs[k], dtype=np.int64).reshape(n, -1) for k in keys], axis=1)
+        return np.concatenate([np.asarray(obs[k], dtype=np.int64).reshape(-1) for k in keys])
+
+    def lean_info_spec(self) -> dict[str, Any]:
+        """The info keys of every ``reset`` and ``step`` in lean mode, ``key -> default``: the value
+        when the key does not apply to a step (:data:`NO_ID`, :data:`NO_SCORE`, :data:`NO_FLAG`), or
+        None for an array the family gives on every step (``action_mask``). Families override this."""
+        return {"index": NO_ID}
+
+    def _finish_info(self, info: dict[str, Any]) -> dict[str, Any]:
+        """The info a caller sees: the lean keys (numpy, defaults filled in), plus in full mode the rest."""
+        spec = self._info_spec
+        if spec is None:
+            spec = self._info_spec = {k: (_as_info_value(d), d) for k, d in self.lean_info_spec().items()}
+        out = {}
+        for k, (conv, default) in spec.items():
+            v = info.get(k, default)
+            if v is None:
+                raise RuntimeError(f"{type(self).__name__} gave no info[{k!r}] (a lean key without default)")
+            out[k] = conv(v)
+        if self.info_mode == "full":
+            for k, v in info.items():
+                if k not in spec:
+                    out[k] = v
+        return out
 
     # -- for subclasses ------------------------------------------------------------------------
     def _prep_settings(self) -> Any:
@@ -264,7 +374,9 @@ class NlpEnv(gym.Env[dict, np.int64]):
         obs, info = self._start_episode(index)
         if self.render_mode == "human":
             self.render()
-        return obs, info
+        if self._flat_keys:
+            obs = self.flatten_obs(obs)  # type: ignore[assignment]
+        return obs, self._finish_info(info)
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
         if self._needs_reset:
@@ -273,12 +385,14 @@ class NlpEnv(gym.Env[dict, np.int64]):
             )
         a = self._validate_action(action)
         self._last_action = a
-        out = self._step_action(a)
-        if out[2] or out[3]:
+        obs, reward, terminated, truncated, info = self._step_action(a)
+        if terminated or truncated:
             self._needs_reset = True
         if self.render_mode == "human":
             self.render()
-        return out
+        if self._flat_keys:
+            obs = self.flatten_obs(obs)  # type: ignore[assignment]
+        return obs, reward, terminated, truncated, self._finish_info(info)
 
     def _validate_action(self, action: Any) -> int:
         n = self.action_space.n  # type: ignore[attr-defined]
@@ -399,19 +513,42 @@ class NlpVectorEnv(gym.vector.VectorEnv):
     """Base of the native (numpy) vector envs: one shared prepared split, ``num_envs`` cursors.
 
     Subclasses set :attr:`env_class` and implement :meth:`_begin`, :meth:`_advance` and
-    :meth:`_observe`. Actions of sub-envs that are being autoreset (NEXT_STEP mode: the step after
-    an episode ended) are ignored, exactly as in ``SyncVectorEnv``.
+    :meth:`_observe`; this class owns the autoreset logic of all families, Gymnasium 1.x's three
+    modes (``autoreset_mode=``, also ``metadata["autoreset_mode"]``), each equal step for step to
+    ``SyncVectorEnv(..., autoreset_mode=m)``:
+
+    * ``NEXT_STEP`` (default): the step after an episode ended resets that sub-env (its action is
+      ignored, reward 0, ``terminated``/``truncated`` False) and returns the reset obs and info.
+    * ``SAME_STEP``: the step that ends an episode returns the new episode's first obs and reset
+      info; the last obs and the step's info are in ``info["final_obs"]`` (object array of
+      per-sub-env observations, ``None`` elsewhere) and ``info["final_info"]`` (vector infos), with
+      masks ``info["_final_obs"]``/``info["_final_info"]``.
+    * ``DISABLED``: no autoreset; reset the ended sub-envs with
+      ``reset(options={"reset_mask": terminated | truncated})`` before the next step (a step of an
+      ended sub-env raises ``ResetNeeded``).
+
+    ``gym.make_vec(id, vectorization_mode="vector_entry_point", autoreset_mode=m)`` and (for the ids of
+    this package) ``vector_kwargs={"autoreset_mode": m}`` build one. ``info_mode``/``obs_mode`` are the
+    single env's (see the module doc).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
     env_class: ClassVar[type[NlpEnv]]
 
     def __init__(self, num_envs: int = 1, *, order: str = "shuffle", shard_index: int = 0, num_shards: int = 1,
-                 render_mode: str | None = None, **env_kwargs: Any) -> None:
+                 render_mode: str | None = None, autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+                 **env_kwargs: Any) -> None:
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} must be a positive int")
         if render_mode is not None:
             raise ValueError("native vector envs do not render; render a single env instead")
+        try:
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            raise ValueError(
+                f"autoreset_mode={autoreset_mode!r}: expected one of {[m.value for m in AutoresetMode]}"
+            ) from None
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.num_envs = num_envs
         # The template env holds the prepared data (shared, read-only) and the single spaces.
         self.env = self.env_class(order=order, shard_index=shard_index, num_shards=num_shards, **env_kwargs)
@@ -421,12 +558,20 @@ class NlpVectorEnv(gym.vector.VectorEnv):
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self.render_mode = None
         self.order = order
+        self.info_mode = self.env.info_mode
+        self.obs_mode = self.env.obs_mode
+        self._lean_spec = {k: d for k, d in self.env.lean_info_spec().items()}
         self._vorder = VectorOrder(self.env.num_examples, num_envs, order, shard_index, num_shards)
         self._rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(num_envs)]
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._started = False
         self._all = np.arange(num_envs)
         self._subset_infos: list[tuple[np.ndarray, dict[str, Any]]] = []
+
+    @property
+    def full_info(self) -> bool:
+        """True with ``info_mode="full"`` (families then add their variable info values)."""
+        return self.info_mode == "full"
 
     @property
     def prepared(self) -> Prepared:
@@ -444,7 +589,8 @@ class NlpVectorEnv(gym.vector.VectorEnv):
 
     @property
     def autoresetting(self) -> np.ndarray:
-        """Sub-envs whose next ``step`` is an autoreset (their action will be ignored)."""
+        """Sub-envs whose next ``step`` is an autoreset (NEXT_STEP; their action will be ignored), or
+        (DISABLED) that must be reset before the next step."""
         return self._autoreset.copy()
 
     def _report_subset(self, env_ids: np.ndarray, values: dict[str, Any]) -> None:
@@ -472,7 +618,34 @@ class NlpVectorEnv(gym.vector.VectorEnv):
 
     @abstractmethod
     def _observe(self) -> dict[str, np.ndarray]:
-        """The batched observation of all sub-envs."""
+        """The batched (Dict) observation of all sub-envs."""
+
+    # -- shared machinery -------------------------------------------------------------------------
+    def _obs_out(self) -> Any:
+        """The batched observation as returned (flat with ``obs_mode="flat"``)."""
+        obs = self._observe()
+        return self.env.flatten_obs(obs, batched=True) if self.obs_mode == "flat" else obs
+
+    def _begin_infos(self, env_ids: np.ndarray) -> dict[str, Any]:
+        return _vector_info(self._begin(env_ids), env_ids, self.num_envs)
+
+    def _finish_infos(self, infos: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+        """Lean keys for every sub-env of ``rows`` (bool mask), defaults where a key did not apply;
+        without ``info_mode="full"`` only those keys."""
+        out: dict[str, Any] = {} if not self.full_info else dict(infos)
+        for k, default in self._lean_spec.items():
+            if k in infos:
+                arr, mask = infos[k], infos[f"_{k}"]
+                if default is not None and not np.array_equal(mask, rows):
+                    arr = arr.copy()
+                    arr[rows & ~mask] = default
+            elif default is None:
+                raise RuntimeError(f"{type(self).__name__} gave no info[{k!r}] (a lean key without default)")
+            else:
+                arr = _vector_info({k: np.full(self.num_envs, default)}, self._all, self.num_envs)[k]
+            out[k] = arr
+            out[f"_{k}"] = rows.copy()
+        return out
 
     # -- Gymnasium vector API -------------------------------------------------------------------
     def autoreset_now(self, env_ids: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -485,12 +658,21 @@ class NlpVectorEnv(gym.vector.VectorEnv):
         env_ids = np.asarray(env_ids, dtype=np.int64)
         values = self._begin(env_ids)
         self._autoreset[env_ids] = False
-        return self._observe(), values
+        rows = np.zeros(self.num_envs, dtype=bool)
+        rows[env_ids] = True
+        infos = self._finish_infos(_vector_info(values, env_ids, self.num_envs), rows)
+        values = {k: v[env_ids] for k, v in infos.items() if not k.startswith("_")}
+        return self._obs_out(), values
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed if seed is None or isinstance(seed, int) else None)
+        options = dict(options or {})
+        reset_mask = options.pop("reset_mask", None)
         if options:
-            raise ValueError("native vector envs take no reset options (pin examples with a single env)")
+            raise ValueError(
+                f"native vector envs take only the reset option 'reset_mask', not {sorted(options)} "
+                "(pin examples with a single env)"
+            )
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, int):
@@ -499,22 +681,43 @@ class NlpVectorEnv(gym.vector.VectorEnv):
             if len(seed) != self.num_envs:
                 raise ValueError(f"got {len(seed)} seeds for {self.num_envs} envs")
             seeds = list(seed)
-        for i, s in enumerate(seeds):
+        if reset_mask is None:
+            rows = np.ones(self.num_envs, dtype=bool)
+        else:
+            rows = np.asarray(reset_mask)
+            if rows.shape != (self.num_envs,) or rows.dtype != np.bool_ or not rows.any():
+                raise ValueError(
+                    f"options['reset_mask'] must be a bool array of shape ({self.num_envs},) with at least one "
+                    f"True, got {reset_mask!r}"
+                )
+            if not self._started:
+                raise ResetNeeded("call reset() without reset_mask first")
+        ids = np.flatnonzero(rows)
+        for i in ids.tolist():
+            s = seeds[i]
             if s is not None or not self._started:
                 self._rngs[i] = seeding.np_random(s)[0]
                 self._vorder.restart(np.array([i]))
         self._started = True
-        self._autoreset[:] = False
-        infos = self._begin(self._all)
-        return self._observe(), _vector_info(infos, self._all, self.num_envs)
+        self._autoreset[ids] = False
+        infos = self._finish_infos(self._begin_infos(ids), rows)
+        return self._obs_out(), infos
 
     def step(self, actions: Any):
         if not self._started:
             raise ResetNeeded("call reset() before step()")
         acts = self._validate_actions(actions)
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
+        mode = self.autoreset_mode
+        if mode == AutoresetMode.DISABLED and self._autoreset.any():
+            ended = np.flatnonzero(self._autoreset).tolist()
+            raise ResetNeeded(
+                f"sub-envs {ended} ended their episodes (autoreset_mode=DISABLED): call "
+                "reset(options={'reset_mask': terminated | truncated}) before step()"
+            )
+        n = self.num_envs
+        rewards = np.zeros(n, dtype=np.float64)
+        terminated = np.zeros(n, dtype=bool)
+        truncated = np.zeros(n, dtype=bool)
         resetting = np.flatnonzero(self._autoreset)
         active = np.flatnonzero(~self._autoreset)
         infos: dict[str, Any] = {}
@@ -524,15 +727,38 @@ class NlpVectorEnv(gym.vector.VectorEnv):
             rewards[active] = r
             terminated[active] = te
             truncated[active] = tr
-            infos = _vector_info(step_infos, active, self.num_envs)
+            infos = _vector_info(step_infos, active, n)
             for ids, values in self._subset_infos:
-                infos = _merge_vector_infos(infos, _vector_info(values, ids, self.num_envs))
+                infos = _merge_vector_infos(infos, _vector_info(values, ids, n))
             self._subset_infos.clear()
-        if len(resetting):
-            reset_infos = _vector_info(self._begin(resetting), resetting, self.num_envs)
-            infos = _merge_vector_infos(infos, reset_infos)
-        self._autoreset = terminated | truncated
-        return self._observe(), rewards, terminated, truncated, infos
+        all_rows = np.ones(n, dtype=bool)
+        if len(resetting):  # NEXT_STEP: the sub-envs that ended on the previous step
+            infos = _merge_vector_infos(infos, self._begin_infos(resetting))
+        done = terminated | truncated
+        if mode == AutoresetMode.SAME_STEP and done.any():
+            ended = np.flatnonzero(done)
+            final_infos = self._finish_infos(infos, done)
+            final_infos = {k: _rows_only(v, done) for k, v in final_infos.items()}
+            final_batch = self._obs_out()
+            final_obs = np.full(n, None, dtype=object)
+            for i in ended.tolist():  # only sub-envs ending an episode
+                final_obs[i] = ({k: v[i] for k, v in final_batch.items()} if isinstance(final_batch, dict)
+                                else final_batch[i])
+            kept = {}
+            for k, v in infos.items():  # the ended sub-envs report their reset info instead
+                if not k.startswith("_"):
+                    mask = infos[f"_{k}"] & ~done
+                    if mask.any():
+                        kept[k], kept[f"_{k}"] = v, mask
+            infos = _merge_vector_infos(kept, self._begin_infos(ended))
+            infos = self._finish_infos(infos, all_rows)
+            infos.update(final_obs=final_obs, _final_obs=done.copy(), final_info=final_infos,
+                         _final_info=done.copy())
+            self._autoreset[:] = False
+        else:
+            infos = self._finish_infos(infos, all_rows)
+            self._autoreset = done
+        return self._obs_out(), rewards, terminated, truncated, infos
 
     def _validate_actions(self, actions: Any) -> np.ndarray:
         arr = np.asarray(actions)
@@ -575,6 +801,16 @@ def _vector_info(values: dict[str, Any], env_ids: np.ndarray, num_envs: int) -> 
         mask[env_ids] = True
         out[k] = arr
         out[f"_{k}"] = mask
+    return out
+
+
+def _rows_only(v: Any, rows: np.ndarray) -> Any:
+    """A vector info value (or mask) kept at ``rows`` only, as ``SyncVectorEnv`` builds ``final_info``
+    (zeros, ``None`` or ``False`` elsewhere)."""
+    if v.dtype == bool and v.shape == rows.shape and v.ndim == 1:
+        return v & rows
+    out = np.full(v.shape, None, dtype=object) if v.dtype == object else np.zeros_like(v)
+    out[rows] = v[rows]
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NlpEnv, NlpVectorEnv, check_flag, int_box
+from nlp_envs.core import NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, int_box
 from nlp_envs.metrics import distinct_n, rouge_l, sentence_bleu, unigram_f1
 from nlp_envs.prepared import ListColumn, Prepared, TextColumn, cache_key, get_prepared
 from nlp_envs.readers import DataError, dialogue_pairs
@@ -280,7 +280,10 @@ class DialogEnvBase(NlpEnv):
         return [{"speaker": self._turn_speaker[k], "text": self._turn_text[k]} for k in range(start, start + count)]
 
     def _base_info(self, i: int) -> dict[str, Any]:
-        return {"index": i, "dialogue_id": self._dialogue_ids[i], "turn_index": int(self._turn_index[i])}
+        info = {"index": i, "turn_index": int(self._turn_index[i])}
+        if self.info_mode == "full":
+            info["dialogue_id"] = self._dialogue_ids[i]
+        return info
 
     def _render_context(self, i: int, last: int = 6) -> list[str]:
         turns = self.context_turns(i)
@@ -373,11 +376,16 @@ class DialogReplyEnv(DialogEnvBase):
     Stepping after the end (or before ``reset``) raises ``gymnasium.error.ResetNeeded``; an action
     that is not an int in range raises ``gymnasium.error.InvalidAction``.
 
-    ``info`` after ``reset``: ``index``, ``dialogue_id``, ``turn_index``, ``truncated_context``
-    (and ``action_mask`` when masking). After a step that is not the last: nothing (or only
-    ``action_mask``). After the last step: ``index``, ``dialogue_id``, ``turn_index``, ``reply``
-    (decoded text), ``reference``, ``score`` (the reward before the token penalty),
-    ``reply_tokens`` (tokens written, ``[EOS]`` excluded).
+    ``info`` (every step): ``index``, ``turn_index``, ``truncated_context``, ``action_mask`` (when
+    masking), ``score`` (the reward before the token penalty; 0.0 before the last step) and
+    ``reply_tokens`` (tokens written, ``[EOS]`` excluded; ``-1`` before the last step).
+    ``info_mode="full"`` adds ``dialogue_id``, and at the last step ``reply`` (decoded text) and
+    ``reference``.
+
+    Every ``reset`` and ``step`` returns the same info keys, numpy values of fixed shape
+    (``info_mode="lean"``, the default; a key that does not apply holds ``-1``, ``0.0`` or ``False``);
+    ``info_mode="full"`` adds the variable ones. ``obs_mode="flat"`` gives one ``int64`` Box instead of
+    the Dict (its keys flattened in the Dict's order; ``env.unwrapped.flat_layout``).
 
     ## Arguments
 
@@ -415,7 +423,7 @@ class DialogReplyEnv(DialogEnvBase):
 
     ``gym.make_vec("DialogReply-v0", num_envs=256)`` builds :class:`DialogReplyVectorEnv`: all
     sub-envs stepped with numpy (the reply buffers are one ``(num_envs, R)`` array; only finished
-    replies are decoded and scored), NEXT_STEP autoreset, equal step for step to ``SyncVectorEnv``
+    replies are decoded and scored), NEXT_STEP (default), SAME_STEP or DISABLED autoreset (``autoreset_mode=``), equal step for step to ``SyncVectorEnv``
     under the same seeds. ``nlp_envs.evaluate`` reports ``f1``, ``bleu``, ``rouge_l`` (means),
     ``distinct_1``, ``distinct_2`` (over all replies), ``mean_reply_tokens`` (vocabulary tokens,
     ``[EOS]`` excluded) and ``mean_reply_words`` (whitespace words of the decoded reply).
@@ -557,6 +565,13 @@ class DialogReplyEnv(DialogEnvBase):
             info["action_mask"] = self._mask.copy()
         return self._obs(), info
 
+    def lean_info_spec(self) -> dict[str, Any]:
+        spec = {"index": NO_ID, "turn_index": NO_ID, "truncated_context": np.array(False), "score": NO_SCORE,
+                "reply_tokens": NO_ID}
+        if self.action_mask_mode is not None:
+            spec["action_mask"] = None
+        return spec
+
     def _validate_action(self, action: Any) -> int:
         a = super()._validate_action(action)
         if self.strict and not self._mask[a]:
@@ -572,11 +587,13 @@ class DialogReplyEnv(DialogEnvBase):
         terminated = action == self.eos_id
         truncated = not terminated and self._length >= self.max_reply_tokens
         reward = 0.0 - self.token_penalty
-        info: dict[str, Any] = {}
         if terminated or truncated:
             score, info = self.score_reply(self._index, self._reply, self._length, terminated)
             reward += score
             self._last_end = dict(info, reward=reward)
+        else:
+            info = self._base_info(self._index)
+        info["truncated_context"] = bool(self._ctx_truncated[self._index])
         if self.action_mask_mode is not None:
             info["action_mask"] = self._mask.copy()
         return self._obs(), reward, terminated, truncated, info
@@ -627,7 +644,7 @@ class DialogReplyEnv(DialogEnvBase):
 
 
 class DialogReplyVectorEnv(NlpVectorEnv):
-    """Native vector version of :class:`DialogReplyEnv` (numpy, NEXT_STEP autoreset)."""
+    """Native vector version of :class:`DialogReplyEnv` (numpy; any ``autoreset_mode``)."""
 
     env_class = DialogReplyEnv
 
@@ -658,8 +675,9 @@ class DialogReplyVectorEnv(NlpVectorEnv):
         self._reply[env_ids] = 0
         self._ctx_ids[env_ids] = env._ctx_ids[idx]
         self._ctx_mask[env_ids] = self._cols_c[None, :] < env._ctx_len[idx][:, None]
-        infos = {"index": idx, "dialogue_id": env._dialogue_ids.take(idx), "turn_index": env._turn_index[idx],
-                 "truncated_context": env._ctx_truncated[idx]}
+        infos = {"index": idx, "turn_index": env._turn_index[idx], "truncated_context": env._ctx_truncated[idx]}
+        if self.full_info:
+            infos["dialogue_id"] = env._dialogue_ids.take(idx)
         if self._masking:
             infos["action_mask"] = np.broadcast_to(self._mask, (len(env_ids), self.vocab_size))
         return infos
@@ -686,10 +704,16 @@ class DialogReplyVectorEnv(NlpVectorEnv):
             score, info = env.score_reply(int(self._cur[e]), self._reply[e], int(self._len[e]), bool(terminated[j]))
             rewards[j] += score
             for k, v in info.items():
-                ends.setdefault(k, []).append(v)
+                if self.full_info or k in ("score", "reply_tokens"):
+                    ends.setdefault(k, []).append(v)
         self._report_subset(active[finished], {
             k: np.array(v, dtype=object) if isinstance(v[0], str) else np.asarray(v) for k, v in ends.items()})
-        infos = {"action_mask": np.broadcast_to(self._mask, (len(active), self.vocab_size))} if self._masking else {}
+        idx = self._cur[active]
+        infos = {"index": idx, "turn_index": env._turn_index[idx], "truncated_context": env._ctx_truncated[idx]}
+        if self.full_info:
+            infos["dialogue_id"] = env._dialogue_ids.take(idx)
+        if self._masking:
+            infos["action_mask"] = np.broadcast_to(self._mask, (len(active), self.vocab_size))
         return rewards, terminated, truncated, infos
 
     def _observe(self) -> dict[str, np.ndarray]:

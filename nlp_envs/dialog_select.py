@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from nlp_envs.core import NlpVectorEnv, int_box
+from nlp_envs.core import NO_FLAG, NO_ID, NlpVectorEnv, int_box
 from nlp_envs.data import parse_split
 from nlp_envs.dialog import DialogEnvBase, dialog_encoder, ids_dtype, pack_rows, ragged_ids
 from nlp_envs.prepared import Prepared, TextColumn
@@ -109,8 +109,13 @@ class DialogSelectEnv(DialogEnvBase):
     Stepping after the end (or before ``reset``) raises ``gymnasium.error.ResetNeeded``; an action
     that is not an int in ``[0, K)`` raises ``gymnasium.error.InvalidAction``.
 
-    ``info`` after ``reset``: ``index``, ``dialogue_id``, ``turn_index``, ``label`` (the true
-    reply's position). After ``step``: the same, plus ``prediction`` and ``correct``.
+    ``info``: ``index``, ``turn_index``, ``label`` (the true reply's position), ``prediction`` and
+    ``correct`` (``-1``/``False`` after ``reset``); ``info_mode="full"`` adds ``dialogue_id``.
+
+    Every ``reset`` and ``step`` returns the same info keys, numpy values of fixed shape
+    (``info_mode="lean"``, the default; a key that does not apply holds ``-1``, ``0.0`` or ``False``);
+    ``info_mode="full"`` adds the variable ones. ``obs_mode="flat"`` gives one ``int64`` Box instead of
+    the Dict (its keys flattened in the Dict's order; ``env.unwrapped.flat_layout``).
 
     ## Arguments
 
@@ -133,7 +138,8 @@ class DialogSelectEnv(DialogEnvBase):
     ## Vectorized environment
 
     ``gym.make_vec("DialogSelect-v0", num_envs=256)`` builds :class:`DialogSelectVectorEnv`
-    (numpy, NEXT_STEP autoreset, equal step for step to ``SyncVectorEnv`` under the same seeds).
+    (numpy; NEXT_STEP, the default, SAME_STEP or DISABLED autoreset with ``autoreset_mode=``; equal step
+    for step to ``SyncVectorEnv`` in the same mode under the same seeds).
     ``nlp_envs.evaluate`` reports ``hits_at_1`` (accuracy) and, when the policy returns scores of
     shape ``(num_envs, K)``, ``mrr`` (mean reciprocal rank of the true reply; ties are ranked as
     ``argmax`` breaks them, lowest position first).
@@ -280,6 +286,9 @@ class DialogSelectEnv(DialogEnvBase):
         info["label"] = self._label
         return {k: v.copy() for k, v in obs.items()}, info
 
+    def lean_info_spec(self) -> dict[str, Any]:
+        return {"index": NO_ID, "turn_index": NO_ID, "label": NO_ID, "prediction": NO_ID, "correct": NO_FLAG}
+
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         correct = action == self._label
         info = self._base_info(self._index)
@@ -309,7 +318,7 @@ class DialogSelectEnv(DialogEnvBase):
 
 
 class DialogSelectVectorEnv(NlpVectorEnv):
-    """Native vector version of :class:`DialogSelectEnv` (numpy, NEXT_STEP autoreset)."""
+    """Native vector version of :class:`DialogSelectEnv` (numpy; any ``autoreset_mode``)."""
 
     env_class = DialogSelectEnv
 
@@ -333,16 +342,20 @@ class DialogSelectVectorEnv(NlpVectorEnv):
             self._cand[e], self._label[e] = env.draw_candidates(int(i), self._rngs[e])
         self._ctx_ids[env_ids] = env._ctx_ids[idx]
         self._ctx_mask[env_ids] = self._cols_c[None, :] < env._ctx_len[idx][:, None]
-        return {"index": idx, "dialogue_id": env._dialogue_ids.take(idx), "turn_index": env._turn_index[idx],
-                "label": self._label[env_ids]}
+        infos = {"index": idx, "turn_index": env._turn_index[idx], "label": self._label[env_ids]}
+        if self.full_info:
+            infos["dialogue_id"] = env._dialogue_ids.take(idx)
+        return infos
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
         env: DialogSelectEnv = self.env  # type: ignore[assignment]
         idx = self._cur[active]
         label = self._label[active]
         correct = actions == label
-        infos = {"index": idx, "dialogue_id": env._dialogue_ids.take(idx), "turn_index": env._turn_index[idx],
-                 "label": label, "prediction": actions, "correct": correct}
+        infos = {"index": idx, "turn_index": env._turn_index[idx], "label": label, "prediction": actions,
+                 "correct": correct}
+        if self.full_info:
+            infos["dialogue_id"] = env._dialogue_ids.take(idx)
         return correct.astype(np.float64), np.ones(len(active), dtype=bool), np.zeros(len(active), dtype=bool), infos
 
     def _observe(self) -> dict[str, np.ndarray]:

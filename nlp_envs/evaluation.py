@@ -27,8 +27,10 @@ from nlp_envs.core import NlpEnv, NlpVectorEnv
 class Evaluator(Protocol):
     """Collects the per-example results of one family and turns them into metrics.
 
-    ``done_key`` is the info key present (with its ``_key`` mask) on the step that completes one
-    example; ``add`` receives the vector infos and the sub-env ids completing an example on this step.
+    ``done_key`` is an info key of the step that completes one example (the vector env runs with
+    ``info_mode="full"``); ``add`` receives the vector infos and the sub-env ids completing an example
+    on this step: an episode's last step (``terminated | truncated``), or every step of a sub-env
+    when the evaluator sets ``every_step = True`` (one example per step, as in classification).
     """
 
     done_key: str
@@ -125,7 +127,7 @@ def evaluate(
     Returns:
         A dict of metrics (e.g. ``accuracy``, ``macro_f1``) plus ``num_examples``, ``split``, ``env_id``.
     """
-    env_kwargs = {**env_kwargs, "split": split, "order": "sequential"}
+    env_kwargs = {**env_kwargs, "split": split, "order": "sequential", "info_mode": "full"}
     probe = make_vector_env(env_or_id, num_envs=1, **env_kwargs)
     n = min(num_envs, int(probe.shard_sizes.sum()))  # this shard's examples (all of them unless sharded)
     probe.close()
@@ -142,12 +144,14 @@ def evaluate(
             actions, scores = call(obs)
             if scores is not None and record_scores is not None:
                 record_scores(scores, (done < sizes) & ~venv.autoresetting)
-            obs, _, _, _, infos = venv.step(actions)
-            if key in infos:
-                finished = np.flatnonzero(infos[mask_key] & (done < sizes))
-                if len(finished):
-                    evaluator.add(infos, finished)
-                    done[finished] += 1
+            stepped = ~venv.autoresetting  # NEXT_STEP: the others only start their next episode
+            obs, _, terminated, truncated, infos = venv.step(actions)
+            completes = stepped if getattr(evaluator, "every_step", False) else terminated | truncated
+            finished = np.flatnonzero(completes & (done < sizes))
+            if len(finished):
+                assert infos[mask_key][finished].all(), f"info[{key!r}] missing on an episode's last step"
+                evaluator.add(infos, finished)
+                done[finished] += 1
         result = evaluator.compute()
     finally:
         venv.close()

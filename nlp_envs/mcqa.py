@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import BlockRows, NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box
+from nlp_envs.core import NO_FLAG, NO_ID, BlockRows, NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box
 from nlp_envs.data import TaskData, load_task_data
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
@@ -125,10 +125,15 @@ class MultiChoiceQAEnv(NlpEnv):
     Stepping after the end (or before ``reset``) raises ``gymnasium.error.ResetNeeded``; an action
     that is not an int in range raises ``gymnasium.error.InvalidAction``.
 
-    ``info`` after ``reset``: ``index``, ``question``, ``options`` (a tuple of strings), ``answer``
-    (gold position), ``action_mask``, ``truncated_input``. After the answering step: ``index``,
-    ``answer``, ``prediction`` (the position answered) and ``correct``. After a sequential
-    ``NEXT``: ``index``, ``option_index`` (now on show) and ``action_mask``.
+    ``info`` (every step): ``index``, ``answer`` (gold position), ``action_mask`` (the answering step
+    too), ``truncated_input``, ``prediction`` (the position answered) and ``correct`` (``-1``/``False``
+    before the answer), and in sequential mode ``option_index`` (on show). ``info_mode="full"`` adds
+    ``question`` and ``options`` (a tuple of strings) after ``reset``.
+
+    Every ``reset`` and ``step`` returns the same info keys, numpy values of fixed shape
+    (``info_mode="lean"``, the default; a key that does not apply holds ``-1``, ``0.0`` or ``False``);
+    ``info_mode="full"`` adds the variable ones. ``obs_mode="flat"`` gives one ``int64`` Box instead of
+    the Dict (its keys flattened in the Dict's order; ``env.unwrapped.flat_layout``).
 
     ## Arguments
 
@@ -174,7 +179,7 @@ class MultiChoiceQAEnv(NlpEnv):
     ## Vectorized environment
 
     ``gym.make_vec("MultiChoiceQA-v0", num_envs=256)`` builds :class:`MultiChoiceQAVectorEnv`
-    (numpy, NEXT_STEP autoreset, equal step for step to ``SyncVectorEnv`` under the same seeds;
+    (numpy, NEXT_STEP (default), SAME_STEP or DISABLED autoreset (``autoreset_mode=``), equal step for step to ``SyncVectorEnv`` under the same seeds;
     ``action_masks()`` gives ``(num_envs, n)``). ``nlp_envs.evaluate`` reports ``accuracy``.
 
     ## Version History
@@ -362,9 +367,10 @@ class MultiChoiceQAEnv(NlpEnv):
         self._k = 0
         self._n = self._num_fast[index]
         self._gold = self._answer_fast[index]
-        info = {"index": index, "question": self._questions[index], "options": self.options_of(index),
-                "answer": self._gold, "action_mask": self.action_masks(),
-                "truncated_input": bool(self._truncated_fast[index])}
+        info = {"index": index, "answer": self._gold, "action_mask": self.action_masks(),
+                "truncated_input": self._truncated_fast[index]}
+        if self.info_mode == "full":
+            info.update(question=self._questions[index], options=self.options_of(index))
         if self.mode == "direct":
             return self._direct_obs(index, 0), info
         L = self.max_length
@@ -392,12 +398,23 @@ class MultiChoiceQAEnv(NlpEnv):
         else:
             self._k += 1
             self._show_option(i, self._k)
-            info = {"index": i, "option_index": self._k, "action_mask": self.action_masks()}
+            info = {"index": i, "option_index": self._k, "action_mask": self.action_masks(), "answer": self._gold,
+                    "truncated_input": self._truncated_fast[i]}
             return self._seq_obs(), 0.0, False, False, info
         correct = chosen == self._gold
         self._k = chosen
-        info = {"index": i, "answer": self._gold, "prediction": chosen, "correct": correct}
+        info = {"index": i, "answer": self._gold, "prediction": chosen, "correct": correct,
+                "action_mask": self.action_masks(), "truncated_input": self._truncated_fast[i]}
+        if self.mode != "direct":
+            info["option_index"] = chosen
         return obs, float(correct), True, False, info
+
+    def lean_info_spec(self) -> dict[str, Any]:
+        spec = {"index": NO_ID, "answer": NO_ID, "action_mask": None, "truncated_input": NO_FLAG,
+                "prediction": NO_ID, "correct": NO_FLAG}
+        if self.mode != "direct":
+            spec["option_index"] = np.int64(0)
+        return spec
 
     def action_masks(self) -> np.ndarray:
         """Direct: the question's options, bool ``(max_options,)``; sequential: ``(2,)`` all True."""
@@ -444,7 +461,7 @@ class MultiChoiceQAEnv(NlpEnv):
 
 
 class MultiChoiceQAVectorEnv(NlpVectorEnv):
-    """Native vector version of :class:`MultiChoiceQAEnv` (numpy, NEXT_STEP autoreset)."""
+    """Native vector version of :class:`MultiChoiceQAEnv` (numpy; any ``autoreset_mode``)."""
 
     env_class = MultiChoiceQAEnv
 
@@ -480,8 +497,12 @@ class MultiChoiceQAVectorEnv(NlpVectorEnv):
             masks = self._masks[self._num[idx]]
         else:
             masks = np.ones((len(env_ids), 2), dtype=bool)
-        return {"index": idx, "question": self._questions.take(idx), "options": self._option_tuples()[idx],
-                "answer": self._answer[idx], "action_mask": masks, "truncated_input": self._truncated[idx]}
+        infos = {"index": idx, "answer": self._answer[idx], "action_mask": masks, "truncated_input": self._truncated[idx]}
+        if self.mode != "direct":
+            infos["option_index"] = np.zeros(len(env_ids), dtype=np.int64)
+        if self.full_info:
+            infos.update(question=self._questions.take(idx), options=self._option_tuples()[idx])
+        return infos
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
         idx = self._cur[active]
@@ -497,19 +518,21 @@ class MultiChoiceQAVectorEnv(NlpVectorEnv):
                         f"{int(self._num[idx[j]])} options (strict=True)"
                     )
             correct = actions == gold
-            infos = {"index": idx, "answer": gold, "prediction": actions, "correct": correct}
+            infos = {"index": idx, "answer": gold, "prediction": actions, "correct": correct,
+                     "action_mask": self._masks[self._num[idx]], "truncated_input": self._truncated[idx]}
             return correct.astype(np.float64), np.ones(n_act, dtype=bool), np.zeros(n_act, dtype=bool), infos
         k = self._k[active]
         done = (actions == ANSWER) | (k == self._num[idx] - 1)
         k = np.where(done, k, k + 1)
         self._k[active] = k
         correct = done & (k == gold)
-        # Answering sub-envs report the answer, the others the option now on show: keys present for
-        # some sub-envs only, merged in step() with their own masks.
-        d, c = np.flatnonzero(done), np.flatnonzero(~done)
-        self._report_subset(active[d], {"answer": gold[d], "prediction": k[d], "correct": correct[d]})
-        self._report_subset(active[c], {"option_index": k[c], "action_mask": np.ones((len(c), 2), dtype=bool)})
-        return correct.astype(np.float64), done, np.zeros(n_act, dtype=bool), {"index": idx}
+        # Answering sub-envs also report their answer (keys for some sub-envs only, merged in step()
+        # with their own masks).
+        d = np.flatnonzero(done)
+        self._report_subset(active[d], {"prediction": k[d], "correct": correct[d]})
+        infos = {"index": idx, "answer": gold, "option_index": k, "action_mask": np.ones((n_act, 2), dtype=bool),
+                 "truncated_input": self._truncated[idx]}
+        return correct.astype(np.float64), done, np.zeros(n_act, dtype=bool), infos
 
     def _observe(self) -> dict[str, np.ndarray]:
         cur = self._cur

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box
+from nlp_envs.core import NO_FLAG, NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box
 from nlp_envs.metrics import multilabel_metrics
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
@@ -130,11 +130,17 @@ class MultiLabelClsEnv(NlpEnv):
     Stepping after the end (or before ``reset``) raises ``gymnasium.error.ResetNeeded``; an action
     that is not an int in range raises ``gymnasium.error.InvalidAction``.
 
-    ``info`` after ``reset``: ``index``, ``text``, ``action_mask``, ``truncated_input``. After
-    ``step``: ``index``, ``prediction`` (the action), ``hit`` (the pick added a gold label),
-    ``action_mask`` (for the next step); at the last step also ``pred_labels`` and
-    ``gold_labels`` (sorted label ids of the final and gold sets), ``f1`` and ``jaccard`` (of the
-    final set, whatever ``reward`` is).
+    ``info`` (every step): ``index``, ``action_mask`` (for the next step; on the last step too),
+    ``truncated_input``, ``prediction`` (the action; ``-1`` after ``reset``), ``hit`` (the pick added
+    a gold label), ``f1`` and ``jaccard`` (of the set picked so far, whatever ``reward`` is: the final
+    set's at the last step; 0.0 after ``reset``). ``info_mode="full"`` adds ``text`` after ``reset``
+    and at the last step ``pred_labels`` and ``gold_labels`` (sorted label ids of the final and gold
+    sets).
+
+    Every ``reset`` and ``step`` returns the same info keys, numpy values of fixed shape
+    (``info_mode="lean"``, the default; a key that does not apply holds ``-1``, ``0.0`` or ``False``);
+    ``info_mode="full"`` adds the variable ones. ``obs_mode="flat"`` gives one ``int64`` Box instead of
+    the Dict (its keys flattened in the Dict's order; ``env.unwrapped.flat_layout``).
 
     ## Arguments
 
@@ -175,7 +181,7 @@ class MultiLabelClsEnv(NlpEnv):
     ## Vectorized environment
 
     ``gym.make_vec("MultiLabelCls-v0", num_envs=256)`` builds :class:`MultiLabelClsVectorEnv`: all
-    sub-envs stepped with numpy, NEXT_STEP autoreset, equal step for step to ``SyncVectorEnv``
+    sub-envs stepped with numpy, NEXT_STEP (default), SAME_STEP or DISABLED autoreset (``autoreset_mode=``), equal step for step to ``SyncVectorEnv``
     under the same seeds; ``action_masks()`` gives ``(num_envs, num_labels + 1)``.
     ``nlp_envs.evaluate("MultiLabelCls-v0", policy)`` reports example-based F1, micro/macro F1,
     Jaccard, Hamming loss, subset accuracy and the mean set sizes
@@ -289,9 +295,14 @@ class MultiLabelClsEnv(NlpEnv):
         self._n_gold = self._gold_count_fast[index]
         self._n_pred = self._tp = self._picks = 0
         self._score = 0.0
-        info = {"index": index, "text": self._texts[index], "action_mask": self._allowed.copy(),
-                "truncated_input": bool(self._truncated_fast[index])}
+        info = {"index": index, "action_mask": self._allowed.copy(), "truncated_input": self._truncated_fast[index]}
+        if self.info_mode == "full":
+            info["text"] = self._texts[index]
         return self._obs(), info
+
+    def lean_info_spec(self) -> dict[str, Any]:
+        return {"index": NO_ID, "action_mask": None, "truncated_input": NO_FLAG, "prediction": NO_ID, "hit": NO_FLAG,
+                "f1": NO_SCORE, "jaccard": NO_SCORE}
 
     def _validate_action(self, action: Any) -> int:
         a = super()._validate_action(action)
@@ -325,12 +336,11 @@ class MultiLabelClsEnv(NlpEnv):
         else:
             reward = f1 if terminated else 0.0
         info: dict[str, Any] = {"index": self._index, "prediction": action, "hit": hit,
-                                "action_mask": self._allowed.copy()}
-        if terminated:
+                                "action_mask": self._allowed.copy(), "f1": f1, "jaccard": jaccard,
+                                "truncated_input": self._truncated_fast[self._index]}
+        if terminated and self.info_mode == "full":
             info["pred_labels"] = self.predicted_labels()
             info["gold_labels"] = [i for i, g in enumerate(self._gold_row) if g]
-            info["f1"] = f1
-            info["jaccard"] = jaccard
         return self._obs(), reward, terminated, False, info
 
     def action_masks(self) -> np.ndarray:
@@ -382,7 +392,7 @@ class MultiLabelClsEnv(NlpEnv):
 
 
 class MultiLabelClsVectorEnv(NlpVectorEnv):
-    """Native vector version of :class:`MultiLabelClsEnv` (numpy, NEXT_STEP autoreset).
+    """Native vector version of :class:`MultiLabelClsEnv` (numpy; any ``autoreset_mode``).
 
     Per-env counters (picks, predicted and true-positive labels) and the multi-hot picked sets are
     updated for all sub-envs at once; Python loops run only over sub-envs ending an episode (to
@@ -417,8 +427,10 @@ class MultiLabelClsVectorEnv(NlpVectorEnv):
         self._tp[env_ids] = 0
         self._picks[env_ids] = 0
         self._score[env_ids] = 0.0
-        return {"index": idx, "text": self._texts.take(idx), "action_mask": self._allowed[env_ids],
-                "truncated_input": self._truncated[idx]}
+        infos = {"index": idx, "action_mask": self._allowed[env_ids], "truncated_input": self._truncated[idx]}
+        if self.full_info:
+            infos["text"] = self._texts.take(idx)
+        return infos
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
         k = self.num_labels
@@ -450,18 +462,17 @@ class MultiLabelClsVectorEnv(NlpVectorEnv):
             score = f1 if self.reward_mode == "f1" else jaccard
             rewards = score - self._score[active]
             self._score[active] = score
-        infos: dict[str, Any] = {"index": idx, "prediction": actions, "hit": hit,
-                                 "action_mask": self._allowed[active]}
+        infos: dict[str, Any] = {"index": idx, "prediction": actions, "hit": hit, "action_mask": self._allowed[active],
+                                 "f1": f1, "jaccard": jaccard, "truncated_input": self._truncated[idx]}
         ended = np.flatnonzero(done)
-        if len(ended):
+        if len(ended) and self.full_info:
             ids = active[ended]
             pred = np.empty(len(ended), dtype=object)
             gold = np.empty(len(ended), dtype=object)
             for j, e in enumerate(ids):  # only sub-envs ending an episode
                 pred[j] = np.flatnonzero(self._chosen[e]).tolist()
                 gold[j] = np.flatnonzero(self._gold[self._cur[e]]).tolist()
-            self._report_subset(ids, {"pred_labels": pred, "gold_labels": gold, "f1": f1[ended],
-                                      "jaccard": jaccard[ended]})
+            self._report_subset(ids, {"pred_labels": pred, "gold_labels": gold})
         return rewards, done, np.zeros(len(active), dtype=bool), infos
 
     def _observe(self) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NlpEnv, NlpVectorEnv, check_flag, int_box
+from nlp_envs.core import NO_FLAG, NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, int_box
 from nlp_envs.metrics import (
     PREFIX_I,
     PREFIX_O,
@@ -189,11 +189,18 @@ class NerTagEnv(NlpEnv):
     Stepping after the end (or before ``reset``) raises ``gymnasium.error.ResetNeeded``; an action
     that is not an int in range raises ``gymnasium.error.InvalidAction``.
 
-    ``info`` after ``reset``: ``index``, ``text`` (the words joined by spaces), ``action_mask``,
-    ``truncated_input``, ``truncated_words``. After ``step``: ``word`` (the word just tagged),
-    ``gold_tag`` and ``prediction`` (tag ids), ``action_mask`` (for the next word); at the last step
-    also ``pred_tags`` and ``gold_tags`` (tag names of the whole sentence; words beyond
-    ``max_words`` predicted ``O``) and ``entity_f1`` (the sentence's entity F1).
+    ``info`` (every step): ``index``, ``action_mask`` (for the next word; on the last step too),
+    ``truncated_input``, ``truncated_words``, ``gold_tag`` and ``prediction`` (tag ids of the word just
+    tagged; ``-1`` after ``reset``) and ``entity_f1`` (of the words tagged so far: the sentence's entity
+    F1 at the last step; 0.0 after ``reset``). ``info_mode="full"`` adds ``text`` (the words joined by
+    spaces) after ``reset``, ``word`` (the word just tagged) after ``step``, and at the last step
+    ``pred_tags`` and ``gold_tags`` (tag names of the whole sentence; words beyond ``max_words``
+    predicted ``O``).
+
+    Every ``reset`` and ``step`` returns the same info keys, numpy values of fixed shape
+    (``info_mode="lean"``, the default; a key that does not apply holds ``-1``, ``0.0`` or ``False``);
+    ``info_mode="full"`` adds the variable ones. ``obs_mode="flat"`` gives one ``int64`` Box instead of
+    the Dict (its keys flattened in the Dict's order; ``env.unwrapped.flat_layout``).
 
     ## Arguments
 
@@ -236,7 +243,7 @@ class NerTagEnv(NlpEnv):
     ## Vectorized environment
 
     ``gym.make_vec("NerTag-v0", num_envs=256)`` builds :class:`NerTagVectorEnv`: all sub-envs
-    stepped with numpy (the incremental entity F1 included), NEXT_STEP autoreset, equal step for
+    stepped with numpy (the incremental entity F1 included), any ``autoreset_mode``, equal step for
     step to ``SyncVectorEnv`` under the same seeds; ``action_masks()`` gives ``(num_envs,
     num_tags)``. ``nlp_envs.evaluate("NerTag-v0", policy)`` reports corpus entity
     precision/recall/F1 (micro, as seqeval), macro F1, per-type scores and a token-level report.
@@ -350,6 +357,7 @@ class NerTagEnv(NlpEnv):
         self._closed_pred = 0
         self._closed_tp = 0
         self._f1 = 0.0
+        self._cut = False
 
     # -- preparation -------------------------------------------------------------------------------
     def _prep_settings(self) -> Any:
@@ -450,9 +458,15 @@ class NerTagEnv(NlpEnv):
         self._last_tag = k = self.num_tags
         self._buf[:] = self._initial[index]
         obs, mask = self._obs(k)
-        info = {"index": index, "text": text, "action_mask": mask, "truncated_input": bool(truncated),
-                "truncated_words": self._extra}
+        self._cut = bool(truncated)
+        info = {"index": index, "action_mask": mask, "truncated_input": self._cut, "truncated_words": self._extra}
+        if self.info_mode == "full":
+            info["text"] = text
         return obs, info
+
+    def lean_info_spec(self) -> dict[str, Any]:
+        return {"index": NO_ID, "action_mask": None, "truncated_input": NO_FLAG, "truncated_words": NO_ID,
+                "gold_tag": NO_ID, "prediction": NO_ID, "entity_f1": NO_SCORE}
 
     def _strict_error(self, action: int) -> InvalidAction:
         prev = "the sentence start" if self._last_tag == self.num_tags else repr(self.tag_names[self._last_tag])
@@ -507,12 +521,14 @@ class NerTagEnv(NlpEnv):
         buf[self._prev_at + t] = action
         buf[self._pos_at] = t + 1
         obs, mask = self._obs(action)
-        info: dict[str, Any] = {"word": self._words[t], "gold_tag": gold, "prediction": action, "action_mask": mask}
-        if terminated:
+        info: dict[str, Any] = {"index": self._index, "gold_tag": gold, "prediction": action, "action_mask": mask,
+                                "entity_f1": f1, "truncated_input": self._cut, "truncated_words": self._extra}
+        if self.info_mode == "full":
+            info["word"] = self._words[t]
+        if terminated and self.info_mode == "full":
             names = self.tag_names
             info["pred_tags"] = [names[x] for x in self._prev_tags[: self._T].tolist()] + ["O"] * self._extra
             info["gold_tags"] = [names[x] for x in self._gold]
-            info["entity_f1"] = f1
         return obs, reward, terminated, False, info
 
     def action_masks(self) -> np.ndarray:
@@ -608,7 +624,7 @@ class _Pool:
 
 
 class NerTagVectorEnv(NlpVectorEnv):
-    """Native vector version of :class:`NerTagEnv` (numpy, NEXT_STEP autoreset).
+    """Native vector version of :class:`NerTagEnv` (numpy; any ``autoreset_mode``).
 
     The incremental entity F1 runs for all sub-envs at once on per-env counters (closed true
     positives and predictions, the open predicted chunk) and the gold facts precomputed per token
@@ -665,8 +681,11 @@ class NerTagVectorEnv(NlpVectorEnv):
         self._f1[env_ids] = 0.0
         self._prev_tags[env_ids] = self.num_tags
         masks = np.broadcast_to(self._allowed[self.num_tags], (len(env_ids), self.num_tags))
-        return {"index": idx, "text": self._texts.take(idx), "action_mask": masks,
-                "truncated_input": self._truncated[idx], "truncated_words": self._lengths[idx] - self._num_words[idx]}
+        infos = {"index": idx, "action_mask": masks, "truncated_input": self._truncated[idx],
+                 "truncated_words": self._lengths[idx] - self._num_words[idx]}
+        if self.full_info:
+            infos["text"] = self._texts.take(idx)
+        return infos
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
         last_tag = self._last[active]
@@ -679,7 +698,7 @@ class NerTagVectorEnv(NlpVectorEnv):
                     f"sub-env {int(active[j])}: tag {self.tag_names[actions[j]]!r} (action {int(actions[j])}) "
                     f"cannot follow {prev} (strict=True): I-X must follow B-X or I-X"
                 )
-        if self._words is None:
+        if self._words is None and self.full_info:
             self._words = _words_array(self._token_col)
         base, t, T = self._base[active], self._t[active], self._T[active]
         flat = base + t
@@ -721,10 +740,15 @@ class NerTagVectorEnv(NlpVectorEnv):
         self._open_s[active], self._open_ty[active] = open_s, open_ty
         self._closed_pred[active], self._closed_tp[active] = closed_pred, closed_tp
         self._f1[active] = f1
-        infos: dict[str, Any] = {"word": self._words[flat], "gold_tag": gold, "prediction": actions,
-                                 "action_mask": self._allowed[actions]}
+        cur = self._cur[active]
+        infos: dict[str, Any] = {"index": cur, "gold_tag": gold, "prediction": actions,
+                                 "action_mask": self._allowed[actions], "entity_f1": f1,
+                                 "truncated_input": self._truncated[cur],
+                                 "truncated_words": self._lengths[cur] - self._num_words[cur]}
         done = np.flatnonzero(final)
-        if len(done):
+        if self.full_info:
+            infos["word"] = self._words[flat]  # type: ignore[index]
+        if len(done) and self.full_info:
             ids = active[done]
             cur = self._cur[ids]
             starts, ends = self._offsets[cur].tolist(), self._offsets[cur + 1].tolist()
@@ -739,7 +763,7 @@ class NerTagVectorEnv(NlpVectorEnv):
                 o0, o1, n = starts[j], ends[j], tagged[j]
                 pred_tags[j] = rows[j][:n] + ["O"] * (o1 - o0 - n)
                 gold_tags[j] = gold_names[o0:o1]
-            self._report_subset(ids, {"pred_tags": pred_tags, "gold_tags": gold_tags, "entity_f1": f1[done]})
+            self._report_subset(ids, {"pred_tags": pred_tags, "gold_tags": gold_tags})
         return rewards, final, np.zeros(len(active), dtype=bool), infos
 
     def _observe(self) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ Variants are kwargs, not subclasses. An id whose scores would change gets a new 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -53,8 +54,55 @@ ENV_SPECS: list[tuple[str, str, str, dict[str, Any], str]] = [
 ENV_IDS: tuple[str, ...] = tuple(s[0] for s in ENV_SPECS)
 
 
+#: ``make_vec(..., vector_kwargs=...)`` keys that the native vector envs take as kwargs.
+VECTOR_KWARGS = frozenset({"autoreset_mode"})
+
+
+def _is_ours(env_id: Any) -> bool:
+    try:
+        spec = env_id if isinstance(env_id, gym.envs.registration.EnvSpec) else gym.spec(env_id)
+    except Exception:  # unknown id: let Gymnasium report it
+        return False
+    entry = spec.vector_entry_point
+    return isinstance(entry, str) and entry.startswith("nlp_envs.")
+
+
+def install_make_vec_kwargs() -> None:
+    """Let ``gym.make_vec(id, vectorization_mode="vector_entry_point", vector_kwargs={"autoreset_mode": m})``
+    work for this package's ids (idempotent).
+
+    Gymnasium (since PR #952) refuses ``vector_kwargs`` for vector entry points and passes their
+    options as kwargs (``make_vec(id, autoreset_mode=m)``, which works without this). For our ids in
+    that mode only, this thin wrapper of ``gymnasium.make_vec`` moves the keys of
+    :data:`VECTOR_KWARGS` from ``vector_kwargs`` to the kwargs; every other call goes to Gymnasium
+    unchanged. Installed by ``import nlp_envs`` (code that bound ``make_vec`` before that import keeps
+    Gymnasium's own)."""
+    import gymnasium.envs.registration as reg
+
+    original = reg.make_vec
+    if getattr(original, "_nlp_envs_vector_kwargs", False):
+        return
+
+    @functools.wraps(original)
+    def make_vec(id: Any, num_envs: int = 1, vectorization_mode: Any = None, vector_kwargs: Any = None,
+                 wrappers: Any = None, **kwargs: Any) -> Any:
+        mode = getattr(vectorization_mode, "value", vectorization_mode)
+        if (vector_kwargs and set(vector_kwargs) <= VECTOR_KWARGS and mode in (None, "vector_entry_point")
+                and _is_ours(id)):
+            kwargs = {**vector_kwargs, **kwargs}
+            vector_kwargs = None
+        return original(id, num_envs=num_envs, vectorization_mode=vectorization_mode, vector_kwargs=vector_kwargs,
+                        wrappers=wrappers, **kwargs)
+
+    make_vec._nlp_envs_vector_kwargs = True  # type: ignore[attr-defined]
+    reg.make_vec = make_vec
+    gym.make_vec = make_vec
+    gym.envs.make_vec = make_vec
+
+
 def register_envs() -> None:
     """Register every id of :data:`ENV_SPECS` (idempotent)."""
+    install_make_vec_kwargs()
     for env_id, entry, vector_entry, kwargs, _ in ENV_SPECS:
         if env_id in gym.registry:
             continue

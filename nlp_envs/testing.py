@@ -12,7 +12,13 @@ Checks:
 * :func:`check_pickle`, :func:`check_spec_json` - round trips;
 * :func:`check_bad_inputs` - bad actions, step before reset, step after the end: clear errors;
 * :func:`check_random_episodes` - many seeded episodes with random options and actions, no crash;
-* :func:`check_vector_matches_sync` - the native vector env equals ``SyncVectorEnv`` step for step.
+* :func:`check_vector_matches_sync` - the native vector env equals ``SyncVectorEnv`` step for step, in
+  each autoreset mode (NEXT_STEP, SAME_STEP, DISABLED);
+* :func:`check_info_batches` - info that batches: the same keys on every step, fixed-shape numpy
+  values only, ``action_mask`` on every step of a masked env (the terminal one included);
+* :func:`check_make_vec_autoreset` - ``make_vec(..., vector_kwargs={"autoreset_mode": m})`` and the
+  kwarg build the native vector env in mode ``m`` (``metadata["autoreset_mode"]``);
+* :func:`check_flat_obs` - ``obs_mode="flat"``: one ``int64`` Box equal to the flattened Dict.
 """
 
 from __future__ import annotations
@@ -229,31 +235,158 @@ def check_random_episodes(env_id: str, episodes: int = 50, seed: int = 0, **kwar
     run_episodes(env_id, seed, episodes, pin_index=True, **kwargs)
 
 
-def check_vector_matches_sync(env_id: str, num_envs: int = 4, steps: int = 150, seed: int = 3, **kwargs: Any) -> None:
-    """The native vector env (``vector_entry_point``) equals ``SyncVectorEnv`` step for step."""
-    sync = gym.vector.SyncVectorEnv([lambda: _make(env_id, **kwargs) for _ in range(num_envs)])
-    native = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+def check_vector_matches_sync(env_id: str, num_envs: int = 4, steps: int = 150, seed: int = 3,
+                              autoreset_mode: Any = None, **kwargs: Any) -> None:
+    """The native vector env (``vector_entry_point``) equals ``SyncVectorEnv`` step for step, in
+    Gymnasium's autoreset mode ``autoreset_mode`` (None: each of NEXT_STEP, SAME_STEP and DISABLED;
+    DISABLED resets the ended sub-envs with ``reset(options={"reset_mask": ...})``): observations,
+    rewards, terminations, truncations and infos (``final_obs``/``final_info`` included), values,
+    masks and dtypes; ``metadata["autoreset_mode"]`` is the mode."""
+    from gymnasium.vector import AutoresetMode
+
+    modes = list(AutoresetMode) if autoreset_mode is None else [AutoresetMode(autoreset_mode)]
+    for mode in modes:
+        sync = gym.vector.SyncVectorEnv([lambda: _make(env_id, **kwargs) for _ in range(num_envs)],
+                                        autoreset_mode=mode)
+        native = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                              autoreset_mode=mode, **kwargs)
+        where = f"{env_id} {mode.name}"
+        try:
+            assert native.metadata.get("autoreset_mode") == sync.metadata.get("autoreset_mode") == mode, where
+            assert native.single_observation_space == sync.single_observation_space
+            assert native.single_action_space == sync.single_action_space
+            o1, i1 = sync.reset(seed=seed)
+            o2, i2 = native.reset(seed=seed)
+            assert_equal_nested(o1, o2, f"{where} reset obs")
+            _assert_infos_equal(i1, i2, f"{where} reset")
+            rng = np.random.default_rng(seed)
+            n = native.single_action_space.n  # type: ignore[attr-defined]
+            for t in range(steps):
+                masks = native.unwrapped.action_masks()
+                actions = np.array([rng.choice(np.flatnonzero(m)) if m.any() else rng.integers(n) for m in masks])
+                s = sync.step(actions)
+                v = native.step(actions)
+                for k, name in enumerate(("obs", "reward", "terminated", "truncated")):
+                    assert_equal_nested(s[k], v[k], f"{where} step {t} {name}")
+                _assert_infos_equal(s[4], v[4], f"{where} step {t}")
+                done = s[2] | s[3]
+                if mode == AutoresetMode.DISABLED and done.any():
+                    o1, i1 = sync.reset(options={"reset_mask": done.copy()})
+                    o2, i2 = native.reset(options={"reset_mask": done.copy()})
+                    assert_equal_nested(o1, o2, f"{where} step {t} reset_mask obs")
+                    _assert_infos_equal(i1, i2, f"{where} step {t} reset_mask")
+        finally:
+            sync.close()
+            native.close()
+
+
+def _info_layout(info: dict[str, Any], where: str) -> dict[str, tuple[Any, tuple[int, ...]]]:
+    layout = {}
+    for k, v in info.items():
+        assert isinstance(v, (np.ndarray, np.generic)), f"{where}: info[{k!r}] is a {type(v).__name__}, not numpy"
+        assert v.dtype.kind in "biuf", f"{where}: info[{k!r}] has dtype {v.dtype} (not a fixed-shape number)"
+        layout[k] = (v.dtype, v.shape)
+    return layout
+
+
+def check_info_batches(env_id: str, episodes: int = 20, seed: int = 0, num_envs: int = 3, steps: int = 60,
+                       **kwargs: Any) -> None:
+    """Info that batches (default ``info_mode="lean"``): every ``reset`` and ``step`` returns the same
+    keys with the same numpy dtypes and shapes (no Python numbers, strings or lists); a masked env (one
+    whose ``action_masks()`` ever forbids an action, or that puts ``action_mask`` in info) has
+    ``info["action_mask"]`` on every step, the terminal one included, equal to ``action_masks()``; in
+    ``info_mode="full"`` those keys are still there. The native vector env's infos are all-True masked
+    numeric arrays."""
+    env = _make(env_id, **kwargs)
+    full = _make(env_id, info_mode="full", **kwargs)
+    rng = np.random.default_rng(seed)
+    masked = False
     try:
-        assert native.metadata.get("autoreset_mode") == sync.metadata.get("autoreset_mode")
-        assert native.single_observation_space == sync.single_observation_space
-        assert native.single_action_space == sync.single_action_space
-        o1, i1 = sync.reset(seed=seed)
-        o2, i2 = native.reset(seed=seed)
-        assert_equal_nested(o1, o2, "reset obs")
-        _assert_infos_equal(i1, i2, "reset")
-        rng = np.random.default_rng(seed)
-        n = native.single_action_space.n  # type: ignore[attr-defined]
-        for t in range(steps):
-            masks = native.unwrapped.action_masks()
-            actions = np.array([rng.choice(np.flatnonzero(m)) if m.any() else rng.integers(n) for m in masks])
-            s = sync.step(actions)
-            v = native.step(actions)
-            for k, name in enumerate(("obs", "reward", "terminated", "truncated")):
-                assert_equal_nested(s[k], v[k], f"step {t} {name}")
-            _assert_infos_equal(s[4], v[4], f"step {t}")
+        base = env.unwrapped
+        _, info = env.reset(seed=seed)
+        _, full_info = full.reset(seed=seed)
+        layout = _info_layout(info, f"{env_id} reset")
+        assert set(layout) <= set(full_info), f"{env_id}: full info lacks {sorted(set(layout) - set(full_info))}"
+        for ep in range(episodes):
+            for t in range(10_000):
+                masks = getattr(base, "action_masks", None)
+                if masks is not None and not np.asarray(masks()).all():
+                    masked = True
+                a = _valid_action(env, rng)
+                _, _, term, trunc, info = env.step(a)
+                _, _, _, _, full_info = full.step(a)
+                where = f"{env_id} episode {ep} step {t}"
+                got = _info_layout(info, where)
+                assert got == layout, f"{where}: info keys/dtypes/shapes {got} differ from reset's {layout}"
+                assert set(layout) <= set(full_info), f"{where}: full info lacks {sorted(set(layout) - set(full_info))}"
+                if "action_mask" in info:
+                    assert np.array_equal(info["action_mask"], base.action_masks()), f"{where}: action_mask != action_masks()"
+                if term or trunc:
+                    break
+            s = int(rng.integers(2**31))  # both in step: the same examples
+            _, info = env.reset(seed=s)
+            full.reset(seed=s)
+            assert _info_layout(info, f"{env_id} reset {ep}") == layout
+        if masked:
+            assert "action_mask" in layout, f"{env_id} masks actions but has no info['action_mask']"
     finally:
-        sync.close()
-        native.close()
+        env.close()
+        full.close()
+    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    try:
+        _, infos = venv.reset(seed=seed)
+        for t in range(steps + 1):
+            for k, v in infos.items():
+                assert isinstance(v, np.ndarray) and v.dtype.kind in "biuf", f"{env_id} vector info[{k!r}]: {v!r}"
+                if k.startswith("_"):
+                    assert v.all(), f"{env_id} vector step {t}: info mask {k!r} is not all True"
+            masks = venv.unwrapped.action_masks()
+            actions = np.array([rng.choice(np.flatnonzero(m)) for m in masks])
+            _, _, _, _, infos = venv.step(actions)
+    finally:
+        venv.close()
+
+
+def check_make_vec_autoreset(env_id: str, num_envs: int = 2, **kwargs: Any) -> None:
+    """``gym.make_vec(id, vectorization_mode="vector_entry_point", vector_kwargs={"autoreset_mode": m})``
+    and ``make_vec(..., autoreset_mode=m)`` build the native vector env in mode ``m`` for each of the
+    three modes, with ``metadata["autoreset_mode"] == m``."""
+    from gymnasium.vector import AutoresetMode
+
+    for mode in AutoresetMode:
+        for how in ({"vector_kwargs": {"autoreset_mode": mode}}, {"autoreset_mode": mode}):
+            venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **how, **kwargs)
+            try:
+                assert venv.metadata["autoreset_mode"] == mode and venv.unwrapped.autoreset_mode == mode, (env_id, how)
+                assert type(venv.unwrapped).__module__.startswith("nlp_envs."), type(venv.unwrapped)
+            finally:
+                venv.close()
+
+
+def check_flat_obs(env_id: str, steps: int = 30, seed: int = 0, **kwargs: Any) -> None:
+    """``obs_mode="flat"``: the observation space is one ``int64`` Box, ``gymnasium.spaces.flatten_space``
+    of the Dict, and every observation equals the flattened Dict observation of the same episode."""
+    flat = _make(env_id, obs_mode="flat", **kwargs)
+    ref = _make(env_id, **kwargs)
+    rng = np.random.default_rng(seed)
+    try:
+        space = flat.observation_space
+        assert isinstance(space, gym.spaces.Box) and space.dtype == np.int64, space
+        assert space == gym.spaces.flatten_space(ref.observation_space), "flat space != flatten_space(Dict)"
+        o1, _ = flat.reset(seed=seed)
+        o2, _ = ref.reset(seed=seed)
+        for t in range(steps):
+            assert space.contains(o1), f"step {t}: flat observation outside the space"
+            assert np.array_equal(o1, gym.spaces.flatten(ref.observation_space, o2)), f"step {t}: flat obs differs"
+            a = _valid_action(ref, rng)
+            o1, _, term, trunc, _ = flat.step(a)
+            o2, _, _, _, _ = ref.step(a)
+            if term or trunc:
+                o1, _ = flat.reset()
+                o2, _ = ref.reset()
+    finally:
+        flat.close()
+        ref.close()
 
 
 def _assert_infos_equal(a: dict[str, Any], b: dict[str, Any], where: str) -> None:
@@ -262,6 +395,12 @@ def _assert_infos_equal(a: dict[str, Any], b: dict[str, Any], where: str) -> Non
     for k in keys:
         ma, mb = a[f"_{k}"], b[f"_{k}"]
         assert np.array_equal(ma, mb), f"{where}: info mask of {k!r} differs"
+        if isinstance(a[k], dict):  # final_info
+            assert isinstance(b[k], dict), f"{where}: info[{k!r}] is a {type(b[k]).__name__}"
+            _assert_infos_equal(a[k], b[k], f"{where} info[{k!r}]")
+            continue
+        assert a[k].shape == b[k].shape, f"{where}: info[{k!r}] shape {a[k].shape} vs {b[k].shape}"
+        assert a[k].dtype == b[k].dtype, f"{where}: info[{k!r}] dtype {a[k].dtype} vs {b[k].dtype}"
         for i in np.flatnonzero(ma):
             assert_equal_nested(a[k][i], b[k][i], f"{where} info[{k!r}][{i}]")
 
@@ -276,3 +415,6 @@ def check_all(env_id: str, *, episodes: int = 50, **kwargs: Any) -> None:
     check_bad_inputs(env_id, **kwargs)
     check_random_episodes(env_id, episodes=episodes, **kwargs)
     check_vector_matches_sync(env_id, **kwargs)
+    check_info_batches(env_id, **kwargs)
+    check_make_vec_autoreset(env_id, **kwargs)
+    check_flat_obs(env_id, **kwargs)

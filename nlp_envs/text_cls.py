@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from nlp_envs.metrics import classification_metrics
-from nlp_envs.core import BlockRows, NlpEnv, NlpVectorEnv, fast_lookup, int_box
+from nlp_envs.core import NO_FLAG, NO_ID, BlockRows, NlpEnv, NlpVectorEnv, fast_lookup, int_box
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
 from nlp_envs.tokenization import build_encoder
@@ -110,8 +110,14 @@ class TextClsEnv(NlpEnv):
     Stepping after the end (or before ``reset``) raises ``gymnasium.error.ResetNeeded``; an action
     that is not an int in range raises ``gymnasium.error.InvalidAction``.
 
-    ``info`` after ``reset``: ``index``, ``text``, ``label`` (gold id), ``truncated_input``. After
-    ``step``: the same keys for the example just answered, plus ``prediction`` and ``correct``.
+    ``info``: ``index``, ``label`` (gold id), ``truncated_input`` of the example on show after ``reset``
+    and of the example just answered after ``step``, which also sets ``prediction`` and ``correct``
+    (``-1``/``False`` after ``reset``); ``info_mode="full"`` adds ``text``.
+
+    Every ``reset`` and ``step`` returns the same info keys, numpy values of fixed shape
+    (``info_mode="lean"``, the default; a key that does not apply holds ``-1``, ``0.0`` or ``False``);
+    ``info_mode="full"`` adds the variable ones. ``obs_mode="flat"`` gives one ``int64`` Box instead of
+    the Dict (its keys flattened in the Dict's order; ``env.unwrapped.flat_layout``).
 
     ## Arguments
 
@@ -140,7 +146,7 @@ class TextClsEnv(NlpEnv):
     ## Vectorized environment
 
     ``gym.make_vec("TextCls-v0", num_envs=256)`` builds :class:`TextClsVectorEnv`: all sub-envs
-    stepped with numpy, NEXT_STEP autoreset, equal step for step to ``SyncVectorEnv`` under the same
+    stepped with numpy, NEXT_STEP (default), SAME_STEP or DISABLED autoreset (``autoreset_mode=``), equal step for step to ``SyncVectorEnv`` under the same
     seeds.
 
     ## Version History
@@ -223,9 +229,14 @@ class TextClsEnv(NlpEnv):
         j = self._rows.row(self._order, copy)
         return {"input_ids": self._rows.rows["input_ids"][j], "attention_mask": self._rows.rows["attention_mask"][j]}
 
+    def lean_info_spec(self) -> dict[str, Any]:
+        return {"index": NO_ID, "label": NO_ID, "truncated_input": NO_FLAG, "prediction": NO_ID, "correct": NO_FLAG}
+
     def _example_info(self, i: int) -> dict[str, Any]:
-        return {"index": i, "text": self._texts[i], "label": int(self._labels_fast[i]),
-                "truncated_input": bool(self._truncated_fast[i])}
+        info = {"index": i, "label": self._labels_fast[i], "truncated_input": self._truncated_fast[i]}
+        if self.info_mode == "full":
+            info["text"] = self._texts[i]
+        return info
 
     def _start_episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self._answered = 0
@@ -281,7 +292,7 @@ def _reward_table(cost_matrix: Any, k: int) -> np.ndarray:
 
 
 class TextClsVectorEnv(NlpVectorEnv):
-    """Native vector version of :class:`TextClsEnv` (numpy, NEXT_STEP autoreset)."""
+    """Native vector version of :class:`TextClsEnv` (numpy; any ``autoreset_mode``)."""
 
     env_class = TextClsEnv
 
@@ -300,8 +311,10 @@ class TextClsVectorEnv(NlpVectorEnv):
         idx = self._next_indices(env_ids)
         self._cur[env_ids] = idx
         self._count[env_ids] = 0
-        return {"index": idx, "text": self._texts.take(idx), "label": self._labels[idx],
-                "truncated_input": self._truncated[idx]}
+        infos = {"index": idx, "label": self._labels[idx], "truncated_input": self._truncated[idx]}
+        if self.full_info:
+            infos["text"] = self._texts.take(idx)
+        return infos
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
         idx = self._cur[active]
@@ -312,8 +325,10 @@ class TextClsVectorEnv(NlpVectorEnv):
         cont = active[~done]
         if len(cont):
             self._cur[cont] = self._next_indices(cont)
-        infos = {"index": idx, "text": self._texts.take(idx), "label": gold,
-                 "truncated_input": self._truncated[idx], "prediction": actions, "correct": actions == gold}
+        infos = {"index": idx, "label": gold, "truncated_input": self._truncated[idx], "prediction": actions,
+                 "correct": actions == gold}
+        if self.full_info:
+            infos["text"] = self._texts.take(idx)
         return rewards, done, np.zeros(len(active), dtype=bool), infos
 
     def make_evaluator(self) -> ClassificationEvaluator:
@@ -327,6 +342,7 @@ class ClassificationEvaluator:
     """Accuracy and macro-F1 over one pass of a split (see :func:`nlp_envs.evaluate`)."""
 
     done_key = "prediction"
+    every_step = True  # each answer is an example (examples_per_episode may be > 1)
 
     def __init__(self, num_labels: int) -> None:
         self.num_labels = num_labels

@@ -79,9 +79,25 @@ def test_bad_inputs(env_id: str) -> None:
     testing.check_bad_inputs(env_id)
 
 
+@pytest.mark.parametrize("autoreset_mode", ["NextStep", "SameStep", "Disabled"])
 @pytest.mark.parametrize("env_id", IDS)
-def test_vector_env_matches_sync(env_id: str) -> None:
-    testing.check_vector_matches_sync(env_id, num_envs=4, steps=150)
+def test_vector_env_matches_sync(env_id: str, autoreset_mode: str) -> None:
+    testing.check_vector_matches_sync(env_id, num_envs=4, steps=150, autoreset_mode=autoreset_mode)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_info_batches(env_id: str) -> None:
+    testing.check_info_batches(env_id)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_make_vec_autoreset_modes(env_id: str) -> None:
+    testing.check_make_vec_autoreset(env_id)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_flat_observation(env_id: str) -> None:
+    testing.check_flat_obs(env_id)
 
 
 @pytest.mark.parametrize("env_id", IDS)

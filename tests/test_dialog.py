@@ -41,7 +41,7 @@ def byo(tmp_path) -> dict:
 
 def test_pairs_and_context(byo) -> None:
     kwargs, dialogues = byo
-    env = gym.make("DialogReply-v0", split="test", **kwargs).unwrapped
+    env = gym.make("DialogReply-v0", info_mode="full", split="test", **kwargs).unwrapped
     expected = [(d["id"], i, t["utterance"]) for d in dialogues[:6]
                 for i, t in enumerate(d["messages"]) if i > 0 and t["role"] == "agent"]
     assert env.num_examples == len(expected)
@@ -60,7 +60,7 @@ def test_pairs_and_context(byo) -> None:
     full.append(enc.token_to_id(SYS_TOKEN))
     n = int(obs["context_mask"].sum())
     assert obs["context_ids"][:n].tolist() == full and not info["truncated_context"]
-    short = gym.make("DialogReply-v0", split="test", max_context_tokens=6, **kwargs).unwrapped
+    short = gym.make("DialogReply-v0", info_mode="full", split="test", max_context_tokens=6, **kwargs).unwrapped
     obs, info = short.reset(options={"index": len(expected) - 1})
     assert obs["context_ids"].tolist() == full[-6:] and info["truncated_context"]
 
@@ -86,7 +86,7 @@ def test_eos_terminates_and_length_truncates() -> None:
 
 @pytest.mark.parametrize("name,metric", [("f1", unigram_f1), ("bleu", sentence_bleu), ("rouge_l", rouge_l)])
 def test_reward_equals_metric_on_decoded_text(name, metric) -> None:
-    env = gym.make("DialogReply-v0", reward=name, **SMALL).unwrapped
+    env = gym.make("DialogReply-v0", info_mode="full", reward=name, **SMALL).unwrapped
     rng = np.random.default_rng(0)
     for ep in range(6):
         _, info = env.reset(seed=ep)
@@ -110,7 +110,7 @@ def test_callable_reward_gets_keywords() -> None:
         calls.append(dict(context=context, reply=reply, reference=reference, **columns))
         return len(reply.split()) / 10
 
-    env = gym.make("DialogReply-v0", reward=reward_fn, max_reply_tokens=6, **SMALL).unwrapped
+    env = gym.make("DialogReply-v0", info_mode="full", reward=reward_fn, max_reply_tokens=6, **SMALL).unwrapped
     _, info = env.reset(seed=3)
     tok = env.encoder.token_to_id("the") or 10
     for _ in range(6):
@@ -187,7 +187,7 @@ def test_selection_candidates() -> None:
 def test_sgd_provided_candidate_sets(data_dir) -> None:
     from nlp_envs.readers import load_reply_selection
 
-    env = gym.make("DialogSelect-SGD-v0", split="test", data_dir=data_dir).unwrapped
+    env = gym.make("DialogSelect-SGD-v0", info_mode="full", split="test", data_dir=data_dir).unwrapped
     items = load_reply_selection(data_dir, "sgd")["test"]
     assert env.uses_provided_candidates and env.num_examples == len(items["label"])
     for i in (0, 7, len(items["label"]) - 1):
@@ -196,7 +196,7 @@ def test_sgd_provided_candidate_sets(data_dir) -> None:
         assert info["dialogue_id"] == items["dialogue_id"][i]
         assert [t["text"] for t in env.context_turns(i)] == items["context"][i]
     with pytest.raises(ValueError, match="num_candidates"):
-        gym.make("DialogSelect-SGD-v0", split="test", data_dir=data_dir, num_candidates=5)
+        gym.make("DialogSelect-SGD-v0", info_mode="full", split="test", data_dir=data_dir, num_candidates=5)
 
 
 def _eos_heavy_actions(masks: np.ndarray, rng: np.random.Generator, eos: int | None) -> np.ndarray:

@@ -46,7 +46,7 @@ def _play(env: gym.Env, rng: np.random.Generator, *, masked: bool = True) -> tup
 
 @pytest.mark.parametrize("reward, score", [("f1", _f1), ("jaccard", _jaccard), ("sparse_f1", _f1)])
 def test_rewards_sum_to_the_final_set_score(reward: str, score) -> None:
-    env = gym.make("MultiLabelCls-v0", reward=reward, **SMALL)
+    env = gym.make("MultiLabelCls-v0", info_mode="full", reward=reward, **SMALL)
     base = env.unwrapped
     rng = np.random.default_rng(0)
     env.reset(seed=0)
@@ -82,7 +82,7 @@ def test_empty_gold_set_and_immediate_stop(tmp_path) -> None:
     rows = [{"text": "great price", "label": ["price"]}, {"text": "nothing to say", "label": []},
             {"text": "slow delivery, cheap", "label": ["shipping", "price"]}]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    env = gym.make("MultiLabelCls-v0", dataset=str(path), vocab_size=100)
+    env = gym.make("MultiLabelCls-v0", info_mode="full", dataset=str(path), vocab_size=100)
     base = env.unwrapped
     assert base.label_names == ("price", "shipping")
     env.reset(seed=0, options={"index": 1})
@@ -98,7 +98,7 @@ def test_empty_gold_set_and_immediate_stop(tmp_path) -> None:
 
 
 def test_masks_repeated_pick_and_strict() -> None:
-    env = gym.make("MultiLabelCls-v0", max_labels=3, **SMALL)
+    env = gym.make("MultiLabelCls-v0", info_mode="full", max_labels=3, **SMALL)
     base = env.unwrapped
     k = base.num_labels
     assert env.action_space.n == k + 1 and base.stop_action == k
@@ -114,7 +114,7 @@ def test_masks_repeated_pick_and_strict() -> None:
     _, _, term, trunc, info = env.step(5)  # the third pick ends the episode (max_labels=3)
     assert term and not trunc and info["pred_labels"] == [2, 5]
 
-    strict = gym.make("MultiLabelCls-v0", strict=True, **SMALL)
+    strict = gym.make("MultiLabelCls-v0", info_mode="full", strict=True, **SMALL)
     strict.reset(seed=0)
     strict.step(4)
     with pytest.raises(InvalidAction, match="already picked"):
@@ -128,7 +128,7 @@ def test_masks_repeated_pick_and_strict() -> None:
 
 
 def test_stop_and_max_labels_end() -> None:
-    env = gym.make("MultiLabelCls-v0", max_labels=2, **SMALL)
+    env = gym.make("MultiLabelCls-v0", info_mode="full", max_labels=2, **SMALL)
     base = env.unwrapped
     env.reset(seed=0)
     _, _, term, trunc, info = env.step(base.stop_action)
@@ -139,7 +139,7 @@ def test_stop_and_max_labels_end() -> None:
     obs, _, term, trunc, info = env.step(1)
     assert term and not trunc and obs["num_chosen"][0] == 2 and info["pred_labels"] == [0, 1]
     assert env.observation_space["num_chosen"].high[0] == 2
-    big = gym.make("MultiLabelCls-v0", max_labels=50, **SMALL)  # capped by the number of labels
+    big = gym.make("MultiLabelCls-v0", info_mode="full", max_labels=50, **SMALL)  # capped by the number of labels
     assert big.observation_space["num_chosen"].high[0] == big.unwrapped.num_labels
 
 
@@ -159,7 +159,7 @@ def _greedy(obs: dict, action_masks: np.ndarray) -> np.ndarray:
 
 def test_evaluate_equals_multilabel_metrics_by_hand() -> None:
     result = nlp_envs.evaluate("MultiLabelCls-v0", _greedy, split="validation", num_envs=7, **SMALL)
-    env = gym.make("MultiLabelCls-v0", split="validation", order="sequential", **SMALL)
+    env = gym.make("MultiLabelCls-v0", info_mode="full", split="validation", order="sequential", **SMALL)
     base = env.unwrapped
     pred, gold = [], []
     for i in range(base.num_examples):
@@ -198,7 +198,7 @@ def test_multilabel_parse_actions_and_render() -> None:
 
 
 def test_direct_mode_reward_mask_and_strict() -> None:
-    env = gym.make("MultiChoiceQA-v0", **SMALL)
+    env = gym.make("MultiChoiceQA-v0", info_mode="full", **SMALL)
     base = env.unwrapped
     assert env.action_space.n == 5
     three = next(i for i in range(base.num_examples) if base._num[i] == 3)
@@ -213,7 +213,7 @@ def test_direct_mode_reward_mask_and_strict() -> None:
     env.reset(options={"index": three})
     _, r, term, _, info = env.step(4)  # a nonexistent option: wrong, episode over
     assert term and r == 0.0 and not info["correct"]
-    strict = gym.make("MultiChoiceQA-v0", strict=True, **SMALL)
+    strict = gym.make("MultiChoiceQA-v0", info_mode="full", strict=True, **SMALL)
     strict.reset(seed=0, options={"index": three})
     with pytest.raises(InvalidAction, match="does not exist"):
         strict.step(4)
@@ -266,7 +266,7 @@ def test_mcqa_parse_actions_direct() -> None:
 
 
 def test_goemotions_labels_and_quoting(data_dir: str) -> None:
-    env = gym.make("MultiLabelCls-GoEmotions-v0", data_dir=data_dir, split="validation")
+    env = gym.make("MultiLabelCls-GoEmotions-v0", info_mode="full", data_dir=data_dir, split="validation")
     base = env.unwrapped
     assert base.num_labels == 28 and base.label_names[27] == "neutral"
     assert base.num_examples == 5426
@@ -281,7 +281,7 @@ def test_goemotions_labels_and_quoting(data_dir: str) -> None:
 def test_arc_numeric_labels_mapped_by_position(data_dir: str) -> None:
     with gzip.open(os.path.join(data_dir, "arc", "ARC-Easy", "train.json.gz"), "rt", encoding="utf-8") as f:
         items = json.load(f)
-    env = gym.make("MultiChoiceQA-ARCEasy-v0", data_dir=data_dir)
+    env = gym.make("MultiChoiceQA-ARCEasy-v0", info_mode="full", data_dir=data_dir)
     numeric = [i for i, it in enumerate(items) if it["choices"]["label"][0] == "1"]
     assert len(numeric) == 102
     for i in numeric[:10]:

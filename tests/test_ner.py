@@ -71,7 +71,7 @@ def test_tag_set_order_and_spaces() -> None:
 
 
 def test_observation_layout() -> None:
-    env = gym.make("NerTag-v0", split="validation")
+    env = gym.make("NerTag-v0", info_mode="full", split="validation")
     obs, info = env.reset(seed=0, options={"index": 3})
     u = env.unwrapped
     n = int(obs["num_words"][0])
@@ -106,7 +106,7 @@ def test_bring_your_own_conll_docstart_comments_iob1_bioes(tmp_path: Path) -> No
     ))
     # BIOES, TAB-separated, whitespace-only separator line.
     write(tmp_path / "test.txt", "Acme\tB-ORG\nCorp\tE-ORG\nhired\tO\nJo\tS-PER\n\t\nhi\tO\n")
-    env = gym.make("NerTag-v0", dataset=str(tmp_path), token_column=0, tag_column=-1)
+    env = gym.make("NerTag-v0", info_mode="full", dataset=str(tmp_path), token_column=0, tag_column=-1)
     u = env.unwrapped
     assert u.tag_names == ("O", "B-LOC", "I-LOC", "B-PER", "I-PER") and u.num_examples == 2
     _, infos = play(env, lambda t, o, i: 0, index=0)
@@ -116,12 +116,12 @@ def test_bring_your_own_conll_docstart_comments_iob1_bioes(tmp_path: Path) -> No
     assert infos[-1]["gold_tags"] == ["B-PER", "B-PER"]  # IOB1: I- after O begins, B- splits
     # The BIOES test file reads (S-/E- converted) but holds ORG, which train lacks.
     with pytest.raises(DataError, match=r"test\.txt, line 1 \(sentence 1, word 1\) \(split 'test'\): tag 'B-ORG'"):
-        gym.make("NerTag-v0", dataset=str(tmp_path), split="test")
+        gym.make("NerTag-v0", info_mode="full", dataset=str(tmp_path), split="test")
 
 
 def test_bring_your_own_bioes_file(tmp_path: Path) -> None:
     write(tmp_path / "train.txt", "Acme\tB-ORG\nCorp\tE-ORG\nhired\tO\nJo\tS-PER\n\t\nhi\tO\n")
-    env = gym.make("NerTag-v0", dataset=str(tmp_path / "train.txt"))
+    env = gym.make("NerTag-v0", info_mode="full", dataset=str(tmp_path / "train.txt"))
     u = env.unwrapped
     assert u.tag_names == ("O", "B-ORG", "I-ORG", "B-PER", "I-PER") and u.num_examples == 2
     gold_ids = [1, 2, 0, 3]
@@ -132,7 +132,7 @@ def test_bring_your_own_bioes_file(tmp_path: Path) -> None:
 
 def test_words_with_spaces_and_truncated_input(tmp_path: Path) -> None:
     write(tmp_path / "train.tsv", "New York\tB-LOC\nis\tO\nbig\tO\n" + "".join(f"w{i}\tO\n" for i in range(30)))
-    env = gym.make("NerTag-v0", dataset=str(tmp_path / "train.tsv"), max_length=8, max_words=6)
+    env = gym.make("NerTag-v0", info_mode="full", dataset=str(tmp_path / "train.tsv"), max_length=8, max_words=6)
     obs, info = env.reset(seed=0, options={"index": 0})
     assert info["truncated_input"] and info["truncated_words"] == 27 and obs["num_words"].tolist() == [6]
     last = int(obs["attention_mask"].sum()) - 1  # the final [SEP]
@@ -166,7 +166,7 @@ def test_gold_chunk_arrays_match_incremental_scorer() -> None:
 
 @pytest.mark.parametrize("max_words", [48, 5])
 def test_entity_f1_return_equals_seqeval_and_shaping_matches_scorer(max_words: int) -> None:
-    env = gym.make("NerTag-v0", split="validation", max_words=max_words)
+    env = gym.make("NerTag-v0", info_mode="full", split="validation", max_words=max_words)
     u = env.unwrapped
     rng = np.random.default_rng(max_words)
     scheme = TagScheme(u.tag_names)
@@ -212,7 +212,7 @@ def test_entity_free_sentence_scores_one() -> None:
 def test_token_and_sparse_rewards() -> None:
     rng = np.random.default_rng(0)
     for reward in ("token", "sparse_f1"):
-        env = gym.make("NerTag-v0", reward=reward, max_words=8)
+        env = gym.make("NerTag-v0", info_mode="full", reward=reward, max_words=8)
         for index in range(30):
             actions = rng.integers(0, 9, 64)
             rewards, infos = play(env, lambda t, o, i: int(actions[t]), index=index)
@@ -223,7 +223,7 @@ def test_token_and_sparse_rewards() -> None:
                 assert rewards[:-1] == [0.0] * (len(rewards) - 1)
                 assert rewards[-1] == pytest.approx(seqeval_sentence_f1(steps[-1]["gold_tags"], steps[-1]["pred_tags"]))
     with pytest.raises(ValueError, match="reward="):
-        gym.make("NerTag-v0", reward="bleu")
+        gym.make("NerTag-v0", info_mode="full", reward="bleu")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -290,7 +290,7 @@ def test_step_after_end_and_bad_actions() -> None:
 
 
 def test_parse_actions_and_render() -> None:
-    env = gym.make("NerTag-v0", render_mode="ansi")
+    env = gym.make("NerTag-v0", info_mode="full", render_mode="ansi")
     u = env.unwrapped
     assert u.parse_actions("b-per") == [7] and u.parse_actions("O 3 I-LOC") == [0, 3, 4]
     with pytest.raises(ValueError, match="not a tag"):
@@ -372,7 +372,7 @@ def policy_from_obs(obs: dict) -> np.ndarray:
 
 def test_evaluate_equals_seqeval_for_a_random_policy() -> None:
     result = nlp_envs.evaluate("NerTag-v0", policy_from_obs, split="test", num_envs=32)
-    env = gym.make("NerTag-v0", split="test", order="sequential")
+    env = gym.make("NerTag-v0", info_mode="full", split="test", order="sequential")
     golds, preds = [], []
     for index in range(env.unwrapped.num_examples):
         _, infos = play(env, lambda t, o, i: int(policy_from_obs(o)), index=index)
@@ -414,7 +414,7 @@ def test_evaluate_equals_seqeval_for_a_random_policy() -> None:
 )
 def test_real_datasets_load(data_dir: str, env_id: str, tags: tuple, sizes: tuple) -> None:
     for split, size in zip(("train", "test"), sizes[::2]):  # validation: same code path
-        env = gym.make(env_id, split=split, data_dir=data_dir)
+        env = gym.make(env_id, info_mode="full", split=split, data_dir=data_dir)
         assert env.unwrapped.tag_names == tags and env.unwrapped.num_examples == size
     rewards, infos = play(env, lambda t, o, i: 0, seed=0)
     assert sum(rewards) == pytest.approx(seqeval_sentence_f1(infos[-1]["gold_tags"], infos[-1]["pred_tags"]))

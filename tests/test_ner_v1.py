@@ -50,7 +50,7 @@ def test_v0_fingerprints_corpus_and_first_observation_unchanged() -> None:
     for (task, name), fingerprint in V0_FINGERPRINTS.items():
         assert load_task_data(task, name).fingerprint == fingerprint, (task, name)
     assert _sha256(ner.generate(seed=0)) == V0_CORPUS_SHA256
-    env = gym.make("NerTag-v0")
+    env = gym.make("NerTag-v0", info_mode="full")
     obs, info = env.reset(seed=0)
     assert (info["index"], info["text"]) == (1432, "lol Samuel just texted me from Montreal !")
     assert obs["input_ids"][:10].tolist() == [2, 694, 753, 693, 699, 184, 114, 1157, 5, 3]

@@ -18,7 +18,7 @@ from nlp_envs.tokenization import TokenizerError, build_encoder, minilm_dir, tra
 
 
 def test_make_and_spaces() -> None:
-    env = gym.make("TextCls-v0")
+    env = gym.make("TextCls-v0", info_mode="full")
     base = env.unwrapped
     assert env.action_space == gym.spaces.Discrete(len(base.label_names))
     assert len(base.label_names) >= 10
@@ -169,12 +169,12 @@ def test_bring_your_own_csv_and_tsv_with_raw_quotes(tmp_path: Path) -> None:
     (folder / "train.csv").write_text('"hello, there",greet\nbye now,leave\nhi,greet\n')
     (tmp_path / "named.csv").write_text('sentence,intent\n"hello, there",greet\nbye now,leave\nhi,greet\n')
     (folder / "test.tsv").write_text('he said "hi\tgreet\n"quoted ""x"" text"\tleave\nsee "you\tleave\n')
-    env = gym.make("TextCls-v0", dataset=str(folder), split="test", text_column=0, label_column=1)
+    env = gym.make("TextCls-v0", info_mode="full", dataset=str(folder), split="test", text_column=0, label_column=1)
     assert env.unwrapped.num_examples == 3
     texts = [env.reset(options={"index": i})[1]["text"] for i in range(3)]
     assert texts == ['he said "hi', 'quoted "x" text', 'see "you']
     assert env.unwrapped.label_names == ("greet", "leave")
-    env2 = gym.make("TextCls-v0", dataset={"train": tmp_path / "named.csv"}, text_column="sentence",
+    env2 = gym.make("TextCls-v0", info_mode="full", dataset={"train": tmp_path / "named.csv"}, text_column="sentence",
                     label_column="intent")
     assert env2.unwrapped.num_examples == 3
 
