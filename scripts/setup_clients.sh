@@ -13,7 +13,7 @@ if [ ! -x "$CVENV/bin/python" ]; then
 fi
 SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 CSITE="$("$CVENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-echo "$(cd "$SITE" && pwd)" > "$CSITE/_nlp_envs_base.pth"
+echo "import site; site.addsitedir('$(cd "$SITE" && pwd)')" > "$CSITE/_nlp_envs_base.pth"
 # torch is pinned to what .venv has, so pip never fetches another (CUDA) build.
 TORCH="$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')"
 "$VENV/bin/python" -m pip --python "$CVENV/bin/python" install --quiet --disable-pip-version-check \
