@@ -23,6 +23,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def _load(name: str) -> dict[str, Any] | None:
     path = RESULTS / name
+    if name.endswith("/"):  # a folder: {file stem: its JSON}, None when it holds none
+        return {f.stem: json.loads(f.read_text()) for f in sorted(path.glob("*.json"))} or None
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -252,7 +254,53 @@ def agent_targets(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+GPU_METRIC = {"TextCls": "accuracy", "NerTag": "entity_f1", "DialogSelect": "hits_at_1", "DialogReply": "f1",
+              "MultiLabelCls": "example_f1", "MultiChoiceQA": "accuracy"}
+
+
+def gpu_results(d: dict[str, Any]) -> str:
+    """The GPU checks (benchmarks/gpu/checks.py): ``d`` maps each stage to its JSON file."""
+    pre, t, f, fam = (d.get(k) or {} for k in ("preflight", "throughput", "finetune", "families"))
+    metric = lambda env: GPU_METRIC[env.split("-")[0]]  # noqa: E731
+    num = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
+    lines = [f"{pre.get('gpu') or pre.get('device')}, torch {pre.get('torch')}, git `{pre.get('git_sha')}`"
+             f"{' (smoke run)' if pre.get('smoke') else ''}; command and files: "
+             f"[benchmarks/gpu/README.md](benchmarks/gpu/README.md).", ""]
+    if t.get("runs"):
+        lines += [f"| MiniLM on TextCls-v0, batch {t.get('batch')} | supervised examples/s | PPO env steps/s | "
+                  f"PPO / supervised (target {t.get('target_ratio')}) | peak GPU GiB (sup. / PPO) |",
+                  "|---|---:|---:|---:|---|"]
+        for mode, sfx in (("eager", ""), ("torch.compile", "-compile")):
+            s, p = t["runs"].get("supervised" + sfx, {}), t["runs"].get("ppo" + sfx, {})
+            if s or p:
+                lines.append(f"| {mode} | {num(s.get('steps_per_s'), ',.0f')} | {num(p.get('steps_per_s'), ',.0f')} | "
+                             f"{num(t.get('ppo_vs_supervised', {}).get(mode.split('.')[-1]), '.2f')} | "
+                             f"{s.get('peak_memory_GiB')} / {p.get('peak_memory_GiB')} |")
+        lines.append("")
+    if f.get("runs"):
+        lines += ["| MiniLM full fine-tuning | algo | steps | test metric | CPU grid, MiniLM frozen + head |",
+                  "|---|---|---:|---:|---:|"]
+        for key, r in f["runs"].items():
+            env, _, algo = key.partition("/")
+            grid = ((f.get("cpu_grid") or {}).get(env) or {}).get("agents", {})
+            cpu = [a["mean"] for k, a in grid.items() if k.startswith(f"{algo}-minilm-frozen") and a.get("mean") is not None]
+            val = r.get(f"eval/{metric(env)}")
+            lines.append(f"| `{env}` | {algo or '-'} | {num(r.get('steps'), ',')} | "
+                         f"{num(val, '.3f') if val is not None else r.get('error') or r.get('skipped') or '-'} | "
+                         f"{num(cpu[0] if cpu else None, '.3f')} |")
+        lines.append("")
+    if fam.get("runs"):
+        lines += ["| every family on the device | algo | backbone | steps | test metric | NaN |", "|---|---|---|---:|---:|---|"]
+        for env, r in fam["runs"].items():
+            val = r.get(f"eval/{metric(env)}")
+            lines.append(f"| `{env}` | {r.get('algo', '-')} | {r.get('backbone', '-')} | {num(r.get('steps'), ',')} | "
+                         f"{num(val, '.3f') if val is not None else r.get('error') or r.get('skipped') or '-'} | "
+                         f"{'yes' if r.get('nan') else 'no'} |")
+    return "\n".join(lines).rstrip()
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "GPU": ("gpu/", gpu_results),
     "RESULTS": ("grid/summary.json", grid_results),
     "AGENT-TARGETS": ("grid/summary.json", agent_targets),
     "THROUGHPUT": ("throughput.json", throughput),

@@ -270,7 +270,7 @@ class Checks:
 
     def families(self, f: StageFile, deadline: float) -> None:
         f.data["runs"] = {}
-        items = list(FAMILIES.items())
+        items = [(env, FAMILIES[env]) for env in self.args.families.split(",") if env]
         for i, (env, (algo, backbone)) in enumerate(items):
             if time.monotonic() >= deadline:
                 f.data["runs"][env] = {"skipped": "out of time"}
@@ -319,11 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-s", type=float, default=None, help="wall clock of the whole script (default 450; smoke 150)")
     p.add_argument("--batch", type=int, default=0, help="throughput batch (default 256; smoke 8)")
     p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
+    p.add_argument("--families", default=",".join(FAMILIES), help="env ids of the families stage (comma-separated)")
     args = p.parse_args(argv)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = sorted(set(stages) - set(STAGES))
+    unknown = sorted(set(stages) - set(STAGES)) + sorted(set(args.families.split(",")) - set(FAMILIES) - {""})
     if unknown:
-        p.error(f"--stages: unknown {unknown}; use {','.join(STAGES)}")
+        p.error(f"unknown {unknown}: --stages takes {','.join(STAGES)}; --families takes {','.join(FAMILIES)}")
     if args.budget_s is None:
         args.budget_s = 150.0 if args.smoke else 450.0
     import torch
