@@ -260,7 +260,7 @@ GPU_METRIC = {"TextCls": "accuracy", "NerTag": "entity_f1", "DialogSelect": "hit
 
 def gpu_results(d: dict[str, Any]) -> str:
     """The GPU checks (benchmarks/gpu/checks.py): ``d`` maps each stage to its JSON file."""
-    pre, t, f, fam = (d.get(k) or {} for k in ("preflight", "throughput", "finetune", "families"))
+    pre, t, f, fam, c = (d.get(k) or {} for k in ("preflight", "throughput", "finetune", "families", "compile"))
     metric = lambda env: GPU_METRIC[env.split("-")[0]]  # noqa: E731
     num = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
     lines = [f"{pre.get('gpu') or pre.get('device')}, torch {pre.get('torch')}, git `{pre.get('git_sha')}`"
@@ -270,11 +270,12 @@ def gpu_results(d: dict[str, Any]) -> str:
         lines += [f"| MiniLM on TextCls-v0, batch {t.get('batch')} | supervised examples/s | PPO env steps/s | "
                   f"PPO / supervised (target {t.get('target_ratio')}) | peak GPU GiB (sup. / PPO) |",
                   "|---|---:|---:|---:|---|"]
-        for mode, sfx in (("eager", ""), ("torch.compile", "-compile")):
-            s, p = t["runs"].get("supervised" + sfx, {}), t["runs"].get("ppo" + sfx, {})
+        for mode, stage, sfx in (("eager", t, ""), ("torch.compile", c, "-compile")):
+            runs = stage.get("runs") if isinstance(stage.get("runs"), dict) else {}
+            s, p = runs.get("supervised" + sfx, {}), runs.get("ppo" + sfx, {})
             if s or p:
                 lines.append(f"| {mode} | {num(s.get('steps_per_s'), ',.0f')} | {num(p.get('steps_per_s'), ',.0f')} | "
-                             f"{num(t.get('ppo_vs_supervised', {}).get(mode.split('.')[-1]), '.2f')} | "
+                             f"{num(stage.get('ppo_vs_supervised'), '.2f')} | "
                              f"{s.get('peak_memory_GiB')} / {p.get('peak_memory_GiB')} |")
         lines.append("")
     if f.get("runs"):

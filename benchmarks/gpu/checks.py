@@ -7,8 +7,9 @@ run that is killed keeps what finished:
    directory in use and the dtype its weights load in (must be float32: bf16 is autocast only).
 2. ``throughput``: MiniLM-L6 (full fine-tuning, bf16 autocast), TextCls-v0, one batch size ``--batch`` for
    both: supervised examples/s beside PPO env steps/s (rollout + update, ``update_epochs=2``, one
-   minibatch: every gradient step sees the same batch as a supervised step), eager and ``torch.compile``,
-   peak GPU memory, and the ratio PPO / supervised (target >= 0.4).
+   minibatch: every gradient step sees the same batch as a supervised step), peak GPU memory, and the
+   ratio PPO / supervised (target >= 0.4). ``compile``, the last stage, measures the same with
+   ``torch.compile`` (last, so that a slow compilation costs only itself; skipped by ``--smoke``).
 3. ``finetune``: full fine-tuning of MiniLM on TextCls-Banking77-v0 and NerTag-BTC-v0 (real data under
    ``$NLP_ENVS_DATA_DIR``), supervised and PPO (``backbone_lr`` for the encoder, ``lr`` for the heads,
    warmup then linear decay; the family recipe of agents/hyperparams/transformer.yml on top), test metrics
@@ -40,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ("preflight", "throughput", "finetune", "families")
+STAGES = ("preflight", "throughput", "finetune", "families", "compile")
 #: Share of the wall-clock budget per stage (of what is left when the stage starts).
-SHARES = {"preflight": 0.0, "throughput": 0.28, "finetune": 0.47, "families": 0.25}
+SHARES = {"preflight": 0.0, "throughput": 0.16, "finetune": 0.46, "families": 0.2, "compile": 0.18}
 #: Packages the bundle brings (benchmarks/gpu/bundle.sh) and those the GPU machine already has.
 BUNDLED = ("gymnasium", "farama-notifications", "datasets", "dill", "multiprocess", "seqeval")
 PRESENT = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "pyarrow", "fsspec",
@@ -205,35 +206,37 @@ class Checks:
         if d["minilm_param_dtype"] != "float32":
             raise RuntimeError(f"MiniLM loads as {d['minilm_param_dtype']}: its config.json must say dtype float32")
 
-    def throughput(self, f: StageFile, deadline: float) -> None:
+    def compile(self, f: StageFile, deadline: float) -> None:
+        """:meth:`throughput` with ``torch.compile`` (last: a slow compilation costs only this stage)."""
+        if self.smoke:  # a CPU compilation takes minutes: not rehearsed
+            f.data.update({"runs": {}, "skipped": "smoke"})
+            return
+        self.throughput(f, deadline, compile_=True)
+
+    def throughput(self, f: StageFile, deadline: float, compile_: bool = False) -> None:
         B = self.batch
-        variants = [False] if self.smoke else [False, True]  # compile is skipped on a CPU smoke run
-        f.data.update({"env_id": "TextCls-v0", "backbone": "minilm", "batch": B,
-                       "compile_variants": variants, "runs": {}})
+        f.data.update({"env_id": "TextCls-v0", "backbone": "minilm", "batch": B, "compile": compile_, "runs": {}})
         target = 64 if self.smoke else 10**7
-        for compile_ in variants:
-            for algo in ("supervised", "ppo"):
-                key = f"{algo}{'-compile' if compile_ else ''}"
-                runs_left = len(variants) * 2 - len(f.data["runs"])
-                run_deadline = time.monotonic() + max(0.0, deadline - time.monotonic()) / max(runs_left, 1)
-                if time.monotonic() >= deadline:
-                    f.data["runs"][key] = {"skipped": "out of time"}
-                    continue
-                extra: dict[str, Any] = ({"update_epochs": 2, "num_minibatches": 1} if algo == "ppo"
-                                         else {"early_stopping": False})
-                try:
-                    f.data["runs"][key] = self.sized_run(
-                        "TextCls-v0", algo, name=f"throughput-{key}", target=target, deadline=run_deadline,
-                        eval_split="", backbone="minilm", num_envs=B, lr=5e-5, compile=compile_, **extra)
-                except Exception as e:  # noqa: BLE001 - recorded; the next run starts
-                    f.data["runs"][key] = {"error": _error(e), "traceback": traceback.format_exc()[-3000:]}
-                f.save()
-        ratios = {}
-        for suffix in ("", "-compile"):
-            sup, ppo = f.data["runs"].get("supervised" + suffix, {}), f.data["runs"].get("ppo" + suffix, {})
-            if sup.get("steps_per_s") and ppo.get("steps_per_s"):
-                ratios["eager" if not suffix else "compile"] = round(ppo["steps_per_s"] / sup["steps_per_s"], 3)
-        f.data["ppo_vs_supervised"] = ratios
+        for algo in ("supervised", "ppo"):
+            key = f"{algo}{'-compile' if compile_ else ''}"
+            runs_left = 2 - len(f.data["runs"])
+            run_deadline = time.monotonic() + max(0.0, deadline - time.monotonic()) / max(runs_left, 1)
+            if time.monotonic() >= deadline:
+                f.data["runs"][key] = {"skipped": "out of time"}
+                continue
+            extra: dict[str, Any] = ({"update_epochs": 2, "num_minibatches": 1} if algo == "ppo"
+                                     else {"early_stopping": False})
+            try:
+                f.data["runs"][key] = self.sized_run(
+                    "TextCls-v0", algo, name=f"throughput-{key}", target=target, deadline=run_deadline,
+                    eval_split="", backbone="minilm", num_envs=B, lr=5e-5, compile=compile_, **extra)
+            except Exception as e:  # noqa: BLE001 - recorded; the next run starts
+                f.data["runs"][key] = {"error": _error(e), "traceback": traceback.format_exc()[-3000:]}
+            f.save()
+        sfx = "-compile" if compile_ else ""
+        sup, ppo = f.data["runs"].get("supervised" + sfx, {}), f.data["runs"].get("ppo" + sfx, {})
+        if sup.get("steps_per_s") and ppo.get("steps_per_s"):
+            f.data["ppo_vs_supervised"] = round(ppo["steps_per_s"] / sup["steps_per_s"], 3)
         f.data["target_ratio"] = 0.4
 
     def finetune(self, f: StageFile, deadline: float) -> None:
