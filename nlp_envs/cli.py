@@ -82,7 +82,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Step-info keys that ``play`` averages into its running metrics (label, present in which families).
+#: Info keys that ``play`` averages over episodes, each read on the episode's last step (lean info has
+#: them on every step, as running values) (label, present in which families).
 _PLAY_METRICS = (
     ("correct", "accuracy"),        # classification, dialogue select, MCQA (each answer)
     ("entity_f1", "entity F1"),     # NER (end of sentence)
@@ -140,11 +141,11 @@ def cmd_play(args: argparse.Namespace) -> int:
                     _show(console, e)
                     break
                 episode_return += float(reward)
-                for key, _label in _PLAY_METRICS:
-                    if key in info:
-                        metrics.setdefault(key, []).append(float(info[key]))
                 console.print(f"reward {float(reward):+.3f}   return {episode_return:.3f}")
                 if term or trunc:
+                    for key, _label in _PLAY_METRICS:  # the episode's score: its last step's info
+                        if key in info:
+                            metrics.setdefault(key, []).append(float(info[key]))
                     done = True
                     break
             _show(console, env.render())

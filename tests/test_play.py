@@ -42,3 +42,28 @@ def test_play_one_episode_with_piped_input(env_id: str) -> None:
     assert RUNNING.search(text), f"{env_id}: no running metric line\n{text}"
     assert "(end of input)" not in text, f"{env_id}: the scripted input did not finish an episode\n{text}"
     assert "type " in text, f"{env_id}: '?' printed no help\n{text}"
+
+
+def test_play_scores_each_episode_by_its_last_step() -> None:
+    """Lean info carries ``entity_f1`` on every step of NER (a running value); play's running metric is
+    the mean over episodes of the value on each episode's last step, not the mean over all steps."""
+    env_id, episodes = "NerTag-v1", 2
+    env = gym.make(env_id)
+    final, every_step = [], []
+    for ep in range(episodes):  # what play does with --seed 0: seed the first episode only
+        env.reset(seed=None if ep else 0)
+        while True:
+            _, _, term, trunc, info = env.step(env.unwrapped.parse_actions("0")[0])
+            every_step.append(float(info["entity_f1"]))
+            if term or trunc:
+                final.append(float(info["entity_f1"]))
+                break
+    expected, wrong = f"{sum(final) / episodes:.3f}", f"{sum(every_step) / len(every_step):.3f}"
+    assert expected != wrong, "pick a script whose per-step mean differs from the per-episode one"
+    out = subprocess.run(
+        [sys.executable, "-m", "nlp_envs.cli", "play", env_id, "--episodes", str(episodes), "--seed", "0"],
+        input="0\n" * 400, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    last = [line for line in out.stdout.splitlines() if line.startswith(f"running: {episodes} episodes")]
+    assert last and f"entity F1 {expected}" in last[-1], (expected, wrong, out.stdout[-2000:])
