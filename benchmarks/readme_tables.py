@@ -208,12 +208,12 @@ AGENT_TARGETS = [
      "MiniLM (frozen + head where so labelled)"),
     ("NerTag-BTC-v0", ["ppo-minilm-frozen-tag", "ppo-minilm"], ["supervised-minilm-frozen-tag", "supervised-minilm"], 0.85,
      "MiniLM (frozen + head where so labelled)"),
-    ("DialogReply-v0", ["ppo"], ["supervised"], 1.0, "tiny GPT-2: RL after the MLE warm start vs MLE alone"),
-    ("DialogReply-SGD-v0", ["ppo"], ["supervised"], 1.0, "tiny GPT-2: RL after the MLE warm start vs MLE alone"),
+    ("DialogReply-v0", ["ppo", "grpo"], ["supervised"], 1.0, "tiny GPT-2: RL after the MLE warm start vs MLE alone"),
+    ("DialogReply-SGD-v0", ["ppo", "grpo"], ["supervised"], 1.0, "tiny GPT-2: RL after the MLE warm start vs MLE alone"),
     # the v1 embedded defaults (issue 21): the same targets as their v0
     ("NerTag-v1", PG, ["supervised"], 0.95, "tiny; v1: unseen and context-typed names"),
     ("NerTag-v1", ["supervised"], ["majority"], 1.0, "v1 headroom: supervised vs the per-word majority lookup"),
-    ("DialogReply-v1", ["ppo"], ["supervised"], 1.0, "tiny GPT-2: RL after the converged MLE warm start vs MLE alone"),
+    ("DialogReply-v1", ["ppo", "grpo"], ["supervised"], 1.0, "tiny GPT-2: RL after the converged MLE warm start vs MLE alone"),
 ]
 
 
@@ -236,6 +236,11 @@ def agent_targets(d: dict[str, Any]) -> str:
         paired = sorted(set(rl_by_seed) & set(ref_by_seed))
         wins = sum(rl_by_seed[k] > ref_by_seed[k] for k in paired)
         seeds = f"; RL above the reference in {wins}/{len(paired)} seeds" if paired and b["kind"] != "baseline" else ""
+        if target == 1.0 and len(paired) > 1 and b["kind"] != "baseline":  # paired by seed: the gap and its std
+            gaps = [rl_by_seed[k] - ref_by_seed[k] for k in paired]
+            mu = sum(gaps) / len(gaps)
+            sd = (sum((g - mu) ** 2 for g in gaps) / (len(gaps) - 1)) ** 0.5
+            seeds += f" (paired gap {mu:+.3f} ± {sd:.3f})"
         stale = [z["label"] for z in (a, b) if z.get("stale")]
         note = f" (stale: {', '.join(stale)} ran with older settings)" if stale else ""
         if y["mean"] < 0.01:  # a reference at ~0 is under-trained: no ratio to speak of
@@ -300,7 +305,38 @@ def gpu_results(d: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip()
 
 
+#: Rows of the clients table: (client, autoreset mode or None, row label, recipe).
+CLIENT_ROWS = (
+    ("cleanrl", "SameStep", "CleanRL `ppo.py` structure, SAME_STEP", "`examples/10_cleanrl_ppo.py`"),
+    ("cleanrl", "NextStep", "CleanRL `ppo.py` structure, NEXT_STEP", "`examples/10_cleanrl_ppo.py`"),
+    ("torchrl", None, "TorchRL", "`GymWrapper(make_vec(..., autoreset_mode=\"Disabled\"))` + `ActionMask`"),
+    ("tianshou", None, "Tianshou", "collector + PPO, `EmbeddingBagFeatures`"),
+)
+
+
+def clients(d: dict[str, Any]) -> str:
+    """The compatibility table of tests/test_clients.py (benchmarks/results/clients.json)."""
+    ids = list(dict.fromkeys(r["env_id"] for r in d["results"]))
+    status = {(r["client"], r.get("autoreset_mode"), r["env_id"]): r["status"] for r in d["results"]}
+    v = d["versions"]
+    version = {"cleanrl": f"torch {v['cleanrl']['torch']}, gymnasium {v['cleanrl']['gymnasium']}",
+               "torchrl": f"torchrl {v['torchrl']['torchrl']}, tensordict {v['torchrl']['tensordict']}",
+               "tianshou": f"tianshou {v['tianshou']['tianshou']}"}
+    lines = ["| client | version | recipe | " + " | ".join(f"`{i}`" for i in ids) + " |",
+             "|---|---|---|" + "---|" * len(ids)]
+    for client, mode, label, recipe in CLIENT_ROWS:
+        cells = [status.get((client, mode, i), "-") for i in ids]
+        lines.append(f"| {label} | {version[client]} | {recipe} | " + " | ".join(cells) + " |")
+    g = d["torchrl_gymenv_num_envs"]
+    lines += ["", f"TorchRL's own batching, `GymEnv(\"nlp_envs:{g['env_id']}\", num_envs=4)`: {g['status']}"
+              + (f" ({g['error']}; TorchRL 0.14.1 pairs a NEXT_STEP `AsyncVectorEnv` with SAME_STEP handling: "
+                 "[docs/clients.md](docs/clients.md#torchrl-014))" if g["status"] != "pass" else "") + ".",
+              f"Command: `{d['command']}`; recipes: [docs/clients.md](docs/clients.md)."]
+    return "\n".join(lines)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "CLIENTS": ("clients.json", clients),
     "GPU": ("gpu/", gpu_results),
     "RESULTS": ("grid/summary.json", grid_results),
     "AGENT-TARGETS": ("grid/summary.json", agent_targets),

@@ -23,6 +23,11 @@ env = gym.make("TextCls-v0", obs_mode="flat")
 net = EmbeddingBagFeatures(env)                       # or the Dict space: EmbeddingBagFeatures(space)
 features = net(torch.as_tensor(obs[None]))            # (1, net.features_dim)
 ```
+
+It also follows the preprocess-net protocol of Tianshou (2.x): ``net.get_output_dim()``, and called with
+a recurrent ``state`` argument (``net(obs, state)``, as Tianshou's ``DiscreteActor``/``DiscreteCritic``
+call it) it returns ``(features, state)``; so ``DiscreteActor(preprocess_net=EmbeddingBagFeatures(env),
+...)`` works on the Dict observations that Tianshou's collector batches (docs/clients.md).
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ from gymnasium import spaces
 from torch import nn
 
 __all__ = ["EmbeddingBagFeatures", "dict_space_of"]
+
+
+#: ``forward``'s default ``state``: absent means "return the features alone".
+_NO_STATE = object()
 
 
 def dict_space_of(env_or_space: Any) -> spaces.Dict:
@@ -100,7 +109,16 @@ class EmbeddingBagFeatures(nn.Module):
             raise ValueError(f"flat observation of width {flat.shape[-1]}; expected {self.flat_size}")
         return {k: flat[:, a:b].reshape(-1, *shape) for k, (a, b, shape) in self.layout.items()}
 
-    def forward(self, obs: Any) -> torch.Tensor:
+    def get_output_dim(self) -> int:
+        """``features_dim`` (Tianshou's ``ModuleWithVectorOutput`` protocol)."""
+        return self.features_dim
+
+    def forward(self, obs: Any, state: Any = _NO_STATE, info: Any = None) -> Any:
+        """``(batch, features_dim)`` features; with a ``state`` argument (Tianshou), ``(features, state)``."""
+        features = self._features(obs)
+        return features if state is _NO_STATE else (features, state)
+
+    def _features(self, obs: Any) -> torch.Tensor:
         x = self.split(obs)
         batch = next(iter(x.values())).shape[0]
         parts = []

@@ -59,6 +59,10 @@ VECTOR_KWARGS = frozenset({"autoreset_mode"})
 
 
 def _is_ours(env_id: Any) -> bool:
+    if isinstance(env_id, str) and ":" in env_id:  # "nlp_envs:TextCls-v0": the module prefix of gym.make
+        module, env_id = env_id.split(":", 1)
+        if module.split(".")[0] != "nlp_envs":
+            return False
     try:
         spec = env_id if isinstance(env_id, gym.envs.registration.EnvSpec) else gym.spec(env_id)
     except Exception:  # unknown id: let Gymnasium report it

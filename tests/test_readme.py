@@ -22,3 +22,15 @@ def test_readme_names_both_setup_commands_and_ci_calls_the_test_one() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "bash scripts/main.sh" in readme and "bash scripts/test.sh" in readme
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_quickstart_runs() -> None:
+    """The Quickstart's Python block runs as printed (in a fresh interpreter, offline, embedded data)."""
+    import re
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1]
+    code = re.search(r"```python\n(.*?)```", quickstart, re.S).group(1)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"README Quickstart failed:\n{out.stderr[-3000:]}"
