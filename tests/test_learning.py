@@ -2,7 +2,8 @@
 small CPU budget beats a threshold that the old defaults missed. Each test trains one seed on one torch
 thread in well under 90 s; the thresholds sit between the old defaults' and the recipe's sweep results
 (benchmarks/results/sweep, same budgets, seeds 0 and 1), so a regression of the recipe or of the trainer
-fails here. Training uses the train split, the score is ``nlp_envs.evaluate`` on the whole test split.
+fails here. Families whose recipe kept the config defaults (multiple choice, reply selection) are held
+above their majority baseline instead. Training uses the train split, the score is ``nlp_envs.evaluate`` on the whole test split.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from agents.train import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
-#: (env id, algo, budget in env steps, metric, threshold, old defaults' result at that budget: sweep cells)
+#: (env id, algo, budget in env steps, metric, threshold, the old defaults' result at that budget (sweep cells),
+#: or the majority baseline where the recipe kept the defaults)
 CASES = [
     # old: gamma=1 -> 0.126 / 0.184 (NerTag-v0__ppo-g1__s0/s1); recipe: see transformer.yml
     ("NerTag-v0", "ppo", 32768, "entity_f1", 0.55, 0.184),
@@ -23,6 +25,12 @@ CASES = [
     ("TextCls-v0", "reinforce", 8192, "accuracy", 0.55, 0.225),
     # old: gamma=1, ent_coef=0.05 -> 0.371 / 0.364 (MultiLabelCls-v0__ppo-ent0.05__s0/s1)
     ("MultiLabelCls-v0", "ppo", 6144, "example_f1", 0.48, 0.371),
+    # multiple choice and reply selection kept the config defaults (their sweeps found nothing better), so the
+    # bar is the majority baseline's score: MultiChoiceQA-v0 majority 0.268, PPO at 1,536 steps 0.380 / 0.410 /
+    # 0.406 (grid cells' test curves, seeds 0-2); DialogSelect-v0 majority 0.135, PPO at 1,024 steps 0.236 /
+    # 0.247 (test curves of the grid's 4,096-step DialogSelect-v0__ppo cells, seeds 0 and 2)
+    ("MultiChoiceQA-v0", "ppo", 1536, "accuracy", 0.33, 0.268),
+    ("DialogSelect-v0", "ppo", 1024, "hits_at_1", 0.19, 0.135),
 ]
 
 
