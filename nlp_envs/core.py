@@ -560,7 +560,7 @@ class NlpVectorEnv(gym.vector.VectorEnv):
         self.order = order
         self.info_mode = self.env.info_mode
         self.obs_mode = self.env.obs_mode
-        self._lean_spec = {k: d for k, d in self.env.lean_info_spec().items()}
+        self._lean_spec = self.env.lean_info_spec()
         self._vorder = VectorOrder(self.env.num_examples, num_envs, order, shard_index, num_shards)
         self._rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(num_envs)]
         self._autoreset = np.zeros(num_envs, dtype=bool)

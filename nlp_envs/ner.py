@@ -647,7 +647,8 @@ class NerTagVectorEnv(NlpVectorEnv):
         self._ids, self._mask, self._starts = env._ids, env._mask, env._starts
         self._num_words, self._truncated, self._gold_total = env._num_words, env._truncated, env._gold_total
         facts, self._offsets = env._facts, env._offsets
-        self._lengths = np.diff(self._offsets)
+        # words beyond max_words per sentence (info 'truncated_words'): derived once, read on every step
+        self._truncated_words = np.diff(self._offsets) - self._num_words
         self._gold, self._gold_type, self._open_start_g, self._end_at_start, self._count = (
             np.ascontiguousarray(facts[:, c]) for c in range(facts.shape[1])
         )
@@ -682,7 +683,7 @@ class NerTagVectorEnv(NlpVectorEnv):
         self._prev_tags[env_ids] = self.num_tags
         masks = np.broadcast_to(self._allowed[self.num_tags], (len(env_ids), self.num_tags))
         infos = {"index": idx, "action_mask": masks, "truncated_input": self._truncated[idx],
-                 "truncated_words": self._lengths[idx] - self._num_words[idx]}
+                 "truncated_words": self._truncated_words[idx]}
         if self.full_info:
             infos["text"] = self._texts.take(idx)
         return infos
@@ -744,7 +745,7 @@ class NerTagVectorEnv(NlpVectorEnv):
         infos: dict[str, Any] = {"index": cur, "gold_tag": gold, "prediction": actions,
                                  "action_mask": self._allowed[actions], "entity_f1": f1,
                                  "truncated_input": self._truncated[cur],
-                                 "truncated_words": self._lengths[cur] - self._num_words[cur]}
+                                 "truncated_words": self._truncated_words[cur]}
         done = np.flatnonzero(final)
         if self.full_info:
             infos["word"] = self._words[flat]  # type: ignore[index]
