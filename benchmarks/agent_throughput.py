@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
-from agents.config import parse_set
-from agents.train import train
+from nlp_envs.agents.config import parse_set
+from nlp_envs.agents.train import train
 
 ALGOS = ("supervised", "reinforce", "ppo")
 

@@ -178,21 +178,21 @@ _MISSING = object()
 
 
 def agent_settings(spec: dict[str, Any]) -> dict[str, Any]:
-    """The resolved hyperparameters of a cell (part of its hash: editing agents/hyperparams/sb3.yml or a
+    """The resolved hyperparameters of a cell (part of its hash: editing nlp_envs/agents/hyperparams/sb3.yml or a
     config default reruns the affected cells, and only them)."""
     if spec["kind"] == "sb3":
-        from agents.sb3 import load_hyperparams
+        from nlp_envs.agents.sb3 import load_hyperparams
 
         return load_hyperparams(spec["env_id"], spec["algo"])
     if spec["kind"] == "transformer":
-        from agents.config import make_config
-        from agents.recipes import recipe
+        from nlp_envs.agents.config import make_config
+        from nlp_envs.agents.recipes import recipe
 
         recipe_set, recipe_env = recipe(spec["env_id"], spec["algo"], spec["backbone"]) if spec.get("recipe", True) else ({}, {})
         cfg = make_config(spec["algo"], **{**recipe_set, **spec["set"]}).to_dict()
         out = {k: v for k, v in cfg.items() if k not in NOT_HASHED and NEUTRAL.get(k, _MISSING) != v}
         if spec["env_id"].startswith("DialogReply") and spec["algo"] != "supervised":
-            out["warm_start_rule"] = "early-stopped on validation f1"  # agents/supervised.py fit, since the sweep
+            out["warm_start_rule"] = "early-stopped on validation f1"  # nlp_envs/agents/supervised.py fit, since the sweep
         return {**out, "recipe_env_kwargs": recipe_env} if recipe_env else out
     return {}
 
@@ -277,21 +277,21 @@ def run_cell(spec: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
     run_dir = runs_dir / f"{cell_name(spec)}-{spec['hash']}"  # a changed spec never resumes an old run
     out: dict[str, Any] = {"env_steps": 0, "examples": 0, "curve": []}
     if kind == "baseline":
-        from agents.baselines import make_baseline
+        from nlp_envs.agents.baselines import make_baseline
 
         policy = make_baseline(spec["agent"], env_id, seed=seed, **env_kwargs)
         out["metrics"] = nlp_envs.evaluate(env_id, policy, split="test", seed=seed, **env_kwargs)
     elif kind == "sb3":
-        from agents import sb3
+        from nlp_envs.agents import sb3
 
         res = sb3.train(env_id, spec["algo"], total_steps=spec["budget"], seed=seed, out=run_dir,
                         env_kwargs=env_kwargs or None, overwrite=True)  # an unfinished cell starts again
         out.update(metrics=res["metrics"], env_steps=int(res["total_steps"]), curve=sb3_curve(run_dir),
                    train_seconds=res["train_seconds"], hyperparams=res["hyperparams"])
     else:
-        from agents.rollout import has_checkpoint
-        from agents.runfolder import CheckpointError
-        from agents.train import train
+        from nlp_envs.agents.rollout import has_checkpoint
+        from nlp_envs.agents.runfolder import CheckpointError
+        from nlp_envs.agents.train import train
 
         overrides = {"progress": False, **spec["set"]}
         finished = run_dir / "final_metrics.json"
@@ -386,13 +386,13 @@ def apply_cli_settings(cfg: dict[str, Any], set_items: list[str], env_kwarg_item
     agent of the selected cells (``--only``) and ``--env-kwarg KEY=VALUE`` into every block's
     ``env_kwargs``: both are part of the cells' spec hash, as if written in the YAML, so such a cell is
     another cell (its own run folder; stale against the unchanged grid). Refused, with the reason:
-    ``--set`` on selected SB3 cells (their hyperparameters: ``agents/hyperparams/sb3.yml``), ``--set
+    ``--set`` on selected SB3 cells (their hyperparameters: ``nlp_envs/agents/hyperparams/sb3.yml``), ``--set
     seed=`` / ``total_steps=`` (each cell's seed and budget come from the grid), ``--env-kwarg split=`` /
     ``order=`` (cells train on train and are tested on test). Baseline cells have no config: ``--set``
     leaves them as they are."""
     import copy
 
-    from agents.config import parse_set
+    from nlp_envs.agents.config import parse_set
     from nlp_envs.kv import parse_kv
 
     if not set_items and not env_kwarg_items:
@@ -408,7 +408,7 @@ def apply_cli_settings(cfg: dict[str, Any], set_items: list[str], env_kwarg_item
             if a["kind"] != "transformer":
                 raise ValueError(
                     f"--set applies to transformer agents; the selected cells include {name!r} ({a['kind']}), whose "
-                    "hyperparameters live in agents/hyperparams/sb3.yml. Narrow the cells with --only"
+                    "hyperparameters live in nlp_envs/agents/hyperparams/sb3.yml. Narrow the cells with --only"
                 )
             try:
                 parsed = parse_set(a["algo"], set_items)

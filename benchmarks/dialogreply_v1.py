@@ -5,7 +5,7 @@ Measures on the embedded ``"dialogs-v1"`` corpus (seed 0, default sizes):
 * corpus statistics per split: pairs, reply words and tokens, the share of reply words that are slot
   values copied from the context (:func:`nlp_envs.corpora.dialog_v1.value_words`), distinct replies,
   context lengths (none truncated at the default 128 tokens);
-* context-ignoring references on test: the ``majority`` baseline (agents/baselines.py, one per seed),
+* context-ignoring references on test: the ``majority`` baseline (nlp_envs/agents/baselines.py, one per seed),
   the best constant reply among 200 sampled train replies, and the "template only" reply (the
   reference with its value words deleted: what a model that reads the domain and the dialogue act but
   copies no value can reach);
@@ -101,7 +101,7 @@ def context_free_references(seed: int = 0, sample: int = 200) -> dict[str, Any]:
 
 def majority(seeds: list[int]) -> list[dict[str, Any]]:
     import nlp_envs
-    from agents.baselines import make_baseline
+    from nlp_envs.agents.baselines import make_baseline
 
     rows = []
     for seed in seeds:
@@ -131,7 +131,7 @@ def copy_recall(run_dir: Path, batch: int = 256) -> dict[str, float]:
     import numpy as np
     import torch
 
-    from agents.rollout import load_policy
+    from nlp_envs.agents.rollout import load_policy
     from nlp_envs.corpora import dialog_v1
     from nlp_envs.metrics import _tokens
 

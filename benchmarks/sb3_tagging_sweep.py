@@ -1,7 +1,7 @@
-"""SB3 MaskablePPO (and PPO) on ``NerTag-v0``: the small sweep behind ``agents/hyperparams/sb3.yml``'s
+"""SB3 MaskablePPO (and PPO) on ``NerTag-v0``: the small sweep behind ``nlp_envs/agents/hyperparams/sb3.yml``'s
 NerTag entries, written to ``benchmarks/results/sb3_tagging_sweep.json``.
 
-Each run trains with :func:`agents.sb3.train` (the train split, 16 envs, 1 torch thread) and reports
+Each run trains with :func:`nlp_envs.agents.sb3.train` (the train split, 16 envs, 1 torch thread) and reports
 the test entity F1 (``nlp_envs.evaluate``, deterministic actions) and the training seconds. Every
 run sets its values explicitly (overrides of the YAML), so the table keeps its meaning when the
 YAML changes. What it compares (reference points: the per-word majority lookup, 0.882; random 0.04):
@@ -38,12 +38,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents import sb3  # noqa: E402
+from nlp_envs.agents import sb3  # noqa: E402
 
 ENV_ID = "NerTag-v0"
 RESULTS = ROOT / "benchmarks" / "results" / "sb3_tagging_sweep.json"
 
-#: the chosen values (== agents/hyperparams/sb3.yml's NerTag-v0 entries)
+#: the chosen values (== nlp_envs/agents/hyperparams/sb3.yml's NerTag-v0 entries)
 CHOSEN: dict[str, Any] = {"reward": "token", "gamma": 0.0, "gae_lambda": 0.0, "learning_rate": 3e-3,
                           "word_pool": "mean", "tag_window": 1, "ent_coef": 0.0}
 OLD: dict[str, Any] = {"reward": "entity_f1", "gamma": 1.0, "gae_lambda": 0.95, "learning_rate": 1e-3,
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     doc = {
         "env_id": ENV_ID,
-        "what": "test entity F1 of SB3 agents on NerTag-v0 (agents.sb3.train, 16 envs, 1 torch thread, "
+        "what": "test entity F1 of SB3 agents on NerTag-v0 (nlp_envs.agents.sb3.train, 16 envs, 1 torch thread, "
                 "n_steps 64, batch 256, n_epochs 4, net_arch [64], bag extractor embed_dim 64); "
                 "reference: majority lookup 0.882, random 0.04",
         "command": "python benchmarks/sb3_tagging_sweep.py",

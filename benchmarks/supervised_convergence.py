@@ -30,8 +30,8 @@ ENVS = ["TextCls-v0", "NerTag-v0", "MultiLabelCls-v0", "MultiChoiceQA-v0", "Dial
 def run_one(env_id: str, *, lr: float | None, max_epochs: float, seed: int, backbone: str, extra: dict) -> dict:
     import torch
 
-    from agents.supervised import main_metric, num_examples
-    from agents.train import train
+    from nlp_envs.agents.supervised import main_metric, num_examples
+    from nlp_envs.agents.train import train
 
     n_train = num_examples(env_id, {}, "train")
     budget = int(max_epochs * n_train)
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import torch
 
-    from agents.config import parse_set
+    from nlp_envs.agents.config import parse_set
 
     torch.set_num_threads(args.threads)
     extra = parse_set("supervised", args.set)

@@ -44,7 +44,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import nlp_envs  # noqa: E402  (registers the ids; nlp_envs.evaluate)
-from agents.baselines import make_baseline  # noqa: E402  (the random floor only; the agent is all here)
+from nlp_envs.agents.baselines import make_baseline  # noqa: E402  (the random floor only; the agent is all here)
 
 ENV_ID = "TextCls-v0"
 

@@ -1,25 +1,25 @@
 """Lesson 03 - Stable-Baselines3 PPO on ``TextCls-v0``, with the project's token extractor.
 
 What you learn
-    * how an nlp-envs vector env becomes an SB3 ``VecEnv``: :class:`agents.sb3.NativeVecEnvAdapter`
+    * how an nlp-envs vector env becomes an SB3 ``VecEnv``: :class:`nlp_envs.agents.sb3.NativeVecEnvAdapter`
       wraps the native numpy vector env (SB3 wants same-step autoreset, Gymnasium 1.x gives
       NEXT_STEP; the adapter bridges the two) and ``VecMonitor`` records episode returns;
     * how SB3's ``MultiInputPolicy`` reads token ids: a features extractor,
-      :class:`agents.extractors.EmbeddingBagExtractor` (masked mean of token embeddings), passed as
+      :class:`nlp_envs.agents.extractors.EmbeddingBagExtractor` (masked mean of token embeddings), passed as
       ``policy_kwargs=dict(features_extractor_class=...)``; the MLP head sits on top;
-    * where the hyperparameters come from: ``agents/hyperparams/sb3.yml`` (RL-Zoo style), read with
-      :func:`agents.sb3.load_hyperparams` and passed to ``PPO(...)`` by name below;
+    * where the hyperparameters come from: ``nlp_envs/agents/hyperparams/sb3.yml`` (RL-Zoo style), read with
+      :func:`nlp_envs.agents.sb3.load_hyperparams` and passed to ``PPO(...)`` by name below;
     * ``nlp_envs.evaluate(env_id, model)``: an SB3 model is a policy (``model.predict(obs,
       deterministic=True)``) scored on the test split, next to the majority baseline;
     * the one-liner that does all of this and saves a run directory:
-      ``python -m agents.sb3 TextCls-v0 --algo sb3-ppo`` (:func:`agents.sb3.train`).
+      ``python -m nlp_envs.agents.sb3 TextCls-v0 --algo sb3-ppo`` (:func:`nlp_envs.agents.sb3.train`).
 
 How to run
     python examples/03_sb3_ppo_textcls.py            # 20,000 env steps, ~16 s on 2 CPU cores
     python examples/03_sb3_ppo_textcls.py --smoke    # 6,000 env steps, for CI
 
 Expected output (seed 0, measured on 2 CPU cores)
-    hyperparameters (agents/hyperparams/sb3.yml, sb3-ppo / TextCls-v0): {'n_envs': 16, 'n_steps': 32, ...}
+    hyperparameters (nlp_envs/agents/hyperparams/sb3.yml, sb3-ppo / TextCls-v0): {'n_envs': 16, 'n_steps': 32, ...}
     observation space (what the extractor reads): Dict('attention_mask': Box(0, 1, (64,), int64), ...)
     step  2,512 | mean episode reward (last 100) 0.04
     ...
@@ -47,9 +47,9 @@ from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
 from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
 
 import nlp_envs  # noqa: E402  (registers the ids; nlp_envs.evaluate)
-from agents.baselines import make_baseline  # noqa: E402
-from agents.extractors import EmbeddingBagExtractor  # noqa: E402
-from agents.sb3 import load_hyperparams, make_sb3_vec_env  # noqa: E402
+from nlp_envs.agents.baselines import make_baseline  # noqa: E402
+from nlp_envs.agents.extractors import EmbeddingBagExtractor  # noqa: E402
+from nlp_envs.agents.sb3 import load_hyperparams, make_sb3_vec_env  # noqa: E402
 
 ENV_ID = "TextCls-v0"
 
@@ -82,7 +82,7 @@ def main() -> None:
     total = 6_000 if args.smoke else int(args.total_steps or hp["n_timesteps"])
     shown = {k: hp[k] for k in ("n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate", "gamma",
                                 "extractor", "extractor_kwargs", "net_arch")}
-    print(f"hyperparameters (agents/hyperparams/sb3.yml, sb3-ppo / {ENV_ID}): {shown}")
+    print(f"hyperparameters (nlp_envs/agents/hyperparams/sb3.yml, sb3-ppo / {ENV_ID}): {shown}")
 
     # 2. The env: the native vector env (train split) behind SB3's VecEnv interface, plus VecMonitor.
     env = VecMonitor(make_sb3_vec_env(ENV_ID, hp["n_envs"], env_kwargs={"split": "train"}))

@@ -6,7 +6,7 @@ What you learn
       give the allowed tags of the next word, and ``strict=True`` turns a forbidden tag into
       ``gymnasium.error.InvalidAction`` instead of scoring it the seqeval way;
     * sb3-contrib's ``MaskablePPO`` reads those masks (``env_method("action_masks")`` through
-      :class:`agents.sb3.NativeVecEnvAdapter`) and puts zero probability on forbidden tags, while
+      :class:`nlp_envs.agents.sb3.NativeVecEnvAdapter`) and puts zero probability on forbidden tags, while
       learning and while predicting (``model.predict(obs, action_masks=...)``);
     * how to count what a policy does: a ``VecEnvWrapper`` that checks every training action against
       the mask, and a policy wrapper that checks every test action inside ``nlp_envs.evaluate``;
@@ -67,9 +67,9 @@ from stable_baselines3 import PPO  # noqa: E402
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor  # noqa: E402
 
 import nlp_envs  # noqa: E402  (registers the ids; nlp_envs.evaluate)
-from agents.baselines import make_baseline  # noqa: E402
-from agents.extractors import EmbeddingBagExtractor  # noqa: E402
-from agents.sb3 import load_hyperparams, make_sb3_vec_env  # noqa: E402
+from nlp_envs.agents.baselines import make_baseline  # noqa: E402
+from nlp_envs.agents.extractors import EmbeddingBagExtractor  # noqa: E402
+from nlp_envs.agents.sb3 import load_hyperparams, make_sb3_vec_env  # noqa: E402
 
 ENV_ID = "NerTag-v0"
 #: The old credit assignment, put back over the YAML's gamma 0 / gae_lambda 0 (everything else equal):
@@ -141,9 +141,9 @@ def show_the_mask() -> None:
 def train_and_count(algo: str, masked: bool, total: int, seed: int,
                     overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train ``algo`` with the YAML values (``overrides`` on top) and count invalid actions, train and test."""
-    hp = load_hyperparams(ENV_ID, algo, overrides)  # agents/hyperparams/sb3.yml: gamma 0, lr 3e-3, ...
+    hp = load_hyperparams(ENV_ID, algo, overrides)  # nlp_envs/agents/hyperparams/sb3.yml: gamma 0, lr 3e-3, ...
     # The YAML's env_kwargs ({reward: token}: 1 per correct word) must reach the env built here, as
-    # agents.sb3.train does; strict=True: a forbidden tag would raise, in training and in test.
+    # nlp_envs.agents.sb3.train does; strict=True: a forbidden tag would raise, in training and in test.
     env_kwargs = {**(hp.pop("env_kwargs", None) or {}), "strict": masked}
     counter = CountInvalidActions(make_sb3_vec_env(ENV_ID, hp["n_envs"], env_kwargs={**env_kwargs, "split": "train"}))
     cls = MaskablePPO if masked else PPO

@@ -16,7 +16,7 @@ What you learn
       reward - which only helps a reward that *has* a per-word signal: ``sparse_f1`` then tells the
       early words nothing at all;
     * running the project's transformer agent from Python with every knob in sight:
-      ``agents.train.train(ENV_ID, "ppo", use_recipe=False, gamma=..., gae_lambda=0.95,
+      ``nlp_envs.agents.train.train(ENV_ID, "ppo", use_recipe=False, gamma=..., gae_lambda=0.95,
       env_kwargs={"reward": ...})`` (tiny backbone, config defaults otherwise: 64 sub-envs, lr 5e-4,
       ent_coef 0.05), scored by the same metric (test entity F1) whatever the training reward, next to
       the random and the majority (per-word most frequent tag) baselines.
@@ -72,7 +72,7 @@ Expected output (seed 0, measured on 2 shared CPU cores, 1 torch thread: 100 s i
     ``fell`` gets; at gamma 0.01 each word gets its own reward. With gamma 0.01 the same ``entity_f1``
     reward reaches 0.491 (4x), and ``token`` - not the metric, but a clean per-word signal - 0.748;
     ``sparse_f1`` at gamma 0.01 learns nothing (0.037, random 0.039), as the table predicts: no word
-    but the last sees a reward. The recipe of ``agents/hyperparams/transformer.yml`` (``reward=token``,
+    but the last sees a reward. The recipe of ``nlp_envs/agents/hyperparams/transformer.yml`` (``reward=token``,
     ``gamma=0.01``) reaches 0.90 test entity F1 at 98,304 steps (supervised 0.92); at this lesson's
     budget every policy is still below the majority tagger (0.882). ``--smoke`` (16,384 steps): entity_f1
     gamma 1 0.092, gamma 0.01 0.181; token 0.322; sparse_f1 0.024 (the same ordering; token accuracy
@@ -95,9 +95,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import nlp_envs  # noqa: E402  (registers the ids; nlp_envs.evaluate)
-from agents.baselines import make_baseline  # noqa: E402
-from agents.rollout import gae, load_policy  # noqa: E402
-from agents.train import train  # noqa: E402
+from nlp_envs.agents.baselines import make_baseline  # noqa: E402
+from nlp_envs.agents.rollout import gae, load_policy  # noqa: E402
+from nlp_envs.agents.train import train  # noqa: E402
 from nlp_envs.metrics import entity_scores  # noqa: E402
 
 ENV_ID = "NerTag-v0"

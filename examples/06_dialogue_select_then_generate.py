@@ -7,7 +7,7 @@ What you learn
       the reference at the end);
     * selection with SB3 PPO: the project's bag extractor scores each candidate by the elementwise
       product of its pooled embedding with the pooled context (``K * d`` features), PPO learns the head;
-    * generation with the project's transformer agent, :func:`agents.train.train` with ``algo="grpo"``:
+    * generation with the project's transformer agent, :func:`nlp_envs.agents.train.train` with ``algo="grpo"``:
       a tiny GPT-2-style decoder, first a supervised (MLE) warm start on the train replies
       (``warm_start_examples``), then GRPO (G = ``group_size`` replies sampled per context,
       advantage = return minus the group mean, over the group std) with a per-token KL penalty to the
@@ -62,11 +62,11 @@ from stable_baselines3 import PPO  # noqa: E402
 from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
 
 import nlp_envs  # noqa: E402  (registers the ids; nlp_envs.evaluate)
-from agents.baselines import make_baseline  # noqa: E402
-from agents.rollout import load_policy  # noqa: E402  (what agents.load_policy dispatches to for these runs)
-from agents.extractors import EmbeddingBagExtractor  # noqa: E402
-from agents.sb3 import load_hyperparams, make_sb3_vec_env  # noqa: E402
-from agents.train import train as train_transformer  # noqa: E402
+from nlp_envs.agents.baselines import make_baseline  # noqa: E402
+from nlp_envs.agents.rollout import load_policy  # noqa: E402  (what nlp_envs.agents.load_policy dispatches to for these runs)
+from nlp_envs.agents.extractors import EmbeddingBagExtractor  # noqa: E402
+from nlp_envs.agents.sb3 import load_hyperparams, make_sb3_vec_env  # noqa: E402
+from nlp_envs.agents.train import train as train_transformer  # noqa: E402
 
 SELECT_ID, REPLY_ID = "DialogSelect-v0", "DialogReply-v0"
 #: Generation env kwargs: the last 64 context tokens (the default keeps 128): half the decoder's work.

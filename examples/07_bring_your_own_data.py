@@ -39,7 +39,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nlp_envs  # noqa: E402  (registers the ids; nlp_envs.evaluate)
-from agents.baselines import MajorityPolicy, RandomPolicy  # noqa: E402
+from nlp_envs.agents.baselines import MajorityPolicy, RandomPolicy  # noqa: E402
 
 # -- 1. a small support-ticket classification set, as CSV ---------------------------------------------
 TICKETS = {  # label -> phrases; the majority label (billing) is drawn more often

@@ -192,8 +192,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         env_kwargs["data_dir"] = args.data_dir
     target = args.target
     if Path(target).is_dir() and (Path(target) / "run.json").exists():
-        from agents import load_policy
-        from agents.runfolder import RunError
+        from nlp_envs.agents import load_policy
+        from nlp_envs.agents.runfolder import RunError
 
         try:
             env_id, saved_kwargs, policy = load_policy(target)
@@ -222,7 +222,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         env_id = target
         if args.agent is None:
             raise SystemExit("give --agent random|majority to evaluate a baseline on an env id")
-        from agents.baselines import make_baseline
+        from nlp_envs.agents.baselines import make_baseline
 
         policy = make_baseline(args.agent, env_id, seed=args.seed,
                                **{k: v for k, v in env_kwargs.items() if k != "split"})
@@ -296,16 +296,16 @@ def cmd_train(argv: list[str]) -> int:
     algo = algo or next((a.split("=", 1)[1] for a in argv if a.startswith("--algo=")), None)
     resume = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--resume"), None)
     if algo is None and resume is not None and (Path(resume) / "run.json").exists():
-        from agents.runfolder import RunError, read_run_json
+        from nlp_envs.agents.runfolder import RunError, read_run_json
 
         try:
             algo = read_run_json(resume).get("algo")
-        except RunError:  # damaged: agents.train says so
+        except RunError:  # damaged: nlp_envs.agents.train says so
             algo = None
     import importlib
 
-    module = "agents.sb3" if algo is not None and algo.startswith("sb3-") else "agents.train"
-    return int(importlib.import_module(module).main(argv) or 0)  # agents.train's --help lists the algos
+    module = "nlp_envs.agents.sb3" if algo is not None and algo.startswith("sb3-") else "nlp_envs.agents.train"
+    return int(importlib.import_module(module).main(argv) or 0)  # nlp_envs.agents.train's --help lists the algos
 
 
 def cmd_bench(argv: list[str]) -> int:
@@ -325,7 +325,7 @@ def cmd_bench(argv: list[str]) -> int:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from agents.quickstart import run
+    from nlp_envs.agents.quickstart import run
 
     return int(run(out=args.out, total_steps=args.total_steps, seed=args.seed) or 0)
 

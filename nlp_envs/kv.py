@@ -4,7 +4,7 @@
   The value is read as JSON when it parses (``64``, ``0.2``, ``true``, ``null``, ``[1, 2]``,
   ``{"a": 1}``), else kept as a string (``dataset=reviews.csv``, ``split=train[80%:]``).
 * ``--set KEY=VALUE`` (repeatable): a setting of the agent being trained (a field of its config in
-  :mod:`agents.config`, or an SB3 hyperparameter), typed by that config.
+  :mod:`nlp_envs.agents.config`, or an SB3 hyperparameter), typed by that config.
 
 A key given twice: the last one wins. A setting that also has its own flag (``seed`` and ``--seed``,
 ``total_steps`` and ``--total-steps``) may be given either way; both with different values is an error

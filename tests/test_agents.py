@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import nlp_envs  # noqa: F401
-from agents import load_policy
-from agents.config import make_config, parse_set
-from agents.policy import NEG, apply_mask, env_kwargs_for_backbone, gumbel_sample
-from agents.rollout import Run, collect
-from agents.train import main, train
+from nlp_envs.agents import load_policy
+from nlp_envs.agents.config import make_config, parse_set
+from nlp_envs.agents.policy import NEG, apply_mask, env_kwargs_for_backbone, gumbel_sample
+from nlp_envs.agents.rollout import Run, collect
+from nlp_envs.agents.train import main, train
 
 SMALL = {"sizes": {"train": 64, "validation": 16, "test": 32}}
 FAMILY_IDS = ["TextCls-v0", "NerTag-v0", "DialogSelect-v0", "DialogReply-v0"]
@@ -59,7 +59,7 @@ def test_parameters_change_after_update(tmp_path):
     cfg = make_config("reinforce", total_steps=16, **_quick())
     run = Run("TextCls-v0", cfg, backbone="tiny", out=tmp_path, env_kwargs={"dataset_kwargs": SMALL})
     before = {k: v.detach().clone() for k, v in run.policy.named_parameters()}
-    from agents import reinforce
+    from nlp_envs.agents import reinforce
 
     reinforce.train(run)
     changed = [k for k, v in run.policy.named_parameters() if not torch.equal(v, before[k])]

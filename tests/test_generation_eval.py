@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import nlp_envs  # noqa: F401
-from agents.policy import apply_mask
-from agents.rollout import GreedyPolicy, _next_token_logits, build_policy, to_torch
+from nlp_envs.agents.policy import apply_mask
+from nlp_envs.agents.rollout import GreedyPolicy, _next_token_logits, build_policy, to_torch
 
 
 @pytest.mark.parametrize("env_kwargs", [{}, {"action_mask": "train_replies"}], ids=["unmasked", "masked"])

@@ -55,7 +55,7 @@ def test_bundled_minilm_is_bf16_on_disk_and_loads_as_float32(tmp_path: Path, mon
     import torch
     from safetensors import safe_open
 
-    from agents.policy import build_encoder
+    from nlp_envs.agents.policy import build_encoder
 
     src = minilm_dir()
     bundle.write_minilm(tmp_path)

@@ -1,4 +1,4 @@
-"""Learning regression tests: per family, the shipped recipe (agents/hyperparams/transformer.yml) at a
+"""Learning regression tests: per family, the shipped recipe (nlp_envs/agents/hyperparams/transformer.yml) at a
 small CPU budget beats a threshold that the old defaults missed. Each test trains one seed on one torch
 thread in well under 90 s; the thresholds sit between the old defaults' and the recipe's sweep results
 (benchmarks/results/sweep, same budgets, seeds 0 and 1), so a regression of the recipe or of the trainer
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.train import train
+from nlp_envs.agents.train import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -40,4 +40,4 @@ def test_recipe_beats_the_old_defaults(tmp_path, env_id, algo, steps, metric, th
     res = train(env_id, algo, total_steps=steps, seed=0, out=str(tmp_path / "run"), progress=False)
     assert res[f"eval/{metric}"] >= threshold, (
         f"{algo} on {env_id} at {steps} steps: test {metric} {res[f'eval/{metric}']:.3f} < {threshold} "
-        f"(old defaults: {old}); see agents/hyperparams/transformer.yml and benchmarks/results/sweep")
+        f"(old defaults: {old}); see nlp_envs/agents/hyperparams/transformer.yml and benchmarks/results/sweep")

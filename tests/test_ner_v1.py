@@ -134,7 +134,7 @@ def test_nertag_v1_passes_gymnasium_check_env() -> None:
 
 
 def test_majority_lookup_stays_far_below_the_bound() -> None:
-    from agents.baselines import MajorityPolicy
+    from nlp_envs.agents.baselines import MajorityPolicy
 
     policy = MajorityPolicy.fit("NerTag-v1")
     f1 = nlp_envs.evaluate("NerTag-v1", policy, split="test")["entity_f1"]

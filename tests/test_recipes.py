@@ -1,4 +1,4 @@
-"""Recipes (agents/recipes.py, agents/hyperparams/transformer.yml) and the trainer mechanics they tune:
+"""Recipes (nlp_envs/agents/recipes.py, nlp_envs/agents/hyperparams/transformer.yml) and the trainer mechanics they tune:
 gamma=0, per-group learning rates with warmup/decay, REINFORCE steps per wave, GRPO's flat groups, the
 sample-efficiency curve."""
 
@@ -10,10 +10,10 @@ import math
 import pytest
 import torch
 
-from agents.config import GRPOConfig, PPOConfig, ReinforceConfig, make_config
-from agents.recipes import RECIPES_PATH, recipe
-from agents.rollout import lr_factor, param_groups
-from agents.train import train
+from nlp_envs.agents.config import GRPOConfig, PPOConfig, ReinforceConfig, make_config
+from nlp_envs.agents.recipes import RECIPES_PATH, recipe
+from nlp_envs.agents.rollout import lr_factor, param_groups
+from nlp_envs.agents.train import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -81,7 +81,7 @@ def test_learning_rate_schedule():
 
 
 def test_param_groups_split_backbone_and_heads():
-    from agents.rollout import build_policy
+    from nlp_envs.agents.rollout import build_policy
 
     policy, _ = build_policy("TextCls-v0", {}, "tiny")
     groups = param_groups(policy, PPOConfig(lr=1e-3, backbone_lr=1e-5))
@@ -98,7 +98,7 @@ def test_param_groups_split_backbone_and_heads():
 
 def test_grpo_flat_groups_get_a_batch_baseline():
     """Group 0 all wrong, group 1 mixed: 'batch' pushes group 0 away from its answers, 'zero' wastes it."""
-    from agents.grpo import group_advantages
+    from nlp_envs.agents.grpo import group_advantages
 
     returns = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0]])
     adv, flat = group_advantages(returns, True, "batch")

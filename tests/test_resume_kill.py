@@ -1,7 +1,7 @@
 """Kill -9 in the middle of training, resume, finish: the run ends where an uninterrupted one ends.
 
 A PPO run in a subprocess checkpoints every 2 updates; it is SIGKILLed once it has logged an update
-past its first checkpoint (so mid-interval, with work to redo), then ``python -m agents.train --resume DIR`` finishes it. Checked:
+past its first checkpoint (so mid-interval, with work to redo), then ``python -m nlp_envs.agents.train --resume DIR`` finishes it. Checked:
 the checkpoint left by the kill loads; at most one checkpoint interval of work is redone; no temp
 file or folder survives; ``metrics.csv`` holds each step once; and the final step count, losses and
 weights equal those of an uninterrupted run with the same seed.
@@ -35,7 +35,7 @@ def _rows(out: Path) -> list[dict[str, str]]:
 
 
 def _cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "agents.train", *args, "--no-progress"]
+    return [sys.executable, "-m", "nlp_envs.agents.train", *args, "--no-progress"]
 
 
 def _past_checkpoint(out: Path) -> bool:
@@ -57,9 +57,9 @@ def one_thread():
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, one_thread):
-    from agents import load_policy
-    from agents.rollout import checkpoint_dir
-    from agents.train import train
+    from nlp_envs.agents import load_policy
+    from nlp_envs.agents.rollout import checkpoint_dir
+    from nlp_envs.agents.train import train
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "killed"

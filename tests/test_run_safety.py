@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.runfolder import PICKLE_SUFFIXES, CheckpointError, RunError, load_state, save_state, write_manifest
+from nlp_envs.agents.runfolder import PICKLE_SUFFIXES, CheckpointError, RunError, load_state, save_state, write_manifest
 
 SMALL = {"sizes": {"train": 64, "validation": 16, "test": 32}}
 ENV_KWARGS = {"dataset_kwargs": SMALL}
@@ -71,7 +71,7 @@ def _copy(src: Path, tmp_path: Path, name: str = "run") -> Path:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     """A finished tiny PPO run (2 updates of 8 one-step episodes, a checkpoint after each)."""
-    from agents.train import train
+    from nlp_envs.agents.train import train
 
     out = tmp_path_factory.mktemp("tiny") / "run"
     train("TextCls-v0", "ppo", total_steps=16, seed=1, out=str(out), env_kwargs=ENV_KWARGS, **QUICK)
@@ -80,7 +80,7 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def sb3_run(tmp_path_factory) -> Path:
-    from agents import sb3
+    from nlp_envs.agents import sb3
 
     out = tmp_path_factory.mktemp("sb3") / "run"
     sb3.train("TextCls-v0", "sb3-ppo", total_steps=32, seed=0, out=out, env_kwargs=ENV_KWARGS, overrides=SB3_HP)
@@ -88,7 +88,7 @@ def sb3_run(tmp_path_factory) -> Path:
 
 
 def _resume(run: Path, **kw):
-    from agents.train import train
+    from nlp_envs.agents.train import train
 
     return train(None, "ppo", resume=str(run), **kw)
 
@@ -132,7 +132,7 @@ def test_checkpoint_holds_no_pickle(tiny_run):
 
 # -- crafted pickles never run -----------------------------------------------------------------------
 def test_planted_data_order_pt_is_refused_without_running(tiny_run, tmp_path):
-    from agents.train import main
+    from nlp_envs.agents.train import main
 
     marker = tmp_path / "marker"
     payload = pickle.dumps(Payload(marker))
@@ -149,7 +149,7 @@ def test_planted_data_order_pt_is_refused_without_running(tiny_run, tmp_path):
 def test_older_pickled_checkpoint_is_refused_but_still_evaluates(tiny_run, tmp_path):
     """A checkpoint of an older version (optimizer.pt, rng.pt, data_order.pt, no manifest): training
     refuses it without opening a pickle; ``nlp-envs eval`` reads only its model.safetensors."""
-    from agents import load_policy
+    from nlp_envs.agents import load_policy
 
     marker = tmp_path / "marker"
     run = _copy(tiny_run, tmp_path)
@@ -189,7 +189,7 @@ def test_sb3_serialized_fields_never_unpickled(sb3_run, tmp_path):
     never reads them (same predictions as the genuine model), SB3's own load runs them."""
     import gymnasium as gym
 
-    from agents import sb3
+    from nlp_envs.agents import sb3
     from nlp_envs.cli import main as cli_main
 
     marker = tmp_path / "marker"
@@ -226,7 +226,7 @@ def test_sb3_serialized_fields_never_unpickled(sb3_run, tmp_path):
 
 @pytest.mark.parametrize("entry", ["policy.pth", "policy.optimizer.pth", "pytorch_variables.pth"])
 def test_sb3_pickled_tensor_entry_is_refused(sb3_run, tmp_path, entry):
-    from agents import sb3
+    from nlp_envs.agents import sb3
 
     marker = tmp_path / "marker"
     run = _copy(sb3_run, tmp_path)
@@ -330,8 +330,8 @@ def test_damaged_checkpoint_suggests_the_previous_one(tiny_run, tmp_path, capsys
 def test_kill_between_the_two_renames_resumes_from_previous(tmp_path):
     """Checkpoints rotate (checkpoint -> checkpoint.prev), the first one comes after checkpoint_seconds
     even with checkpoint_every=0, and a run whose checkpoint/ vanished resumes from checkpoint.prev."""
-    from agents.config import make_config
-    from agents.rollout import Run
+    from nlp_envs.agents.config import make_config
+    from nlp_envs.agents.rollout import Run
 
     cfg = make_config("ppo", total_steps=64, checkpoint_seconds=60.0, **{**QUICK, "checkpoint_every": 0})
     run = Run("TextCls-v0", cfg, backbone="tiny", out=tmp_path / "run", env_kwargs=ENV_KWARGS)
@@ -353,7 +353,7 @@ def test_kill_between_the_two_renames_resumes_from_previous(tmp_path):
 
 
 def test_checkpoint_seconds_defaults_on():
-    from agents.config import make_config
+    from nlp_envs.agents.config import make_config
 
     assert make_config("ppo").checkpoint_seconds > 0
     with pytest.raises(ValueError, match="checkpoint_seconds"):
@@ -377,7 +377,7 @@ def test_out_on_an_existing_run_is_refused(tiny_run, tmp_path, algo):
 
 
 def test_overwrite_replaces_only_the_run(tiny_run, tmp_path):
-    from agents.train import main
+    from nlp_envs.agents.train import main
 
     run = _copy(tiny_run, tmp_path)
     (run / "notes.txt").write_text("mine")
@@ -402,8 +402,8 @@ def test_zero_or_negative_budget_fails(tmp_path, algo, budget):
 
 
 def test_api_budgets_fail(tmp_path):
-    from agents import sb3
-    from agents.train import train
+    from nlp_envs.agents import sb3
+    from nlp_envs.agents.train import train
 
     with pytest.raises(RunError, match="must be >= 1"):
         sb3.train("TextCls-v0", "sb3-ppo", total_steps=None, seed=0, out=tmp_path / "r",
@@ -419,7 +419,7 @@ def test_kill9_before_first_checkpoint_restarts_with_a_message(tmp_path, capsys)
     out = tmp_path / "killed"
     sets = [a for k, v in {**QUICK, "checkpoint_every": 0, "checkpoint_seconds": 0}.items()
             if k != "progress" for a in ("--set", f"{k}={v}")]
-    proc = subprocess.Popen([sys.executable, "-m", "agents.train", "TextCls-v0", "--algo", "ppo", "--total-steps",
+    proc = subprocess.Popen([sys.executable, "-m", "nlp_envs.agents.train", "TextCls-v0", "--algo", "ppo", "--total-steps",
                              "10000000", "--seed", "4", "--out", str(out), "--no-progress", "--env-kwarg",
                              "dataset_kwargs=" + json.dumps(SMALL), *sets],
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -461,7 +461,7 @@ def test_no_checkpoint_and_no_saved_config_is_a_message(tmp_path):
 
 @pytest.mark.parametrize("content", [None, "{not json", "[]"])
 def test_damaged_run_json_is_a_message(tmp_path, content):
-    from agents.train import main
+    from nlp_envs.agents.train import main
 
     out = tmp_path / "r"
     out.mkdir()

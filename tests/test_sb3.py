@@ -11,9 +11,9 @@ import torch as th
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 
 import nlp_envs
-from agents import sb3
-from agents.baselines import MajorityPolicy, RandomPolicy, make_baseline
-from agents.extractors import EmbeddingBagExtractor, TinyTransformerExtractor
+from nlp_envs.agents import sb3
+from nlp_envs.agents.baselines import MajorityPolicy, RandomPolicy, make_baseline
+from nlp_envs.agents.extractors import EmbeddingBagExtractor, TinyTransformerExtractor
 
 FAMILY_IDS = ["TextCls-v0", "NerTag-v0", "DialogReply-v0", "DialogSelect-v0"]
 

@@ -18,9 +18,9 @@ import pytest
 import torch as th
 
 import nlp_envs
-from agents import sb3
-from agents.baselines import MajorityPolicy
-from agents.extractors import EmbeddingBagExtractor, TinyTransformerExtractor
+from nlp_envs.agents import sb3
+from nlp_envs.agents.baselines import MajorityPolicy
+from nlp_envs.agents.extractors import EmbeddingBagExtractor, TinyTransformerExtractor
 from nlp_envs import cli
 from nlp_envs.registration import eval_only_split, family_id, registered_ids, train_siblings
 from nlp_envs.testing import env_available
@@ -281,7 +281,7 @@ def _mask_checked_policy(model):
 def test_maskable_ppo_learns_and_respects_masks(env_id, steps, metric, floor):
     from sb3_contrib import MaskablePPO
 
-    from agents.baselines import make_baseline
+    from nlp_envs.agents.baselines import make_baseline
 
     hp = sb3.load_hyperparams(env_id, "sb3-maskable-ppo")
     env = _MaskCheck(sb3.make_sb3_vec_env(env_id, int(hp["n_envs"]), env_kwargs={"split": "train"}))

@@ -1,4 +1,4 @@
-"""The tagging features of agents.extractors (word windows of subword means) and the NerTag SB3 values."""
+"""The tagging features of nlp_envs.agents.extractors (word windows of subword means) and the NerTag SB3 values."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch as th
 
 import nlp_envs  # noqa: F401
-from agents import sb3
-from agents.extractors import EmbeddingBagExtractor, TinyTransformerExtractor
+from nlp_envs.agents import sb3
+from nlp_envs.agents.extractors import EmbeddingBagExtractor, TinyTransformerExtractor
 
 pytestmark = pytest.mark.skipif("NerTag-v0" not in gym.registry, reason="NerTag-v0 not registered")
 

@@ -1,4 +1,4 @@
-"""Early stopping of the supervised reference (agents/supervised.py): stop, restore the best weights, resume,
+"""Early stopping of the supervised reference (nlp_envs/agents/supervised.py): stop, restore the best weights, resume,
 no validation split, and generation's warm start. Tiny backbone, shrunken embedded corpora."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import nlp_envs  # noqa: F401
-from agents import load_policy, supervised
-from agents.config import make_config
-from agents.rollout import Run
-from agents.train import train
+from nlp_envs.agents import load_policy, supervised
+from nlp_envs.agents.config import make_config
+from nlp_envs.agents.rollout import Run
+from nlp_envs.agents.train import train
 from nlp_envs.evaluation import evaluate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -12,7 +12,7 @@ run that is killed keeps what finished:
    ``torch.compile`` (last, so that a slow compilation costs only itself; skipped by ``--smoke``).
 3. ``finetune``: full fine-tuning of MiniLM on TextCls-Banking77-v0 and NerTag-BTC-v0 (real data under
    ``$NLP_ENVS_DATA_DIR``), supervised and PPO (``backbone_lr`` for the encoder, ``lr`` for the heads,
-   warmup then linear decay; the family recipe of agents/hyperparams/transformer.yml on top), test metrics
+   warmup then linear decay; the family recipe of nlp_envs/agents/hyperparams/transformer.yml on top), test metrics
    beside the CPU grid's (benchmarks/results/grid/summary.json).
 4. ``families``: every task family trains a few hundred steps and is evaluated on its test split, with a
    NaN check (the encoder families on MiniLM, generation on the tiny GPT-2: MiniLM is no decoder).
@@ -140,7 +140,7 @@ class Checks:
         (A) one update (CUDA start, compilation), (B) one more, timed: its rate sizes (C), resumed up to
         ``min(target, rate x seconds left - eval_reserve_s)`` and evaluated on ``eval_split``. Returns the
         steps, seconds and rate of (C), peak GPU memory during (C) and the ``eval/`` metrics."""
-        from agents.train import train
+        from nlp_envs.agents.train import train
 
         out = str(self.runs / name)
         env_kwargs = {**self.env_kwargs, **settings.pop("env_kwargs", {})} or None
@@ -183,13 +183,13 @@ class Checks:
             d["bf16_supported"] = torch.cuda.is_bf16_supported()
             d["torch_cuda"] = torch.version.cuda
         d["imports"] = {}
-        for mod in ("gymnasium", "datasets", "nlp_envs", "agents.train", "seqeval.metrics"):
+        for mod in ("gymnasium", "datasets", "nlp_envs", "nlp_envs.agents.train", "seqeval.metrics"):
             try:
                 __import__(mod)
                 d["imports"][mod] = "ok"
             except Exception as e:  # noqa: BLE001 - reported, not fatal
                 d["imports"][mod] = _error(e)
-        from agents.policy import build_encoder
+        from nlp_envs.agents.policy import build_encoder
         from nlp_envs.tokenization import minilm_dir
 
         d["minilm_dir"] = str(minilm_dir())

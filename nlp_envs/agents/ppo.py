@@ -1,9 +1,9 @@
 """PPO (Schulman et al., 2017) as in CleanRL's ``ppo.py``: clipped surrogate, GAE, value loss,
 entropy bonus, minibatches, epochs, optional target-KL early stop.
 
-Rollouts are waves of ``num_envs`` complete episodes (:func:`agents.rollout.collect`); minibatches
+Rollouts are waves of ``num_envs`` complete episodes (:func:`nlp_envs.agents.rollout.collect`); minibatches
 split the *episodes* (never cut one), and every minibatch is re-scored teacher-forced in one forward
-pass (:func:`agents.rollout.score`). Generation: supervised warm start, then a per-token KL penalty to
+pass (:func:`nlp_envs.agents.rollout.score`). Generation: supervised warm start, then a per-token KL penalty to
 it in the rewards (``kl_coef``).
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents import distributed
-from agents.rollout import Run, collect, gae, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents import distributed
+from nlp_envs.agents.rollout import Run, collect, gae, kl_shaped_rewards, masked_mean, score
 
 
 def train(run: Run) -> dict[str, Any]:

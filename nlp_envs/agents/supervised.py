@@ -39,8 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents import distributed
-from agents.rollout import Run, to_torch
+from nlp_envs.agents import distributed
+from nlp_envs.agents.rollout import Run, to_torch
 
 #: The main validation metric of each family (higher is better); the same metrics as ``MAIN_METRIC`` of
 #: benchmarks/bench.py, keyed by family so that every env id of a family (real data included) has one.
@@ -57,7 +57,7 @@ def main_metric(family_or_env_id: str) -> str:
     """The early-stopping metric of a family (``"tag"``) or of an env id (``"NerTag-v0"``)."""
     if family_or_env_id in MAIN_METRIC:
         return MAIN_METRIC[family_or_env_id]
-    from agents.policy import family_of
+    from nlp_envs.agents.policy import family_of
 
     env = gym.make(family_or_env_id, disable_env_checker=True)
     try:

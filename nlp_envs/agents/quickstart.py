@@ -73,8 +73,8 @@ def plot(path: Path, steps: list[float], returns: list[float], refs: dict[str, f
 
 def run(out: str = "runs/quickstart", total_steps: int | None = None, seed: int = 0) -> int:
     import nlp_envs
-    from agents.baselines import make_baseline
-    from agents.train import train
+    from nlp_envs.agents.baselines import make_baseline
+    from nlp_envs.agents.train import train
 
     out_dir = Path(out)
     budget = total_steps or DEFAULT_STEPS

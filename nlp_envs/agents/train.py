@@ -2,9 +2,9 @@
 
 ```
 nlp-envs train TextCls-v0 --algo ppo --backbone tiny --total-steps 20000 --seed 0 --out runs/ppo
-python -m agents.train TextCls-v0 --algo supervised --set lr=1e-3 --set num_envs=32
-python -m agents.train TextCls-v0 --algo ppo --resume runs/ppo --total-steps 40000
-torchrun --standalone --nproc_per_node 2 -m agents.train TextCls-v0 --algo ppo --out runs/ddp
+python -m nlp_envs.agents.train TextCls-v0 --algo supervised --set lr=1e-3 --set num_envs=32
+python -m nlp_envs.agents.train TextCls-v0 --algo ppo --resume runs/ppo --total-steps 40000
+torchrun --standalone --nproc_per_node 2 -m nlp_envs.agents.train TextCls-v0 --algo ppo --out runs/ddp
 nlp-envs train TextCls-v0 --algo ppo --nproc 2 --out runs/ddp      # the same, torchrun spawned for you
 ```
 """
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.config import CONFIGS, Config, make_config, parse_set
+from nlp_envs.agents.config import CONFIGS, Config, make_config, parse_set
 
 ALGOS = tuple(CONFIGS)
 
@@ -52,21 +52,21 @@ def train(
         resume: a run directory to continue: its config, weights, optimizer, RNG states, step count
             and data order; ``total_steps`` may be raised. ``out`` must be None or the same folder. A run
             stopped before its first checkpoint starts again from step 0 with its saved config (a message
-            says so); a damaged checkpoint fails naming the file (:class:`agents.runfolder.CheckpointError`).
+            says so); a damaged checkpoint fails naming the file (:class:`nlp_envs.agents.runfolder.CheckpointError`).
         env_kwargs: extra env kwargs (``data_dir``...).
         use_recipe: start from the shipped recipe of ``(algo, env_id, backbone)``
-            (``agents/hyperparams/transformer.yml``, :mod:`agents.recipes`); False: the config defaults.
+            (``nlp_envs/agents/hyperparams/transformer.yml``, :mod:`nlp_envs.agents.recipes`); False: the config defaults.
         overwrite: replace the run already in ``out`` (its files only); without it, a folder holding a
-            run is refused (:class:`agents.runfolder.RunError`): resume it, or choose another ``out``.
-        overrides: any field of the algorithm's config (:mod:`agents.config`); they win over the recipe.
+            run is refused (:class:`nlp_envs.agents.runfolder.RunError`): resume it, or choose another ``out``.
+        overrides: any field of the algorithm's config (:mod:`nlp_envs.agents.config`); they win over the recipe.
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) every process calls this: it joins the process group (and
     leaves it at the end if it created it), ``num_envs`` is per rank, and only rank 0 writes files and
-    evaluates (:mod:`agents.distributed`).
+    evaluates (:mod:`nlp_envs.agents.distributed`).
     """
-    from agents import distributed
-    from agents.rollout import Run, checkpoint_dir, has_checkpoint, pick_device
-    from agents.runfolder import (CheckpointError, RunError, check_out, checkpoint_problem, clear_run, read_json,
+    from nlp_envs.agents import distributed
+    from nlp_envs.agents.rollout import Run, checkpoint_dir, has_checkpoint, pick_device
+    from nlp_envs.agents.runfolder import (CheckpointError, RunError, check_out, checkpoint_problem, clear_run, read_json,
                                   read_run_json, reading, verify_checkpoint)
 
     restart = False  # resuming a run stopped before its first checkpoint: it starts again
@@ -109,7 +109,7 @@ def train(
             raise RunError(f"algo={algo!r}: expected one of {ALGOS}")
         if total_steps is not None:
             overrides["total_steps"] = total_steps
-        from agents.recipes import recipe
+        from nlp_envs.agents.recipes import recipe
 
         recipe_set, recipe_env = recipe(env_id, algo, backbone) if use_recipe else ({}, {})
         env_kwargs = {**recipe_env, **(env_kwargs or {})} or None
@@ -134,7 +134,7 @@ def train(
             raise RunError(problem)
         run = Run(env_id, cfg, backbone=backbone, out=out, env_kwargs=env_kwargs,
                   resume=resume is not None and not restart)
-        module = importlib.import_module(f"agents.{algo}")
+        module = importlib.import_module(f"nlp_envs.agents.{algo}")
         return module.train(run)
     finally:
         if owns_group:
@@ -142,8 +142,8 @@ def train(
 
 
 def _config(algo: str, **settings: Any) -> Config:
-    """:func:`make_config`, its complaints as :class:`~agents.runfolder.RunError` (a message at the CLI)."""
-    from agents.runfolder import RunError
+    """:func:`make_config`, its complaints as :class:`~nlp_envs.agents.runfolder.RunError` (a message at the CLI)."""
+    from nlp_envs.agents.runfolder import RunError
 
     try:
         return make_config(algo, **settings)
@@ -168,10 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
                    help="env kwarg (JSON value, else string), repeatable; e.g. dataset=reviews.csv test_size=0.2")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="config field (agents/config.py), repeatable; wins over the recipe")
+                   help="config field (nlp_envs/agents/config.py), repeatable; wins over the recipe")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--no-recipe", action="store_true",
-                   help="start from the config defaults, not the shipped recipe (agents/hyperparams/transformer.yml)")
+                   help="start from the config defaults, not the shipped recipe (nlp_envs/agents/hyperparams/transformer.yml)")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="data-parallel processes on this machine: re-runs this command under "
                         "`torchrun --standalone --nproc_per_node N` (one GPU each, or CPU processes)")
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().error(f"--nproc {args.nproc} must be >= 1")
     if args.resume and args.overwrite:
         build_parser().error("--resume continues a run, --overwrite replaces it: give one of them")
-    from agents.runfolder import RunError, read_run_json
+    from nlp_envs.agents.runfolder import RunError, read_run_json
     from nlp_envs.kv import parse_kv, take_flag_setting
 
     algo = args.algo
@@ -206,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     if total_steps is not None and total_steps < 1:  # before anything is built or spawned
         raise SystemExit(f"error: --total-steps {total_steps} must be >= 1 (the budget: env steps, or examples)")
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        from agents.distributed import launch
-        from agents.runfolder import check_out
+        from nlp_envs.agents.distributed import launch
+        from nlp_envs.agents.runfolder import check_out
 
         if args.out and not args.resume and not args.overwrite:
             try:  # refused here, before any process is spawned

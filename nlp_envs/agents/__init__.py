@@ -1,7 +1,7 @@
 """Agents that solve nlp-envs: transformer policies (REINFORCE, PPO, GRPO, supervised) and SB3 glue.
 
 ``load_policy(run_dir)`` reads ``run_dir/run.json`` and dispatches on its ``kind``: ``"transformer"``
-(:mod:`agents.rollout`) or ``"sb3"`` (:mod:`agents.sb3`); modules are imported lazily.
+(:mod:`nlp_envs.agents.rollout`) or ``"sb3"`` (:mod:`nlp_envs.agents.sb3`); modules are imported lazily.
 """
 
 from __future__ import annotations
@@ -12,26 +12,26 @@ from typing import Any
 
 def load_policy(run_dir: str | Path) -> tuple[str, dict[str, Any], Any]:
     """``(env_id, env_kwargs, policy)`` of a finished run, ``policy`` usable by ``nlp_envs.evaluate``."""
-    from agents.runfolder import RunError, read_run_json
+    from nlp_envs.agents.runfolder import RunError, read_run_json
 
     path = Path(run_dir) / "run.json"
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no run.json)")
     kind = read_run_json(run_dir).get("kind")  # RunError (a ValueError) naming a damaged run.json
     if kind == "transformer":
-        from agents.rollout import load_policy as load
+        from nlp_envs.agents.rollout import load_policy as load
 
         return load(run_dir)
     if kind == "sb3":
-        from agents.sb3 import load_policy as load_sb3  # type: ignore[import-not-found]
+        from nlp_envs.agents.sb3 import load_policy as load_sb3  # type: ignore[import-not-found]
 
         return load_sb3(run_dir)
     raise RunError(f"{path}: unknown run kind {kind!r} (expected 'transformer' or 'sb3')")
 
 
 def train(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """See :func:`agents.train.train`."""
-    from agents.train import train as _train
+    """See :func:`nlp_envs.agents.train.train`."""
+    from nlp_envs.agents.train import train as _train
 
     return _train(*args, **kwargs)
 

@@ -1,7 +1,7 @@
 """Data-parallel training over several processes (``torchrun``): set-up, gradient and metric reduction.
 
 ```
-torchrun --standalone --nproc_per_node 2 -m agents.train TextCls-v0 --algo ppo --out runs/ddp
+torchrun --standalone --nproc_per_node 2 -m nlp_envs.agents.train TextCls-v0 --algo ppo --out runs/ddp
 nlp-envs train TextCls-v0 --algo ppo --nproc 2 --out runs/ddp          # spawns the torchrun above
 ```
 
@@ -20,7 +20,7 @@ sub-envs (``num_envs`` is per rank: the global batch is ``world_size * num_envs`
   world.) The supervised loop draws a global batch of ``world_size * num_envs`` examples from one
   shared seeded permutation and rank ``r`` keeps every ``world_size``-th example from ``r``
   (as ``DistributedSampler`` does), so N ranks x B examples make the same batch as 1 rank x N*B.
-- **Gradients**: averaged over ranks in :meth:`agents.rollout.Run.optimize` between ``backward`` and
+- **Gradients**: averaged over ranks in :meth:`nlp_envs.agents.rollout.Run.optimize` between ``backward`` and
   clipping (one all-reduce of the flattened gradients). ``DistributedDataParallel`` is not used: its
   hooks are tied to ``module.forward``, and the policies are driven through ``begin``/``step``/
   ``evaluate``. Each loss is a mean over a rank's equal-sized batch, so the average of the ranks'
@@ -200,7 +200,7 @@ def barrier() -> None:
 # ----------------------------------------------------------------------------------------------
 # nlp-envs train ... --nproc N
 # ----------------------------------------------------------------------------------------------
-def launch(argv: Sequence[str], nproc: int, module: str = "agents.train") -> int:
+def launch(argv: Sequence[str], nproc: int, module: str = "nlp_envs.agents.train") -> int:
     """Run ``python -m module argv`` on ``nproc`` local processes through torchrun (``--standalone``:
     one node, a free port picked by the rendezvous); return torchrun's exit code."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",

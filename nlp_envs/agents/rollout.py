@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 
 import nlp_envs  # noqa: F401  (registers the ids)
-from agents import distributed
-from agents.config import Config
-from agents.policy import NEG, Policy, apply_mask, env_kwargs_for_backbone, family_of, gumbel_sample, make_policy, to_torch
-from agents.runfolder import (PREVIOUS, CheckpointError, checkpoint_problem, load_state, read_json, reading, save_state,
+from nlp_envs.agents import distributed
+from nlp_envs.agents.config import Config
+from nlp_envs.agents.policy import NEG, Policy, apply_mask, env_kwargs_for_backbone, family_of, gumbel_sample, make_policy, to_torch
+from nlp_envs.agents.runfolder import (PREVIOUS, CheckpointError, checkpoint_problem, load_state, read_json, reading, save_state,
                               verify_checkpoint, write_manifest)
 
 
@@ -341,7 +341,7 @@ class GreedyPolicy:
 
 def _next_token_logits(p: Any, o: dict[str, torch.Tensor], n: torch.Tensor, ctx_len: int):
     """Logits of the next reply token after ``n`` reply tokens (one full forward)."""
-    from agents.policy import _positions, left_align
+    from nlp_envs.agents.policy import _positions, left_align
 
     ctx, cmask = left_align(o["context_ids"], o["context_mask"])
     R = o["reply_ids"].shape[1]
@@ -359,7 +359,7 @@ def _next_token_logits(p: Any, o: dict[str, torch.Tensor], n: torch.Tensor, ctx_
 # ----------------------------------------------------------------------------------------------
 def build_policy(env_id: str, env_kwargs: dict[str, Any], backbone: str, freeze: bool = False) -> tuple[Policy, str]:
     """A fresh policy for ``env_id`` (spaces and vocabulary read from one single env); ``freeze``: a frozen,
-    cached pretrained encoder (:mod:`agents.frozen`)."""
+    cached pretrained encoder (:mod:`nlp_envs.agents.frozen`)."""
     env = gym.make(env_id, disable_env_checker=True, **env_kwargs)
     try:
         vocab = int(env.unwrapped.encoder.vocab_size)
@@ -367,7 +367,7 @@ def build_policy(env_id: str, env_kwargs: dict[str, Any], backbone: str, freeze:
     finally:
         env.close()
     if freeze:
-        from agents.frozen import freeze_backbone
+        from nlp_envs.agents.frozen import freeze_backbone
 
         freeze_backbone(policy, backbone=backbone, env_id=env_id, env_kwargs=env_kwargs)
     return policy, policy.family
@@ -407,7 +407,7 @@ def lr_factor(cfg: Config, step: int) -> float:
 
 
 class Logger:
-    """``OUT/metrics.csv`` + TensorBoard ``OUT/tb/`` + a tqdm bar (metrics defined in agents/README.md)."""
+    """``OUT/metrics.csv`` + TensorBoard ``OUT/tb/`` + a tqdm bar (metrics defined in nlp_envs/agents/README.md)."""
 
     def __init__(self, out: Path, total: int, initial: int, progress: bool, resume: bool) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -541,12 +541,12 @@ class Run:
     The run directory holds ``run.json`` (what ``nlp-envs eval DIR`` reads), ``metrics.csv``, ``tb/``,
     ``checkpoint/`` (model.safetensors, config.json, optimizer.safetensors + optimizer.json, rng.json (+
     rng.safetensors), data_order.json, trainer_state.json, manifest.json; written to a temp dir and renamed;
-    no pickle, see :mod:`agents.runfolder`), ``checkpoint.prev/`` (the one before, while training) and
+    no pickle, see :mod:`nlp_envs.agents.runfolder`), ``checkpoint.prev/`` (the one before, while training) and
     ``final_metrics.json``.
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) every rank builds a Run: it joins the process group, plays
     its own rank-offset-seeded sub-envs, averages gradients in :meth:`optimize`, and reduces step counts
-    and metrics; rank 0 alone writes files (see :mod:`agents.distributed`).
+    and metrics; rank 0 alone writes files (see :mod:`nlp_envs.agents.distributed`).
     """
 
     def __init__(self, env_id: str, cfg: Config, *, backbone: str, out: str | os.PathLike,
@@ -710,7 +710,7 @@ class Run:
         if self.family != "generate" or self.ref is not None:
             return
         if self.cfg.warm_start_examples > 0:
-            from agents.supervised import fit
+            from nlp_envs.agents.supervised import fit
 
             peaks = [(g["lr"], g.get("base_lr", g["lr"])) for g in self.optimizer.param_groups]
             if self.cfg.warm_start_lr is not None:  # MLE at its own rate; RL's rates come back afterwards
@@ -770,7 +770,7 @@ class Run:
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore the run from checkpoint ``path`` (checked against its manifest first). Only JSON and
-        safetensors files are read; :class:`~agents.runfolder.CheckpointError` names a damaged file."""
+        safetensors files are read; :class:`~nlp_envs.agents.runfolder.CheckpointError` names a damaged file."""
         from safetensors.torch import load_model
 
         if not (path / "trainer_state.json").exists() and not (path / "manifest.json").exists():
@@ -832,7 +832,7 @@ class Run:
         if self.sampler is not None:
             self.sampler.close()
         if self.cfg.freeze_backbone:
-            from agents.frozen import flush
+            from nlp_envs.agents.frozen import flush
 
             flush(self.policy)  # the encoded rows go to the disk cache now, not only at exit
         if self.is_main:
@@ -846,7 +846,7 @@ def load_policy(run_dir: str | os.PathLike, device: str = "auto") -> tuple[str, 
     when there is one: checkpoints of older versions have none)."""
     from safetensors.torch import load_model
 
-    from agents.runfolder import read_run_json
+    from nlp_envs.agents.runfolder import read_run_json
 
     run_dir = Path(run_dir)
     info = read_run_json(run_dir)

@@ -12,7 +12,7 @@ observation keys (:func:`family_of`):
 | `multilabel` | `input_ids`, `chosen`, `num_chosen` | encoder (BERT)    | text encoded once per episode: masked mean `p` + one attention-pooled vector per label -> label scores `s`; each pick: `[s, 0] + MLP([p; W chosen])` (label + STOP logits, picked labels masked) |
 | `choice`   | `question_ids`, `option_ids`, `num_options` | encoder (late interaction) | question and each option encoded once; `<W q, o_k>/sqrt(H)` + question-weighted MaxSims (mean over option tokens of the best cosine to a question token, on word embeddings and in context); options past `num_options` masked |
 
-Every policy has the same three entry points, used by the rollout (:mod:`agents.rollout`), the
+Every policy has the same three entry points, used by the rollout (:mod:`nlp_envs.agents.rollout`), the
 losses of every algorithm and the supervised trainer:
 
 * ``begin(obs) -> state``: once per episode, on the batch of first observations (encodes the

@@ -1,7 +1,7 @@
 """Config dataclasses of the transformer agents: one per algorithm, fields with one-line docs.
 
 Every field can be set from the command line with ``--set key=value`` (types follow the field) or as
-a keyword of :func:`agents.train.train`. ``__post_init__`` checks invariants and says how to fix them.
+a keyword of :func:`nlp_envs.agents.train.train`. ``__post_init__`` checks invariants and says how to fix them.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Config:
     """Gradient clipping by global norm (0 disables)."""
     gamma: float = 1.0
     """Discount factor in [0, 1]. 1.0 for one-step envs and sparse rewards; a small or zero gamma gives
-    each step of a dense-reward episode (tagging) its own credit (see agents/hyperparams/transformer.yml)."""
+    each step of a dense-reward episode (tagging) its own credit (see nlp_envs/agents/hyperparams/transformer.yml)."""
     ent_coef: float = 0.01
     """Entropy bonus coefficient."""
     kl_coef: float = 0.05

@@ -2,17 +2,17 @@
 
 Train, from the repository root::
 
-    python -m agents.sb3 TextCls-v0 --algo sb3-ppo --total-steps 20000 --out runs/textcls-ppo
-    python -m agents.sb3 NerTag-v0 --algo sb3-maskable-ppo --set extractor=transformer --set learning_rate=1e-3
+    python -m nlp_envs.agents.sb3 TextCls-v0 --algo sb3-ppo --total-steps 20000 --out runs/textcls-ppo
+    python -m nlp_envs.agents.sb3 NerTag-v0 --algo sb3-maskable-ppo --set extractor=transformer --set learning_rate=1e-3
     nlp-envs train TextCls-v0 --algo sb3-dqn ...      # the same, through the package CLI
     nlp-envs eval runs/textcls-ppo                    # test metrics of the saved model
 
-Hyperparameters: ``agents/hyperparams/sb3.yml`` (RL-Zoo style: one section per algorithm, a ``defaults``
+Hyperparameters: ``nlp_envs/agents/hyperparams/sb3.yml`` (RL-Zoo style: one section per algorithm, a ``defaults``
 entry and one entry per env id; an entry may ``inherit: OTHER-ID`` and an id without an entry uses its
 family's, ``Family-Name-vN`` -> ``Family-vN``, see :func:`load_hyperparams`), then ``--set key=value``
 (values parsed as YAML; dotted keys reach into dicts: ``--set extractor_kwargs.embed_dim=128``). Keys
 that are not constructor arguments of the SB3 class: ``n_envs``, ``n_timesteps`` (default ``--total-steps``), ``policy``, ``extractor`` (``bag`` or
-``transformer``, see :mod:`agents.extractors`), ``extractor_kwargs``, ``net_arch``, ``env_kwargs``
+``transformer``, see :mod:`nlp_envs.agents.extractors`), ``extractor_kwargs``, ``net_arch``, ``env_kwargs``
 (``gym.make`` kwargs of the task variant, e.g. ``action_mask: train_replies``; recorded in ``run.json``
 so evaluation uses the same env; ``--env-kwarg`` wins), ``num_threads`` (below) and ``vec_env`` (``native``:
 :class:`NativeVecEnvAdapter` over our numpy vector env, the default; ``dummy``: SB3's ``DummyVecEnv``
@@ -25,7 +25,7 @@ unpickles (cloudpickle) the ``:serialized:`` fields of the zip's ``data`` entry,
 ``model.zip`` would run code. Instead the model is rebuilt from ``run.json``'s hyperparameters (spaces
 from the env, the policy class, schedules: everything SB3 would unpickle comes from our own config)
 and only the zip's ``.pth`` tensor entries are loaded, with ``torch.load(weights_only=True)``
-(:func:`agents.runfolder.load_sb3_tensors`). ``--out`` on a folder holding a run is refused unless
+(:func:`nlp_envs.agents.runfolder.load_sb3_tensors`). ``--out`` on a folder holding a run is refused unless
 ``--overwrite`` is given.
 
 Why an adapter and not ``DummyVecEnv``: SB3 expects same-step autoreset (the done step returns the
@@ -35,13 +35,13 @@ observation and immediately starts the next episode of those sub-envs only, exac
 env's own autoreset step would (same example order, same random draws), so rollouts are equal step for
 step to ``DummyVecEnv`` of single envs under the same seeds (tested). It uses
 :meth:`~nlp_envs.core.NlpVectorEnv.autoreset_now` ("start these sub-envs' next episode now"). Measured with random actions, 16 envs, 2-core CPU
-(``python -m agents.sb3 TextCls-v0 --bench-vec``): native 51k env steps/s, ``DummyVecEnv`` 24k; both
+(``python -m nlp_envs.agents.sb3 TextCls-v0 --bench-vec``): native 51k env steps/s, ``DummyVecEnv`` 24k; both
 are far above what SB3's updates consume (~1-2k steps/s), so ``vec_env: dummy`` is a valid fallback
 (e.g. for per-env ``env_method`` calls) at no real cost in training time.
 
 ``num_threads`` (YAML, default 1) sets torch's intra-op threads during :func:`train` (restored after;
 0 = torch's default). The models are tiny, so extra threads only add synchronisation: on a shared
-2-core CPU, ``python -m agents.sb3 TextCls-v0 --total-steps 8192`` trained in 6.4 s with 1 thread
+2-core CPU, ``python -m nlp_envs.agents.sb3 TextCls-v0 --total-steps 8192`` trained in 6.4 s with 1 thread
 and 58.8 s with torch's default 2 (same result).
 """
 
@@ -64,12 +64,12 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 import nlp_envs  # noqa: F401  (registers the ids)
-from agents.extractors import extractor_class
-from agents.recipes import env_entry, merge
-from agents.runfolder import RunError, check_out, load_sb3_tensors, read_run_json, reading
+from nlp_envs.agents.extractors import extractor_class
+from nlp_envs.agents.recipes import env_entry, merge
+from nlp_envs.agents.runfolder import RunError, check_out, load_sb3_tensors, read_run_json, reading
 from nlp_envs.core import NlpVectorEnv
 from nlp_envs.evaluation import make_vector_env
-from nlp_envs.registration import eval_only_split, family_id, train_siblings  # noqa: F401  (family_id: used by callers of agents.sb3)
+from nlp_envs.registration import eval_only_split, family_id, train_siblings  # noqa: F401  (family_id: used by callers of nlp_envs.agents.sb3)
 
 #: algo name -> (module, class)
 ALGOS: dict[str, tuple[str, str]] = {
@@ -444,7 +444,7 @@ def load_sb3_policy(run_dir: str | Path) -> tuple[str, dict[str, Any], BaseAlgor
     return env_id, env_kwargs, model
 
 
-#: the name :func:`agents.load_policy` dispatches to for ``kind == "sb3"``
+#: the name :func:`nlp_envs.agents.load_policy` dispatches to for ``kind == "sb3"``
 load_policy = load_sb3_policy
 
 

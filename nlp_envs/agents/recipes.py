@@ -1,7 +1,7 @@
 """Recipes: the shipped defaults of the transformer agents per algorithm and env id, read from
-``agents/hyperparams/transformer.yml``.
+``nlp_envs/agents/hyperparams/transformer.yml``.
 
-``nlp-envs train ENV_ID --algo ALGO`` starts from the config dataclass defaults (:mod:`agents.config`),
+``nlp-envs train ENV_ID --algo ALGO`` starts from the config dataclass defaults (:mod:`nlp_envs.agents.config`),
 then applies the recipe of ``(ALGO, ENV_ID, backbone)``, then the user's ``--set`` values (which always
 win). The YAML has one section per algorithm; each has a ``defaults`` entry and entries per env id. An
 entry holds config fields and three special keys:
@@ -14,7 +14,7 @@ entry holds config fields and three special keys:
 | ``evidence`` | where the values come from (sweep cells in ``benchmarks/results/sweep``): documentation only |
 
 An id without an entry uses its family's (``TextCls-Banking77-v0`` -> ``TextCls-v0``, as in
-``agents/hyperparams/sb3.yml``, which :mod:`agents.sb3` resolves with the same :func:`env_entry` and
+``nlp_envs/agents/hyperparams/sb3.yml``, which :mod:`nlp_envs.agents.sb3` resolves with the same :func:`env_entry` and
 :func:`merge`). :func:`recipe` returns the resolved ``(config overrides, env kwargs)``.
 """
 
@@ -64,7 +64,7 @@ def recipe(env_id: str, algo: str, backbone: str = "tiny", path: Path = RECIPES_
 
     Unknown config fields fail here, naming the file and the entry, so a typo in the YAML never ships.
     """
-    from agents.config import CONFIGS
+    from nlp_envs.agents.config import CONFIGS
 
     if algo not in CONFIGS:
         raise ValueError(f"algo={algo!r}: expected one of {sorted(CONFIGS)}")

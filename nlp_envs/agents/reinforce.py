@@ -1,6 +1,6 @@
 """REINFORCE with a baseline (Williams, 1992), on waves of complete episodes.
 
-Per iteration: play ``num_envs`` episodes with the sampling policy (:func:`agents.rollout.collect`),
+Per iteration: play ``num_envs`` episodes with the sampling policy (:func:`nlp_envs.agents.rollout.collect`),
 compute the reward-to-go ``G_t``, subtract a baseline (the value head, trained by MSE, or a moving
 average of episode returns), and take a gradient step on ``-A_t log pi(a_t | s_t)``. With
 ``update_epochs > 1`` the wave is reused for more steps through the importance ratio ``pi / pi_old``
@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from agents.rollout import Run, collect, gae, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.rollout import Run, collect, gae, kl_shaped_rewards, masked_mean, score
 
 
 def train(run: Run) -> dict[str, Any]:

@@ -387,7 +387,7 @@ _MEMO_LOCK = threading.Lock()
 def backbone_identity(backbone: str) -> dict[str, Any]:
     """What the cached features depend on in the backbone: its directory, config.json's hash, and its
     weight files' names, sizes and modification times."""
-    from agents.policy import pretrained_dir
+    from nlp_envs.agents.policy import pretrained_dir
 
     d = pretrained_dir(backbone)
     if d is None:
@@ -424,7 +424,7 @@ def freeze_backbone(policy: nn.Module, *, backbone: str, env_id: str, env_kwargs
     """Freeze ``policy.encoder`` in place and serve its outputs from a cache (see the module doc).
 
     Args:
-        policy: a policy of :mod:`agents.policy` with an ``encoder`` (every family but ``generate``).
+        policy: a policy of :mod:`nlp_envs.agents.policy` with an ``encoder`` (every family but ``generate``).
         backbone: the pretrained backbone it was built with (``"minilm"`` or a model directory).
         env_id, env_kwargs: the env the policy plays (they key the disk cache; ``split`` is ignored).
         dtype: storage dtype of the features (``float16``; ``float32`` for exact ones).
@@ -432,7 +432,7 @@ def freeze_backbone(policy: nn.Module, *, backbone: str, env_id: str, env_kwargs
 
     Returns the :class:`FrozenCache` (shared by every policy frozen with the same key in this process).
     """
-    from agents.policy import PRESETS
+    from nlp_envs.agents.policy import PRESETS
 
     if backbone in PRESETS:
         raise ValueError(f"freeze_backbone is for pretrained encoders like minilm (backbone='minilm' or a "
@@ -489,7 +489,7 @@ def cache_of(policy: nn.Module) -> FrozenCache:
     """The :class:`FrozenCache` of a frozen policy."""
     enc = getattr(policy, "encoder", None)
     if not isinstance(enc, _FrozenEncoder):
-        raise ValueError("this policy's encoder is not frozen (call agents.frozen.freeze_backbone first)")
+        raise ValueError("this policy's encoder is not frozen (call nlp_envs.agents.frozen.freeze_backbone first)")
     return enc._frozen_cache
 
 
@@ -553,7 +553,7 @@ def precompute(policy: nn.Module, env_id: str, env_kwargs: dict[str, Any] | None
     never run the encoder. ``env_kwargs`` as for the policy (with the backbone's ``tokenizer``)."""
     enc = getattr(policy, "encoder", None)
     if not isinstance(enc, _FrozenEncoder):
-        raise ValueError("precompute needs a frozen policy: call agents.frozen.freeze_backbone first")
+        raise ValueError("precompute needs a frozen policy: call nlp_envs.agents.frozen.freeze_backbone first")
     cache = enc._frozen_cache
     before = cache.encoded_rows
     for split in splits:
