@@ -46,3 +46,49 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------------------------------
+# Embedded corpora, generated once per module (seed 0, default sizes): test_corpora, test_ner_v1,
+# test_dialog_v1
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def intents_corpus() -> dict[str, dict[str, list]]:
+    """``nlp_envs.corpora.intents.generate(seed=0)`` (TextCls-v0's corpus)."""
+    from nlp_envs.corpora import intents
+
+    return intents.generate(seed=0)
+
+
+@pytest.fixture(scope="module")
+def ner_corpus() -> dict[str, dict[str, list]]:
+    """``nlp_envs.corpora.ner.generate(seed=0)`` (NerTag-v0's corpus)."""
+    from nlp_envs.corpora import ner
+
+    return ner.generate(seed=0)
+
+
+@pytest.fixture(scope="module")
+def dialog_corpus() -> dict[str, dict[str, list]]:
+    """``nlp_envs.corpora.dialog.generate(seed=0)`` (DialogReply-v0 / DialogSelect-v0's corpus)."""
+    from nlp_envs.corpora import dialog
+
+    return dialog.generate(seed=0)
+
+
+@pytest.fixture(scope="module")
+def topics_corpus() -> dict[str, dict[str, list]]:
+    """``nlp_envs.corpora.multilabel.generate(seed=0)`` (MultiLabelCls-v0's corpus)."""
+    from nlp_envs.corpora import multilabel
+
+    return multilabel.generate(seed=0)
+
+
+@pytest.fixture(scope="module")
+def quiz_corpus() -> dict[str, dict[str, list]]:
+    """``nlp_envs.corpora.mcqa.generate(seed=0)`` (MultiChoiceQA-v0's corpus)."""
+    from nlp_envs.corpora import mcqa
+
+    return mcqa.generate(seed=0)
