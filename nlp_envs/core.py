@@ -36,7 +36,6 @@ Example order
 
 from __future__ import annotations
 
-import functools
 import operator
 from abc import abstractmethod
 from collections.abc import Mapping
@@ -63,18 +62,57 @@ NO_SCORE = np.float64(0.0)
 NO_FLAG = np.array(False)
 
 
-def _as_info_value(default: Any) -> Callable[[Any], Any]:
-    """The converter of a lean info value, from its default: ``np.int64``, ``np.float64``, or a
-    ``bool``/other array (0-d ``bool`` arrays for flags: ``SyncVectorEnv`` batches them into a ``bool``
-    array, while it puts ``np.bool_`` scalars into an object array)."""
-    if default is None:
-        return np.asarray
-    if isinstance(default, np.integer):
-        return np.int64
-    if isinstance(default, np.floating):
-        return np.float64
-    dtype = np.asarray(default).dtype
-    return functools.partial(np.array, dtype=dtype)  # a new object every time (users keep infos)
+_FLAG_VALUES = (np.array(False), np.array(True))  # templates: a flag value is a fresh copy of one
+_MISSING = object()
+
+
+def compile_info_finisher(
+    spec: Mapping[str, Any], full: bool, owner: str
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The function that turns the info a step or reset built into the info a caller sees, for one
+    lean spec (``key -> default``, see :meth:`NlpEnv.lean_info_spec`): every lean key, its value
+    converted from the default's kind, the default where the key is missing; with ``full`` the other
+    keys too.
+
+    Kinds: ``np.int64`` and ``np.float64`` (kept as they are when they already have that type: an
+    immutable scalar may be shared), a 0-d ``bool`` array (a fresh copy every time: users keep infos;
+    ``SyncVectorEnv`` batches 0-d arrays into a ``bool`` array, while it puts ``np.bool_`` scalars into
+    an object array) or another array (``None`` default: the step must give it). The function is
+    generated once per spec (like ``collections.namedtuple``): the single env's hot path then costs
+    one dict lookup and one type check per key, no loop. Keys and defaults are bound as variables,
+    never written into the source.
+    """
+    ns: dict[str, Any] = {"I64": np.int64, "F64": np.float64, "FLAGS": _FLAG_VALUES, "MISSING": _MISSING,
+                          "asarray": np.asarray, "array": np.array, "owner": owner}
+    lines, items = ["def finish(info):", "    get = info.get"], []
+    for j, (key, default) in enumerate(spec.items()):
+        ns[f"K{j}"] = key
+        if default is None:
+            lines += [f"    v{j} = get(K{j}, MISSING)", f"    if v{j} is MISSING:",
+                      f"        raise RuntimeError(f'{{owner}} gave no info[{{K{j}!r}}] "
+                      "(a lean key without default)')"]
+            items.append(f"asarray(v{j})")
+            continue
+        ns[f"D{j}"] = default
+        lines.append(f"    v{j} = get(K{j}, D{j})")
+        if isinstance(default, np.integer):
+            ns[f"D{j}"] = np.int64(default)
+            items.append(f"v{j} if type(v{j}) is I64 else I64(v{j})")
+        elif isinstance(default, np.floating):
+            ns[f"D{j}"] = np.float64(default)
+            items.append(f"v{j} if type(v{j}) is F64 else F64(v{j})")
+        elif np.asarray(default).dtype == bool and np.ndim(default) == 0:
+            ns[f"D{j}"] = bool(default)
+            items.append(f"FLAGS[1 if v{j} else 0].copy()")
+        else:
+            ns[f"T{j}"] = np.asarray(default).dtype
+            items.append(f"array(v{j}, dtype=T{j})")
+    lines.append("    out = {" + ", ".join(f"K{j}: {e}" for j, e in enumerate(items)) + "}")
+    if full:
+        lines += ["    for k, v in info.items():", "        if k not in out:", "            out[k] = v"]
+    lines.append("    return out")
+    exec("\n".join(lines), ns)  # noqa: S102 - generated from the fixed templates above only
+    return ns["finish"]
 
 
 def check_flag(name: str, value: Any) -> bool:
@@ -85,6 +123,12 @@ def check_flag(name: str, value: Any) -> bool:
     ):
         return bool(value)
     raise ValueError(f"{name}={value!r} must be True or False")
+
+
+def take_texts(column: Any, idx: Any) -> Any:
+    """Rows ``idx`` of a :class:`~nlp_envs.prepared.TextColumn`: an object array for an index array
+    (vector envs), one ``str`` for one index (single envs)."""
+    return column.take(idx) if isinstance(idx, np.ndarray) else column[idx]
 
 
 def int_box(high: int | np.ndarray, shape: tuple[int, ...], low: int = 0) -> spaces.Box:
@@ -122,28 +166,32 @@ class ExampleOrder:
         self.pos = len(self.indices)  # position in `perm` after the current chunk; first draw starts a pass
         self.passes = 0
         self._chunk: list[int] = []
+        self._chunk64: list[np.int64] = []  # the same indices as numpy scalars (info values)
         self._k = 0
+        self.last64 = np.int64(-1)
         self.chunk_id = 0  # changes whenever a new chunk is drawn (see BlockRows)
 
     def restart(self) -> None:
         """Start a new pass at the next draw (called by ``reset(seed=...)``)."""
         self.pos = len(self.indices)
         self.passes = 0
-        self._chunk, self._k = [], 0
+        self._chunk, self._chunk64, self._k = [], [], 0
 
     def next(self, rng: np.random.Generator) -> int:
-        if self._k >= len(self._chunk):
+        k = self._k
+        if k >= len(self._chunk):
             if self.pos >= len(self.perm):
                 self.perm = rng.permutation(self.indices) if self.shuffle else self.indices
                 self.pos = 0
                 self.passes += 1
-            self._chunk = self.perm[self.pos : self.pos + self.CHUNK].tolist()
+            chunk = self.perm[self.pos : self.pos + self.CHUNK]
+            self._chunk, self._chunk64 = chunk.tolist(), list(chunk)
             self.pos += len(self._chunk)
-            self._k = 0
+            k = 0
             self.chunk_id += 1
-        i = self._chunk[self._k]
-        self._k += 1
-        return i
+        self._k = k + 1
+        self.last64 = self._chunk64[k]  # the same index as an np.int64 (an info value without a conversion)
+        return self._chunk[k]
 
 
 class BlockRows:
@@ -213,7 +261,7 @@ class NlpEnv(gym.Env[dict, np.int64]):
             raise ValueError(f"obs_mode={obs_mode!r}: expected one of {OBS_MODES}")
         self.info_mode = info_mode
         self.obs_mode = obs_mode
-        self._info_spec: dict[str, tuple[Any, Any]] | None = None
+        self._finisher: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # the compiled finisher
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r}: expected one of {self.metadata['render_modes']} or None")
         if not isinstance(max_length, int) or max_length < 4:
@@ -247,6 +295,7 @@ class NlpEnv(gym.Env[dict, np.int64]):
         self.num_examples = int(self.prepared.meta["num_examples"])
         self._order = ExampleOrder(self.num_examples, order, shard_index, num_shards)
         self._index = -1  # current example, -1 before the first reset
+        self._index64 = np.int64(-1)  # the same as an np.int64 (the info value)
         self._pinned = False  # True when the current example was pinned by reset(options={"index": i})
         self._needs_reset = True
         self._last_action: Any = None
@@ -296,22 +345,19 @@ class NlpEnv(gym.Env[dict, np.int64]):
         None for an array the family gives on every step (``action_mask``). Families override this."""
         return {"index": NO_ID}
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_finisher"] = None  # a generated function does not pickle; compiled again on first use
+        return state
+
     def _finish_info(self, info: dict[str, Any]) -> dict[str, Any]:
-        """The info a caller sees: the lean keys (numpy, defaults filled in), plus in full mode the rest."""
-        spec = self._info_spec
-        if spec is None:
-            spec = self._info_spec = {k: (_as_info_value(d), d) for k, d in self.lean_info_spec().items()}
-        out = {}
-        for k, (conv, default) in spec.items():
-            v = info.get(k, default)
-            if v is None:
-                raise RuntimeError(f"{type(self).__name__} gave no info[{k!r}] (a lean key without default)")
-            out[k] = conv(v)
-        if self.info_mode == "full":
-            for k, v in info.items():
-                if k not in spec:
-                    out[k] = v
-        return out
+        """The info a caller sees: the lean keys (numpy, defaults filled in), plus in full mode the rest
+        (:func:`compile_info_finisher`)."""
+        finish = self._finisher
+        if finish is None:
+            finish = self._finisher = compile_info_finisher(
+                self.lean_info_spec(), self.info_mode == "full", type(self).__name__)
+        return finish(info)
 
     # -- for subclasses ------------------------------------------------------------------------
     def _prep_settings(self) -> Any:
@@ -344,6 +390,26 @@ class NlpEnv(gym.Env[dict, np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        if seed is None and not options:  # the common path: the next example of the order
+            if options is not None and not isinstance(options, Mapping):
+                self._reset_slow(seed, options)  # raises: options must be a dict
+            order = self._order
+            self._index = order.next(self._np_random or self.np_random)
+            self._index64 = order.last64
+            self._pinned = False
+        else:
+            self._reset_slow(seed, options)
+        self._needs_reset = False
+        self._last_action = None
+        obs, info = self._start_episode(self._index)
+        if self.render_mode == "human":
+            self.render()
+        if self._flat_keys:
+            obs = self.flatten_obs(obs)  # type: ignore[assignment]
+        return obs, self._finish_info(info)
+
+    def _reset_slow(self, seed: int | None, options: Any) -> None:
+        """``reset`` with a seed or options: reseed, and pin an example or take the next one."""
         super().reset(seed=seed)
         if seed is not None:
             self._order.restart()
@@ -356,8 +422,9 @@ class NlpEnv(gym.Env[dict, np.int64]):
                 raise ValueError(f"unknown reset options {sorted(unknown)}; supported: ['index']")
             index = options.get("index")
         pinned = index is not None
-        if not pinned:  # the common path: the next example of the order
+        if not pinned:
             index = self._order.next(self._np_random or self.np_random)
+            index64 = self._order.last64
         else:
             try:
                 index = operator.index(index)
@@ -367,16 +434,18 @@ class NlpEnv(gym.Env[dict, np.int64]):
                 raise ValueError(
                     f"options['index']={index} is out of range: split {self.split!r} has {self.num_examples} examples"
                 )
+            index64 = np.int64(index)
         self._index = index
+        self._index64 = index64
         self._pinned = pinned
-        self._needs_reset = False
-        self._last_action = None
-        obs, info = self._start_episode(index)
-        if self.render_mode == "human":
-            self.render()
-        if self._flat_keys:
-            obs = self.flatten_obs(obs)  # type: ignore[assignment]
-        return obs, self._finish_info(info)
+
+    def _next_example(self) -> int:
+        """Move on to the next example of the order inside an episode (``examples_per_episode > 1``)."""
+        order = self._order
+        self._index = order.next(self.np_random)
+        self._index64 = order.last64
+        self._pinned = False
+        return self._index
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
         if self._needs_reset:

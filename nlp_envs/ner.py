@@ -432,7 +432,7 @@ class NerTagEnv(NlpEnv):
                  "prev_tags": v[4][j], "num_words": v[5][j]}, pool.mask_views[j])
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         state["_pool"] = None  # views do not survive pickling; a new pool is made on the next step
         return state
 

@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from nlp_envs.metrics import classification_metrics
-from nlp_envs.core import NO_FLAG, NO_ID, BlockRows, NlpEnv, NlpVectorEnv, fast_lookup, int_box
+from nlp_envs.core import NO_FLAG, NO_ID, BlockRows, NlpEnv, NlpVectorEnv, fast_lookup, int_box, take_texts
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
 from nlp_envs.tokenization import build_encoder
@@ -64,6 +64,19 @@ def map_labels(labels: Sequence[Any], names: Sequence[str], *, where: Where) -> 
                 )
             out[row] = i
     return out
+
+
+def answer_step(reward_flat: Any, num_labels: int, per_episode: int, gold: Any, actions: Any, answered: Any
+                ) -> tuple[Any, Any, Any, Any]:
+    """The step kernel of text classification, for a batch (numpy arrays: the vector env) or one env
+    (Python scalars: the single env), the same code for both.
+
+    ``reward_flat`` is the reward table ``1 - C`` flattened (an array, or a list for scalar lookups),
+    ``gold`` the gold label ids of the examples answered, ``answered`` the answers given before this
+    one in the episode. Returns ``(rewards, correct, answered, terminated)``.
+    """
+    answered = answered + 1
+    return reward_flat[gold * num_labels + actions], actions == gold, answered, answered >= per_episode
 
 
 class TextClsEnv(NlpEnv):
@@ -179,7 +192,7 @@ class TextClsEnv(NlpEnv):
         self.label_names: tuple[str, ...] = tuple(self.prepared.meta["label_names"])
         self.num_labels = len(self.label_names)
         self.reward_table = _reward_table(cost_matrix, self.num_labels)
-        self._reward_rows: list[list[float]] = self.reward_table.tolist()  # cheap lookups in step
+        self._reward_flat: list[float] = self.reward_table.ravel().tolist()  # cheap lookups in step
         self.action_space = spaces.Discrete(self.num_labels)
         self.observation_space = spaces.Dict(
             {
@@ -192,9 +205,8 @@ class TextClsEnv(NlpEnv):
         self._labels, self._truncated = arrays["labels"], arrays["truncated"]
         self._texts: TextColumn = self.prepared.texts["text"]
         self._labels_fast = fast_lookup(self._labels)
-        self._truncated_fast = fast_lookup(self._truncated)
+        self._label64 = np.arange(self.num_labels, dtype=np.int64)  # action -> its np.int64 (info value)
         self._answered = 0
-        self._cur_info: dict[str, Any] = {}
         self._rows = BlockRows({"input_ids": self._ids, "attention_mask": self._mask})
 
     @property
@@ -232,31 +244,36 @@ class TextClsEnv(NlpEnv):
     def lean_info_spec(self) -> dict[str, Any]:
         return {"index": NO_ID, "label": NO_ID, "truncated_input": NO_FLAG, "prediction": NO_ID, "correct": NO_FLAG}
 
-    def _example_info(self, i: int) -> dict[str, Any]:
-        info = {"index": i, "label": self._labels_fast[i], "truncated_input": self._truncated_fast[i]}
+    def example_info(self, idx: Any) -> dict[str, Any]:
+        """Info of the examples ``idx`` on show (an index array in the vector env, an ``np.int64`` in
+        the single env): after ``reset``, and the part of a step's info about the example answered."""
+        info = {"index": idx, "label": self._labels[idx], "truncated_input": self._truncated[idx]}
         if self.info_mode == "full":
-            info["text"] = self._texts[i]
+            info["text"] = take_texts(self._texts, idx)
         return info
+
+    def answer(self, idx: Any, gold: Any, actions: Any, answered: Any, reward_flat: Any
+               ) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """One step of the envs on examples ``idx`` (gold labels ``gold``; arrays or scalars, see
+        :func:`answer_step`): ``(rewards, answered, terminated, info)``."""
+        rewards, correct, answered, terminated = answer_step(
+            reward_flat, self.num_labels, self.examples_per_episode, gold, actions, answered)
+        info = self.example_info(idx)
+        info["prediction"] = self._label64[actions]
+        info["correct"] = correct
+        return rewards, answered, terminated, info
 
     def _start_episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self._answered = 0
-        self._cur_info = self._example_info(index)
-        return self._obs(index, 0), dict(self._cur_info)
+        return self._obs(index, 0), self.example_info(self._index64)
 
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        info = dict(self._cur_info)  # the example just answered
-        gold = info["label"]
-        info["prediction"] = action
-        info["correct"] = action == gold
-        reward = self._reward_rows[gold][action]
-        self._answered += 1
-        terminated = self._answered >= self.examples_per_episode
+        i = self._index
+        reward, self._answered, terminated, info = self.answer(self._index64, self._labels_fast[i], action,
+                                                               self._answered, self._reward_flat)
         if terminated:
-            return self._obs(self._index, 1), reward, True, False, info
-        self._index = self._order.next(self.np_random)
-        self._pinned = False
-        self._cur_info = self._example_info(self._index)
-        return self._obs(self._index, 0), reward, False, False, info
+            return self._obs(i, 1), reward, True, False, info
+        return self._obs(self._next_example(), 0), reward, False, False, info
 
     def parse_actions(self, line: str) -> list[int]:
         """A label name (exact, or a unique prefix) or a label number."""
@@ -300,10 +317,8 @@ class TextClsVectorEnv(NlpVectorEnv):
         super().__init__(num_envs, **kwargs)
         env: TextClsEnv = self.env  # type: ignore[assignment]
         self.label_names = env.label_names
-        self._ids, self._mask = env._ids, env._mask
-        self._labels, self._truncated, self._texts = env._labels, env._truncated, env._texts
-        self._table = env.reward_table
-        self._per_episode = env.examples_per_episode
+        self._ids, self._mask, self._labels = env._ids, env._mask, env._labels
+        self._reward_flat = env.reward_table.ravel()
         self._cur = np.zeros(num_envs, dtype=np.int64)
         self._count = np.zeros(num_envs, dtype=np.int64)
 
@@ -311,24 +326,16 @@ class TextClsVectorEnv(NlpVectorEnv):
         idx = self._next_indices(env_ids)
         self._cur[env_ids] = idx
         self._count[env_ids] = 0
-        infos = {"index": idx, "label": self._labels[idx], "truncated_input": self._truncated[idx]}
-        if self.full_info:
-            infos["text"] = self._texts.take(idx)
-        return infos
+        return self.env.example_info(idx)  # type: ignore[attr-defined]
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
         idx = self._cur[active]
-        gold = self._labels[idx]
-        rewards = self._table[gold, actions]
-        self._count[active] += 1
-        done = self._count[active] >= self._per_episode
+        env: TextClsEnv = self.env  # type: ignore[assignment]
+        rewards, self._count[active], done, infos = env.answer(
+            idx, self._labels[idx], actions, self._count[active], self._reward_flat)
         cont = active[~done]
         if len(cont):
             self._cur[cont] = self._next_indices(cont)
-        infos = {"index": idx, "label": gold, "truncated_input": self._truncated[idx], "prediction": actions,
-                 "correct": actions == gold}
-        if self.full_info:
-            infos["text"] = self._texts.take(idx)
         return rewards, done, np.zeros(len(active), dtype=bool), infos
 
     def make_evaluator(self) -> ClassificationEvaluator:
