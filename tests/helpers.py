@@ -1,0 +1,141 @@
+"""Plain helpers shared by several test modules (fixtures live in ``conftest.py`` only).
+
+Import as ``from tests.helpers import ...``. Nothing here imports torch or ``nlp_envs.agents`` at module
+level, so env and data tests that use it stay light; the agent helpers import what they need when called.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Shrunken embedded corpora (``dataset_kwargs``) for agent tests that are not about learning.
+TINY_SIZES = {"sizes": {"train": 64, "validation": 16, "test": 32}}
+
+
+# -- env ids -----------------------------------------------------------------------------------------
+
+
+def available_ids() -> list:
+    """Every registered id, as pytest params; ids whose data is absent are skipped, not dropped."""
+    from nlp_envs.registration import registered_ids
+    from nlp_envs.testing import env_available
+
+    params = []
+    for env_id in registered_ids():
+        ok, why = env_available(env_id)
+        marks = [] if ok else [pytest.mark.skip(reason=why)]
+        params.append(pytest.param(env_id, id=env_id, marks=marks))
+    return params
+
+
+def embedded_ids() -> list[str]:
+    """The registered ids whose data is embedded (generated), so they run with no data folder."""
+    from nlp_envs.registration import registered_ids
+    from nlp_envs.testing import data_folder
+
+    return [i for i in registered_ids() if data_folder(i) is None]
+
+
+def registered(env_id: str) -> bool:
+    return env_id in gym.registry
+
+
+def registered_params(env_ids: Iterable[str]) -> list:
+    """``env_ids`` as pytest params, each skipped (not dropped) when it is not registered."""
+    return [pytest.param(i, marks=[] if registered(i) else [pytest.mark.skip(reason=f"{i} not registered")])
+            for i in env_ids]
+
+
+# -- files -------------------------------------------------------------------------------------------
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path``, creating its folder; returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_jsonl(path: Path, rows: Iterable[Any]) -> str:
+    """One JSON value per line; returns the path as a string (the form env kwargs take)."""
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def metrics_rows(out: Path) -> list[dict[str, str]]:
+    """The rows of a run folder's ``metrics.csv``."""
+    with open(Path(out) / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# -- transformer agents on one env (test_agents_multilabel, test_agents_mcqa) --------------------------
+
+#: Sub-envs of the test-split evaluations: the run's own and the reloaded one batch the split alike.
+EVAL_ENVS = 200
+
+
+def train_kwargs(**kw: Any) -> dict[str, Any]:
+    """``train()`` settings of the small learning tests: no progress bar or checkpoints, a test-split
+    evaluation over :data:`EVAL_ENVS` sub-envs; ``kw`` overrides."""
+    return {"progress": False, "checkpoint_every": 0, "eval_split": "test", "eval_envs": EVAL_ENVS, **kw}
+
+
+def baseline_scores(env_id: str, key: str) -> tuple[float, float]:
+    """The random and the majority baseline's ``key`` metric on the test split."""
+    import nlp_envs
+    from nlp_envs.agents.baselines import make_baseline
+
+    return tuple(nlp_envs.evaluate(env_id, make_baseline(name, env_id), split="test", num_envs=EVAL_ENVS)[key]
+                 for name in ("random", "majority"))
+
+
+def assert_reloaded_run_scores_the_same(out: Path, res: dict, key: str) -> None:
+    """The saved run, reloaded, scores the test split exactly as the run's own final evaluation."""
+    import nlp_envs
+    from nlp_envs.agents.rollout import load_policy
+
+    env_id, env_kwargs, policy = load_policy(out, device="cpu")
+    again = nlp_envs.evaluate(env_id, policy, split="test", num_envs=EVAL_ENVS, **env_kwargs)
+    assert again[key] == res[f"eval/{key}"]
+    assert {k: v for k, v in again.items() if isinstance(v, float)} == {
+        k[5:]: v for k, v in res.items() if k.startswith("eval/") and isinstance(v, float)}
+
+
+def tiny_ppo_run(out: Path, env_id: str, **kw: Any):
+    """A ``Run`` of PPO with the tiny backbone (32 sub-envs, 8 steps, no evaluation), for rollout tests."""
+    from nlp_envs.agents.config import make_config
+    from nlp_envs.agents.rollout import Run
+
+    cfg = make_config("ppo", total_steps=8, **{"num_envs": 32, "progress": False, "eval_split": "",
+                                               "checkpoint_every": 0, **kw})
+    return Run(env_id, cfg, backbone="tiny", out=out)
+
+
+def collect_checked_waves(run, waves: int = 2) -> list:
+    """Collect ``waves`` rollouts of ``run``; assert that every sampled action is allowed by the env's
+    mask and that re-scoring a wave (teacher forcing) gives the log-probs and values it was sampled with."""
+    import torch
+
+    from nlp_envs.agents.rollout import collect, score
+
+    sampler = run.make_sampler()
+    episodes = []
+    for _ in range(waves):
+        ep = collect(run.policy, sampler, run.device, run.amp)
+        assert ep.action_masks is not None
+        allowed = ep.action_masks.gather(-1, ep.actions[..., None]).squeeze(-1)
+        assert bool(allowed[ep.mask].all())
+        logp, _, values = score(run.policy, ep, run.amp)
+        assert torch.allclose(logp[ep.mask], ep.logp[ep.mask], atol=1e-4)
+        assert torch.allclose(values[ep.mask], ep.values[ep.mask], atol=1e-4)
+        episodes.append(ep)
+    return episodes
