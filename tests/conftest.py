@@ -92,3 +92,29 @@ def quiz_corpus() -> dict[str, dict[str, list]]:
     from nlp_envs.corpora import mcqa
 
     return mcqa.generate(seed=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bring-your-own data files (written under the test's tmp_path)
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def byo_dialogues(tmp_path) -> tuple[dict, list[dict]]:
+    """Bring-your-own dialogues with custom keys and speaker names (30 dialogues of 4-6 turns; test = the
+    first 6): ``(DialogReply-v0 kwargs reading them, the dialogues)`` (test_dialog)."""
+    import numpy as np
+
+    from tests.helpers import write_jsonl
+
+    words = "hello please book table restaurant tonight thanks sure time people two four seven".split()
+    rng = np.random.default_rng(0)
+    dialogues = []
+    for d in range(30):
+        turns = [{"role": "client" if t % 2 == 0 else "agent",
+                  "utterance": " ".join(rng.choice(words, size=int(rng.integers(2, 7))))} for t in range(4 + d % 3)]
+        dialogues.append({"id": f"d{d}", "messages": turns})
+    train = write_jsonl(tmp_path / "train.jsonl", dialogues)
+    test = write_jsonl(tmp_path / "test.jsonl", dialogues[:6])
+    return {"dataset": {"train": train, "test": test}, "reply_speaker": "agent", "speaker_key": "role",
+            "text_key": "utterance", "turns_key": "messages", "vocab_size": 100}, dialogues

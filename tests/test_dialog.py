@@ -1,9 +1,8 @@
-"""DialogReply (generation) and DialogSelect (selection): pairs, episode ends, rewards, masks,
-candidates, vector == sync, evaluation."""
+"""DialogReply (reply generation, :mod:`nlp_envs.dialog`): pairs and context, episode ends, rewards, masks,
+vector == sync, evaluation, play. DialogSelect is in ``test_dialog_select.py``, DialogReply-v1's corpus in
+``test_dialog_v1.py``."""
 
 from __future__ import annotations
-
-import json
 
 import gymnasium as gym
 import numpy as np
@@ -13,34 +12,13 @@ from gymnasium.error import InvalidAction
 import nlp_envs
 from nlp_envs.dialog import EOS_TOKEN, GenerationEvaluator, SYS_TOKEN, USR_TOKEN
 from nlp_envs.metrics import rouge_l, sentence_bleu, unigram_f1
-from nlp_envs.testing import assert_equal_nested
+from tests.helpers import assert_vector_equals_sync
 
 SMALL = {"dataset_kwargs": {"sizes": {"train": 200, "validation": 40, "test": 60}}}
 
 
-def _jsonl(path, dialogues) -> str:
-    path.write_text("\n".join(json.dumps(d) for d in dialogues) + "\n", encoding="utf-8")
-    return str(path)
-
-
-@pytest.fixture
-def byo(tmp_path) -> dict:
-    """Bring-your-own dialogues with custom keys and speaker names."""
-    words = "hello please book table restaurant tonight thanks sure time people two four seven".split()
-    rng = np.random.default_rng(0)
-    dialogues = []
-    for d in range(30):
-        turns = [{"role": "client" if t % 2 == 0 else "agent",
-                  "utterance": " ".join(rng.choice(words, size=int(rng.integers(2, 7))))} for t in range(4 + d % 3)]
-        dialogues.append({"id": f"d{d}", "messages": turns})
-    train = _jsonl(tmp_path / "train.jsonl", dialogues)
-    test = _jsonl(tmp_path / "test.jsonl", dialogues[:6])
-    return {"dataset": {"train": train, "test": test}, "reply_speaker": "agent", "speaker_key": "role",
-            "text_key": "utterance", "turns_key": "messages", "vocab_size": 100}, dialogues
-
-
-def test_pairs_and_context(byo) -> None:
-    kwargs, dialogues = byo
+def test_pairs_and_context(byo_dialogues) -> None:
+    kwargs, dialogues = byo_dialogues
     env = gym.make("DialogReply-v0", info_mode="full", split="test", **kwargs).unwrapped
     expected = [(d["id"], i, t["utterance"]) for d in dialogues[:6]
                 for i, t in enumerate(d["messages"]) if i > 0 and t["role"] == "agent"]
@@ -161,79 +139,7 @@ def test_action_mask() -> None:
     assert "action_mask" not in gym.make("DialogReply-v0", **SMALL).reset(seed=0)[1]
 
 
-def test_selection_candidates() -> None:
-    env = gym.make("DialogSelect-v0", **SMALL).unwrapped
-    arrays = env.prepared.arrays
-    for ep in range(40):
-        obs, info = env.reset(seed=ep if ep < 3 else None)
-        i, label = info["index"], info["label"]
-        cand = env._cand
-        assert len(cand) == 10 and cand[label] == i
-        assert [c for c in cand if c == i] == [i]
-        others = np.delete(cand, label)
-        assert ((others < arrays["block_lo"][i]) | (others >= arrays["block_hi"][i])).all()
-        dialogue = env._dialogue_ids[i]
-        assert all(env._dialogue_ids[int(c)] != dialogue for c in others)
-        texts = env.candidates()
-        assert texts[label] == env._references[i] and texts.count(texts[label]) == 1
-        rows = obs["candidate_ids"]
-        assert (rows == rows[label]).all(axis=1).sum() == 1  # the true reply's ids occur once
-        _, reward, term, _, step_info = env.step((label + ep % 2) % 10)
-        assert term and reward == float(ep % 2 == 0) and step_info["correct"] == (ep % 2 == 0)
-    assert set(np.unique([env.reset()[1]["label"] for _ in range(200)])) == set(range(10))
-
-
-@pytest.mark.data
-def test_sgd_provided_candidate_sets(data_dir) -> None:
-    from nlp_envs.readers import load_reply_selection
-
-    env = gym.make("DialogSelect-SGD-v0", info_mode="full", split="test", data_dir=data_dir).unwrapped
-    items = load_reply_selection(data_dir, "sgd")["test"]
-    assert env.uses_provided_candidates and env.num_examples == len(items["label"])
-    for i in (0, 7, len(items["label"]) - 1):
-        _, info = env.reset(options={"index": i})
-        assert env.candidates() == items["candidates"][i] and info["label"] == items["label"][i]
-        assert info["dialogue_id"] == items["dialogue_id"][i]
-        assert [t["text"] for t in env.context_turns(i)] == items["context"][i]
-    with pytest.raises(ValueError, match="num_candidates"):
-        gym.make("DialogSelect-SGD-v0", info_mode="full", split="test", data_dir=data_dir, num_candidates=5)
-
-
-def _eos_heavy_actions(masks: np.ndarray, rng: np.random.Generator, eos: int | None) -> np.ndarray:
-    acts = np.array([rng.choice(np.flatnonzero(m)) for m in masks])
-    return acts if eos is None else np.where(rng.random(len(acts)) < 0.2, eos, acts)
-
-
-@pytest.mark.parametrize("env_id,kwargs", [
-    ("DialogReply-v0", {}),
-    ("DialogReply-v0", {"action_mask": "train_replies", "token_penalty": 0.01, "reward": "bleu", "max_reply_tokens": 6}),
-    ("DialogSelect-v0", {}),
-    ("DialogSelect-v0", {"num_candidates": 4}),
-    ("DialogReply-v0", {"order": "sequential", "max_reply_tokens": 4}),
-])
-def test_vector_equals_sync(env_id, kwargs) -> None:
-    kw = {**SMALL, **kwargs}
-    # in sequential order the vector env shards the split: sub-env i visits indices[i::4]
-    shard = (lambda i: {"shard_index": i, "num_shards": 4}) if kwargs.get("order") == "sequential" else (lambda i: {})
-    sync = gym.vector.SyncVectorEnv([lambda i=i: gym.make(env_id, **kw, **shard(i)) for i in range(4)])
-    vec = gym.make_vec(env_id, num_envs=4, vectorization_mode="vector_entry_point", **kw)
-    eos = vec.unwrapped.env.eos_id if env_id.startswith("DialogReply") else None
-    rng = np.random.default_rng(0)
-    a, b = sync.reset(seed=5), vec.reset(seed=5)
-    assert_equal_nested(a, b, "reset")
-    ends = 0
-    for t in range(150):
-        actions = _eos_heavy_actions(vec.unwrapped.action_masks(), rng, eos)
-        a, b = sync.step(actions), vec.step(actions)
-        assert_equal_nested(a, b, f"step {t}")
-        assert a[1].dtype == b[1].dtype == np.float64
-        ends += int((a[2] | a[3]).sum())
-    assert ends >= 20
-    sync.close()
-    vec.close()
-
-
-def test_evaluate_generation_and_selection() -> None:
+def test_evaluate_generation() -> None:
     eos = gym.make("DialogReply-v0", **SMALL).unwrapped.eos_id
 
     def short_reply(obs):  # "the" once, then EOS
@@ -244,15 +150,14 @@ def test_evaluate_generation_and_selection() -> None:
     assert keys <= set(res) and res["num_examples"] == gym.make("DialogReply-v0", split="test", **SMALL).unwrapped.num_examples
     assert res["mean_reply_tokens"] == 1.0 and 0 <= res["f1"] <= 1
 
-    res = nlp_envs.evaluate("DialogSelect-v0", lambda obs: np.zeros(len(obs["context_ids"]), np.int64),
-                            split="test", num_envs=8, **SMALL)
-    assert "hits_at_1" in res and "mrr" not in res and 0.0 <= res["hits_at_1"] <= 0.3
 
-    def scores(obs):  # candidate length as a score: deterministic, with ties
-        return obs["candidate_mask"].sum(axis=2).astype(float)
-
-    res = nlp_envs.evaluate("DialogSelect-v0", scores, split="test", num_envs=8, **SMALL)
-    assert {"hits_at_1", "mrr"} <= set(res) and res["hits_at_1"] <= res["mrr"] <= 1.0
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"action_mask": "train_replies", "token_penalty": 0.01, "reward": "bleu", "max_reply_tokens": 6},
+    {"order": "sequential", "max_reply_tokens": 4},
+])
+def test_vector_equals_sync(kwargs) -> None:
+    assert_vector_equals_sync("DialogReply-v0", {**SMALL, **kwargs}, sequential=kwargs.get("order") == "sequential")
 
 
 def test_generation_evaluator_metrics() -> None:
@@ -276,17 +181,9 @@ def test_play_and_render() -> None:
         *_, info = env.step(a)
     text = env.render()
     assert "reference:" in text and "reply" in text and "f1:" in text
-    sel = gym.make("DialogSelect-v0", render_mode="ansi", **SMALL)
-    sel.reset(seed=0)
-    assert sel.unwrapped.parse_actions(" 3 ") == [3]
-    with pytest.raises(ValueError):
-        sel.unwrapped.parse_actions("11")
-    assert "[9]" in sel.render()
-    sel.step(3)
-    assert "reward:" in sel.render()
 
 
-def test_unknown_reply_speaker_fails_clearly(byo) -> None:
-    kwargs, _ = byo
+def test_unknown_reply_speaker_fails_clearly(byo_dialogues) -> None:
+    kwargs, _ = byo_dialogues
     with pytest.raises(ValueError, match="reply_speaker"):
         gym.make("DialogReply-v0", **{**kwargs, "reply_speaker": "robot"})
