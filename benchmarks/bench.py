@@ -328,7 +328,7 @@ def execute(spec: dict[str, Any], cells_dir: Path, runs_dir: Path) -> dict[str, 
     """Run one cell and write its file atomically (errors are recorded, not raised)."""
     import torch
 
-    from nlp_envs.cli import _json_default
+    from nlp_envs.jsonable import json_default
 
     reset_ok = reset_peak_rss()
     if torch.cuda.is_available():
@@ -350,7 +350,7 @@ def execute(spec: dict[str, Any], cells_dir: Path, runs_dir: Path) -> dict[str, 
     record["machine"] = machine()  # cells of one grid may run on different machines (a GPU one, say)
     path = cells_dir / f"{cell_name(spec)}.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, default=_json_default))
+    tmp.write_text(json.dumps(record, indent=1, default=json_default))
     os.replace(tmp, path)
     return record
 
@@ -577,9 +577,9 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str, include
         "envs": {k: {**envs[k], "agents": dict(sorted(envs[k]["agents"].items(), key=lambda kv: agent_order.index(kv[0])))}
                  for k in sorted(envs, key=order.get)},
     }
-    from nlp_envs.cli import _json_default
+    from nlp_envs.jsonable import json_default
 
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=json_default))
     return summary
 
 

@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 import nlp_envs
+from nlp_envs.jsonable import json_default
 from nlp_envs.kv import parse_kv as _parse_kv
 from nlp_envs.registration import ENV_SPECS
 
@@ -230,7 +231,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = nlp_envs.evaluate(env_id, policy, split=args.split, num_envs=args.num_envs, **env_kwargs)
     result["agent"] = label
     if args.json:
-        print(json.dumps(result, default=_json_default))
+        print(json.dumps(result, default=json_default))
     else:
         _print_metrics(result)
     return 0
@@ -268,14 +269,6 @@ def _check_same_spaces(env_id: str, saved: dict[str, Any], new: dict[str, Any], 
     given = " ".join(f"{k}={v}" for k, v in changed.items())
     raise SystemExit(f"error: --env-kwarg {given} changes the spaces the run's policy was trained on "
                      f"({'; '.join(diffs)}): it cannot act there; drop it (the run's env kwargs: {saved})")
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def _print_metrics(result: dict[str, Any]) -> None:

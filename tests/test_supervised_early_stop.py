@@ -114,7 +114,7 @@ def test_warm_start_stops_on_validation_f1(tmp_path, monkeypatch):
     cfg.patience = 1  # read with getattr (default 3)
     sizes = {"dataset_kwargs": {"sizes": {"train": 32, "validation": 8, "test": 4}}}
     run = Run("DialogReply-v0", cfg, backbone="tiny", out=tmp_path / "gen", env_kwargs=sizes)
-    run.warm_start()
+    supervised.warm_start(run)
     summary = run.extra["warm_start/summary"]
     assert summary["early_stopping"] == "on" and summary["best_examples"] <= summary["examples"] <= 2048
     assert summary["stopped_early"] is True and summary["examples"] < 2048
@@ -138,7 +138,7 @@ def test_warm_start_lr_is_the_mle_rate_and_rl_gets_its_own_back(tmp_path, monkey
         return step(*a, **k)
 
     monkeypatch.setattr(run.optimizer, "step", spy)
-    run.warm_start()
+    supervised.warm_start(run)
     assert seen and set(seen) == {5e-4}
     assert {(g["lr"], g["base_lr"]) for g in run.optimizer.param_groups} == {(2e-5, 2e-5)}
     run.logger.close()

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from nlp_envs.agents.rollout import Run, collect, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.supervised import warm_start
 
 
 def group_advantages(returns: torch.Tensor, scale_rewards: bool, flat_groups: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,7 +43,7 @@ def group_advantages(returns: torch.Tensor, scale_rewards: bool, flat_groups: st
 def train(run: Run) -> dict[str, Any]:
     cfg = run.cfg
     G = cfg.group_size
-    run.warm_start()
+    warm_start(run)
     sampler = run.make_sampler(group_size=G)
     while run.step < cfg.total_steps:
         t0 = time.perf_counter()

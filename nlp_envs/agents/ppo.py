@@ -17,11 +17,12 @@ import torch
 
 from nlp_envs.agents import distributed
 from nlp_envs.agents.rollout import Run, collect, gae, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.supervised import warm_start
 
 
 def train(run: Run) -> dict[str, Any]:
     cfg = run.cfg
-    run.warm_start()
+    warm_start(run)
     sampler = run.make_sampler()
     B = cfg.num_envs
     minibatch_size = B // cfg.num_minibatches

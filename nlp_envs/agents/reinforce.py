@@ -16,11 +16,12 @@ from typing import Any
 import torch
 
 from nlp_envs.agents.rollout import Run, collect, gae, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.supervised import warm_start
 
 
 def train(run: Run) -> dict[str, Any]:
     cfg = run.cfg
-    run.warm_start()
+    warm_start(run)
     sampler = run.make_sampler()
     while run.step < cfg.total_steps:
         t0 = time.perf_counter()

@@ -573,7 +573,7 @@ class Run:
             for name in ("encoder", "lm"):
                 if hasattr(self.policy, name):
                     getattr(self.policy, name).compile()
-        self.ref: Policy | None = None  # frozen warm start (generation)
+        self.ref: Policy | None = None  # frozen warm start (generation; :func:`~nlp_envs.agents.supervised.warm_start`)
         self.optimizer = torch.optim.AdamW(param_groups(self.policy, cfg), weight_decay=cfg.weight_decay,
                                            eps=cfg.adam_eps)
         self.step = 0
@@ -704,26 +704,6 @@ class Run:
         _write_atomic(path, json.dumps(curve, indent=1))
         for k, v in scalars.items():
             self.logger.tb.add_scalar(f"curve/{k}", float(v), self.step)
-
-    def warm_start(self) -> None:
-        """Generation: MLE on the train replies, then freeze a copy as the KL reference."""
-        if self.family != "generate" or self.ref is not None:
-            return
-        if self.cfg.warm_start_examples > 0:
-            from nlp_envs.agents.supervised import fit
-
-            peaks = [(g["lr"], g.get("base_lr", g["lr"])) for g in self.optimizer.param_groups]
-            if self.cfg.warm_start_lr is not None:  # MLE at its own rate; RL's rates come back afterwards
-                for g in self.optimizer.param_groups:
-                    g["lr"] = g["base_lr"] = self.cfg.warm_start_lr
-            try:
-                fit(self, self.cfg.warm_start_examples, prefix="warm_start/")
-            finally:
-                for g, (lr, base) in zip(self.optimizer.param_groups, peaks):
-                    g["lr"], g["base_lr"] = lr, base
-        import copy
-
-        self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self, keep_previous: bool = True) -> Path:

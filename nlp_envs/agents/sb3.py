@@ -69,6 +69,7 @@ from nlp_envs.agents.recipes import env_entry, merge
 from nlp_envs.agents.runfolder import RunError, check_out, load_sb3_tensors, read_run_json, reading
 from nlp_envs.core import NlpVectorEnv
 from nlp_envs.evaluation import make_vector_env
+from nlp_envs.jsonable import json_default
 from nlp_envs.registration import eval_only_split, family_id, train_siblings  # noqa: F401  (family_id: used by callers of nlp_envs.agents.sb3)
 
 #: algo name -> (module, class)
@@ -449,15 +450,8 @@ load_policy = load_sb3_policy
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    def default(o: Any) -> Any:
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        return str(o)
-
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=default) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(obj, indent=2, default=json_default) + "\n", encoding="utf-8")
     tmp.replace(path)  # atomic: a kill never leaves half a file
 
 

@@ -346,6 +346,27 @@ def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | No
     return summary
 
 
+def warm_start(run: Run) -> None:
+    """Generation's warm start, called first by the RL algorithms: MLE on the train replies (:func:`fit`, at
+    ``warm_start_lr`` when set; RL's rates come back afterwards), then a frozen copy of the policy becomes the
+    KL reference ``run.ref``. Other families, and a resumed run that has its reference: nothing."""
+    if run.family != "generate" or run.ref is not None:
+        return
+    if run.cfg.warm_start_examples > 0:
+        peaks = [(g["lr"], g.get("base_lr", g["lr"])) for g in run.optimizer.param_groups]
+        if run.cfg.warm_start_lr is not None:  # MLE at its own rate; RL's rates come back afterwards
+            for g in run.optimizer.param_groups:
+                g["lr"] = g["base_lr"] = run.cfg.warm_start_lr
+        try:
+            fit(run, run.cfg.warm_start_examples, prefix="warm_start/")
+        finally:
+            for g, (lr, base) in zip(run.optimizer.param_groups, peaks):
+                g["lr"], g["base_lr"] = lr, base
+    import copy
+
+    run.ref = copy.deepcopy(run.policy).eval().requires_grad_(False)
+
+
 def train(run: Run) -> dict[str, Any]:
     """The supervised loop: batches of ``num_envs`` gold examples until ``total_steps`` examples, or until
     early stopping (see the module doc) ends it; the best validated weights are then restored."""
