@@ -498,16 +498,18 @@ _CODE_FP: dict[type, str] = {}
 
 
 def _code_fingerprint(cls: type) -> str:
-    """Digest of the source files of ``cls``'s family module and of the shared preprocessing code,
+    """Digest of the source files of ``cls``'s family module and of the shared preprocessing code
+    (:mod:`nlp_envs.metrics` too: the NER gold facts are prepared there),
     so that editing how a split is prepared invalidates its cache entries automatically."""
     fp = _CODE_FP.get(cls)
     if fp is None:
         import hashlib
+        import importlib
         import inspect
-        import sys
 
         h = hashlib.blake2b(digest_size=8)
-        for mod in (sys.modules[cls.__module__], sys.modules["nlp_envs.prepared"], sys.modules["nlp_envs.tokenization"]):
+        shared = ("nlp_envs.prepared", "nlp_envs.tokenization", "nlp_envs.metrics")
+        for mod in map(importlib.import_module, (cls.__module__, *shared)):
             path = inspect.getsourcefile(mod)
             if path:
                 with open(path, "rb") as f:

@@ -9,6 +9,7 @@ function                          reference it matches
 :func:`classification_metrics`    ``sklearn.metrics.accuracy_score`` / ``f1_score(average="macro")``
 :func:`get_entities`              ``seqeval.metrics.sequence_labeling.get_entities`` (default mode)
 :class:`IncrementalEntityF1`      seqeval entity F1 of the two sequences cut after each step
+                                  (a view of one sentence over :func:`entity_f1_step`)
 :func:`entity_scores`             ``seqeval.metrics.classification_report(output_dict=True)``
 :func:`token_classification_report`  ``sklearn.metrics.classification_report(output_dict=True)``
 :func:`multilabel_metrics`        sklearn multilabel scores with ``zero_division=1.0``
@@ -34,7 +35,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -47,8 +48,10 @@ __all__ = [
     "TagScheme",
     "classification_metrics",
     "distinct_n",
+    "entity_f1_step",
     "entity_scores",
     "get_entities",
+    "gold_chunk_arrays",
     "multilabel_metrics",
     "normalize_answer",
     "rouge_l",
@@ -268,8 +271,108 @@ class TagScheme:
         return f"TagScheme({list(self.tag_names)!r})"
 
 
+def gold_chunk_arrays(gold: ArrayLike, offsets: ArrayLike, scheme: TagScheme) -> dict[str, NDArray[np.int64]]:
+    """Per-token gold entity facts for the O(1) entity F1 (:func:`entity_f1_step`), for many sentences
+    at once: the one place they are computed (the NER env prepares them per split, and
+    :class:`IncrementalEntityF1` for its sentence).
+
+    ``gold`` is the flat tag-id array of the sentences and ``offsets`` their offsets ``(n + 1,)``.
+    Positions are relative to the sentence. Entities follow seqeval's default mode (as
+    :func:`get_entities`).
+
+    Returns flat arrays (same length as ``gold``) plus one per-sentence array:
+
+    * ``type`` ``[k]``: the entity type id of gold tag ``k`` (``-1`` for ``O``);
+    * ``open_start[k]``: start of the gold entity covering token ``k``, ``-1`` outside entities;
+    * ``end_at_start[k]``: end (inclusive) of the gold entity starting at ``k``, else ``-1``;
+    * ``count[k]``: gold entities of the sentence cut after token ``k`` (entities starting ``<= k``);
+    * ``total`` ``(n,)``: gold entities per sentence.
+    """
+    gold = np.asarray(gold, dtype=np.int64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n_tok = len(gold)
+    lengths = np.diff(offsets)
+    sent = np.repeat(np.arange(len(lengths)), lengths)  # (n_tok,) sentence of each token
+    first = np.zeros(n_tok, dtype=bool)
+    first[offsets[:-1][lengths > 0]] = True
+    pre = scheme.prefix[gold]
+    typ = scheme.type_id[gold]
+    inside = pre != PREFIX_O
+    cont = np.zeros(n_tok, dtype=bool)  # token k continues the chunk of token k - 1
+    cont[1:] = (pre[1:] == PREFIX_I) & inside[:-1] & (typ[1:] == typ[:-1])
+    cont &= ~first
+    starts = inside & ~cont
+    next_cont = np.zeros(n_tok, dtype=bool)
+    next_cont[:-1] = cont[1:]
+    ends = inside & ~next_cont
+    pos = np.arange(n_tok)
+    base = offsets[:-1][sent]  # (n_tok,) offset of each token's sentence
+    chunk_start = np.maximum.accumulate(np.where(starts, pos, -1)) if n_tok else pos
+    open_start = np.where(inside, chunk_start - base, -1)
+    end_at_start = np.full(n_tok, -1, dtype=np.int64)
+    end_at_start[starts] = pos[ends] - base[ends]
+    cum = np.cumsum(starts)
+    before = np.concatenate([[0], cum])[offsets[:-1]]  # (n,) entities before each sentence
+    count = cum - before[sent]
+    total = np.concatenate([[0], cum])[offsets[1:]] - before
+    return {"type": typ.astype(np.int64), "open_start": open_start.astype(np.int64),
+            "end_at_start": end_at_start, "count": count.astype(np.int64), "total": total.astype(np.int64)}
+
+
+def entity_f1_step(
+    pred_prefix: Any, pred_type: Any, t: Any, final: Any, state: tuple[Any, Any, Any, Any],
+    facts: tuple[Any, Any, Any, Any], base: Any, gold_total: Any,
+) -> tuple[Any, Any, Any, Any, tuple[Any, Any, Any, Any]]:
+    """One step of the incremental entity F1, for a batch of sentences (numpy arrays, one entry per
+    sentence) or for one sentence (Python scalars): the same code, written with arithmetic and
+    comparison operators only (no branch, no ``np.where``), so that a single env pays no numpy call.
+
+    The predicted tag of position ``t`` (its prefix :data:`PREFIX_O`/``B``/``I`` and type id, from
+    :class:`TagScheme`) is appended to the prediction; returns ``(f1, tp, n_pred, n_gold, state)``, the
+    entity F1 and counts of the gold and predicted sequences cut after ``t`` (seqeval's spans, a chunk
+    still open counts as ending at ``t``; F1 is 1.0 when both are empty), and the new state.
+
+    * ``state``: ``(open_start, open_type, closed_pred, closed_tp)``: the open predicted chunk (start,
+      type; ``-1`` when none) and the predicted chunks already closed (they are final), and how many of
+      them are gold entities; ``(-1, -1, 0, 0)`` before the first tag.
+    * ``facts``: the ``type``, ``open_start``, ``end_at_start`` and ``count`` columns of
+      :func:`gold_chunk_arrays` (arrays or lists), read at ``base + position``; ``gold_total`` the
+      sentence's gold entities (``total``).
+    * ``final``: score against the WHOLE gold sentence with the rest of the prediction ``O``
+      (the last tagged word of a sentence cut at ``max_words``): the open chunk must then end at
+      ``t`` in gold, and every gold entity counts.
+    """
+    gold_type, gold_open, gold_end, gold_count = facts
+    open_s, open_ty, closed_pred, closed_tp = state
+    has = open_s >= 0
+    # The open chunk continues (I-X after B-X/I-X of type X), or it ends at t - 1 and is final.
+    cont = (pred_prefix == PREFIX_I) & has & (pred_type == open_ty)
+    closing = has != cont  # (cont implies has)
+    s = base + open_s + (open_s < 0)  # the chunk's start (position 0 when there is none: never read)
+    closed_pred = closed_pred + closing
+    closed_tp = closed_tp + (closing & (gold_end[s] == t - 1) & (gold_type[s] == open_ty))
+    # A new chunk opens at t unless the tag is O; its type is the tag's (O has type -1).
+    new_s = t - (t + 1) * (pred_prefix == PREFIX_O)
+    open_s = new_s + cont * (open_s - new_s)
+    open_ty = pred_type  # (a continued chunk has the tag's type)
+    has = open_s >= 0
+    # The open chunk is a true positive iff the gold chunk covering t starts with it (same type);
+    # when final, that gold chunk must also end at t.
+    k = base + t
+    o = base + open_s + (open_s < 0)
+    match = has & (gold_open[k] == open_s) & (gold_type[k] == open_ty) & ((final ^ True) | (gold_end[o] == t))
+    tp = closed_tp + match
+    n_pred = closed_pred + has
+    n_gold = gold_count[k] + final * (gold_total - gold_count[k])
+    denom = n_pred + n_gold
+    empty = denom == 0
+    f1 = 2.0 * tp / (denom + empty) + empty  # 1.0 when there is nothing to find and nothing found
+    return f1, tp, n_pred, n_gold, (open_s, open_ty, closed_pred, closed_tp)
+
+
 class IncrementalEntityF1:
-    """Entity F1 of a growing prediction against one gold sentence, in O(1) time per token.
+    """Entity F1 of a growing prediction against one gold sentence, in O(1) time per token: a view of
+    one sentence over :func:`entity_f1_step` (the kernel the NER env runs, batched or not).
 
     After ``t`` calls to :meth:`push`, :attr:`f1` equals seqeval's entity F1 of ``gold[:t]`` against
     ``pred[:t]``: both sequences are cut after token ``t``, so a chunk still open in either of them
@@ -289,8 +392,9 @@ class IncrementalEntityF1:
     Bookkeeping: a predicted chunk that has closed (ends at ``e < t - 1``) is final, and it is a
     true positive iff ``(type, start, e)`` is an entity of the full gold sequence (gold entities that
     end before ``t - 1`` are the same in ``gold[:t]`` and in ``gold``); these are looked up in arrays
-    indexed by start position. The open predicted chunk is a true positive iff the gold chunk open
-    at ``t - 1`` has the same start and type. Gold counts per prefix are precomputed.
+    indexed by start position (:func:`gold_chunk_arrays`). The open predicted chunk is a true positive
+    iff the gold chunk open at ``t - 1`` has the same start and type. Gold counts per prefix are
+    precomputed.
 
     :param gold_ids: gold tag ids of the sentence, shape ``(n,)``.
     :param scheme: the :class:`TagScheme` the ids refer to.
@@ -310,46 +414,26 @@ class IncrementalEntityF1:
                 f"gold tag ids must lie in [0, {scheme.num_tags}); "
                 f"got min {gold.min()}, max {gold.max()}"
             )
-        n = gold.size
-        pre = scheme.prefix[gold]  # (n,)
-        typ = scheme.type_id[gold]  # (n,)
-        inside = pre != PREFIX_O  # (n,)
-        # cont[t]: token t continues the chunk of token t-1 (I-X right after B-X/I-X of type X).
-        cont = np.zeros(n + 1, dtype=bool)  # (n + 1,), cont[n] = False closes the last chunk
-        cont[1:n] = (pre[1:] == PREFIX_I) & inside[:-1] & (typ[1:] == typ[:-1])
-        starts = inside & ~cont[:n]  # (n,)
-        ends = inside & ~cont[1:]  # (n,)
-        positions = np.arange(n)
-        chunk_start = np.maximum.accumulate(np.where(starts, positions, -1)) if n else positions
-        open_start = np.where(inside, chunk_start, -1)  # (n,) start of the chunk covering t, or -1
-        end_at_start = np.full(n, -1, dtype=np.int64)  # (n,) end of the gold entity starting at s
-        end_at_start[starts] = positions[ends]
-        ends_before = np.concatenate([[0], np.cumsum(ends)])  # (n + 1,) ends at positions < k
-
+        facts = gold_chunk_arrays(gold, [0, gold.size], scheme)
         self.scheme = scheme
         self.gold_ids: NDArray[np.int64] = gold
-        # Python lists: scalar indexing of lists is several times faster than of numpy arrays.
+        # Python lists: the kernel then runs on Python scalars (several times faster than numpy ones).
         self._prefix: list[int] = scheme.prefix.tolist()
         self._type: list[int] = scheme.type_id.tolist()
-        self._gold_type: list[int] = typ.tolist()
-        self._gold_open_start: list[int] = open_start.tolist()
-        self._gold_end_at_start: list[int] = end_at_start.tolist()
-        self._gold_ends_before: list[int] = ends_before.tolist()
-        self.num_gold_total: int = int(ends.sum())
+        self._facts = tuple(facts[k].tolist() for k in ("type", "open_start", "end_at_start", "count"))
+        self.num_gold_total: int = int(facts["total"][0])
         """Number of entities in the whole gold sentence."""
 
         self._t = 0
-        self._open_start = -1  # start of the open predicted chunk, -1 if none
-        self._open_type = -1
-        self._closed_pred = 0
-        self._closed_tp = 0
+        self._state: tuple[int, int, int, int] = (-1, -1, 0, 0)
         self._tp = 0
         self._num_pred = 0
         self._num_gold = 0
+        self._f1 = 1.0
 
     def __len__(self) -> int:
         """Length of the gold sentence."""
-        return len(self._gold_open_start)
+        return len(self.gold_ids)
 
     @property
     def t(self) -> int:
@@ -359,7 +443,7 @@ class IncrementalEntityF1:
     @property
     def done(self) -> bool:
         """Whether a tag has been pushed for every gold token."""
-        return self._t == len(self._gold_open_start)
+        return self._t == len(self.gold_ids)
 
     @property
     def tp(self) -> int:
@@ -379,8 +463,7 @@ class IncrementalEntityF1:
     @property
     def f1(self) -> float:
         """Entity F1 of the current prefix; 1.0 when it has no gold and no predicted entity."""
-        denom = self._num_pred + self._num_gold
-        return 2.0 * self._tp / denom if denom else 1.0
+        return self._f1
 
     def push(self, pred_tag_id: int) -> float:
         """Append the next predicted tag id and return the F1 of the new prefix.
@@ -388,33 +471,15 @@ class IncrementalEntityF1:
         :raises ValueError: if the tag id is out of range or the sentence is already complete.
         """
         t = self._t
-        if t >= len(self._gold_open_start):
+        if t >= len(self.gold_ids):
             raise ValueError(f"all {t} tags of the sentence have already been pushed")
         tag = int(pred_tag_id)
         if not 0 <= tag < len(self._prefix):
             raise ValueError(f"tag id {tag} is outside [0, {len(self._prefix)})")
-        prefix, type_ = self._prefix[tag], self._type[tag]
-        start = self._open_start
-        if not (prefix == PREFIX_I and start >= 0 and type_ == self._open_type):
-            if start >= 0:  # the open chunk ends at t - 1 and is now final
-                self._closed_pred += 1
-                if self._gold_end_at_start[start] == t - 1 and self._gold_type[start] == self._open_type:
-                    self._closed_tp += 1
-            if prefix == PREFIX_O:
-                self._open_start, self._open_type = -1, -1
-            else:
-                self._open_start, self._open_type = t, type_
-        gold_start = self._gold_open_start[t]
-        open_match = (
-            self._open_start >= 0
-            and self._open_start == gold_start
-            and self._open_type == self._gold_type[t]
-        )
-        self._tp = self._closed_tp + open_match
-        self._num_pred = self._closed_pred + (self._open_start >= 0)
-        self._num_gold = self._gold_ends_before[t] + (gold_start >= 0)
+        self._f1, self._tp, self._num_pred, self._num_gold, self._state = entity_f1_step(
+            self._prefix[tag], self._type[tag], t, False, self._state, self._facts, 0, self.num_gold_total)
         self._t = t + 1
-        return self.f1
+        return self._f1
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,12 +9,12 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NO_FLAG, NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, int_box
+from nlp_envs.core import NO_FLAG, NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, int_box, take_texts
 from nlp_envs.metrics import (
-    PREFIX_I,
-    PREFIX_O,
     TagScheme,
+    entity_f1_step,
     entity_scores,
+    gold_chunk_arrays,
     token_classification_report,
 )
 from nlp_envs.prepared import ListColumn, Prepared, TextColumn
@@ -68,46 +68,31 @@ def map_tags(
     return ids, offsets
 
 
-def gold_chunk_arrays(gold: np.ndarray, offsets: np.ndarray, scheme: TagScheme) -> dict[str, np.ndarray]:
-    """Per-token gold entity facts for the O(1) entity F1, computed for all sentences at once.
+def tag_step(
+    reward_mode: str, prefix_of: Any, type_of: Any, actions: Any, gold: Any, t: Any, T: Any, prev_f1: Any,
+    state: tuple[Any, Any, Any, Any], facts: tuple[Any, Any, Any, Any], base: Any, gold_total: Any,
+) -> tuple[Any, Any, Any, tuple[Any, Any, Any, Any]]:
+    """The step kernel of NER tagging, for a batch (numpy arrays: the vector env) or one env (Python
+    scalars: the single env), the same code for both.
 
-    ``gold`` is the flat tag-id array of the split and ``offsets`` its sentence offsets. Positions are
-    relative to the sentence. Entities follow seqeval's default mode (as :func:`get_entities`).
-
-    Returns flat arrays (same length as ``gold``) plus one per-sentence array:
-
-    * ``open_start[k]``: start of the gold entity covering token ``k``, ``-1`` outside entities;
-    * ``end_at_start[k]``: end (inclusive) of the gold entity starting at ``k``, else ``-1``;
-    * ``count[k]``: gold entities of the sentence cut after token ``k`` (entities starting ``<= k``);
-    * ``total`` ``(n,)``: gold entities per sentence.
+    Tags word ``t`` (of ``T`` the episode tags) with ``actions`` (tag ids; ``prefix_of``/``type_of`` map
+    a tag id to its BIO prefix and type, :class:`~nlp_envs.metrics.TagScheme`), ``gold`` being the gold
+    tag; the entity F1 of the prefix is :func:`nlp_envs.metrics.entity_f1_step` (``state``, ``facts``,
+    ``base`` and ``gold_total`` are its arguments; the last word scores the whole gold sentence, words
+    beyond ``max_words`` predicted ``O``). Returns ``(rewards, terminated, f1, state)``; the reward is
+    ``f1 - prev_f1`` (``"entity_f1"``), ``1.0`` for the right tag (``"token"``) or the F1 on the last
+    step (``"sparse_f1"``).
     """
-    n_tok = len(gold)
-    lengths = np.diff(offsets)
-    sent = np.repeat(np.arange(len(lengths)), lengths)  # (n_tok,) sentence of each token
-    first = np.zeros(n_tok, dtype=bool)
-    first[offsets[:-1][lengths > 0]] = True
-    pre = scheme.prefix[gold]
-    typ = scheme.type_id[gold]
-    inside = pre != PREFIX_O
-    cont = np.zeros(n_tok, dtype=bool)  # token k continues the chunk of token k - 1
-    cont[1:] = (pre[1:] == PREFIX_I) & inside[:-1] & (typ[1:] == typ[:-1])
-    cont &= ~first
-    starts = inside & ~cont
-    next_cont = np.zeros(n_tok, dtype=bool)
-    next_cont[:-1] = cont[1:]
-    ends = inside & ~next_cont
-    pos = np.arange(n_tok)
-    base = offsets[:-1][sent]  # (n_tok,) offset of each token's sentence
-    chunk_start = np.maximum.accumulate(np.where(starts, pos, -1)) if n_tok else pos
-    open_start = np.where(inside, chunk_start - base, -1)
-    end_at_start = np.full(n_tok, -1, dtype=np.int64)
-    end_at_start[starts] = pos[ends] - base[ends]
-    cum = np.cumsum(starts)
-    before = np.concatenate([[0], cum])[offsets[:-1]]  # (n,) entities before each sentence
-    count = cum - before[sent]
-    total = np.concatenate([[0], cum])[offsets[1:]] - before
-    return {"open_start": open_start.astype(np.int64), "end_at_start": end_at_start,
-            "count": count.astype(np.int64), "total": total.astype(np.int64)}
+    final = t + 1 == T
+    f1, _, _, _, state = entity_f1_step(prefix_of[actions], type_of[actions], t, final, state, facts, base,
+                                        gold_total)
+    if reward_mode == "entity_f1":
+        rewards = f1 - prev_f1
+    elif reward_mode == "token":
+        rewards = 1.0 * (actions == gold)
+    else:  # "sparse_f1"
+        rewards = f1 * final
+    return rewards, final, f1, state
 
 
 class NerTagEnv(NlpEnv):
@@ -326,8 +311,13 @@ class NerTagEnv(NlpEnv):
         self._num_words, self._gold_total = self._episode[:, 2], self._episode[:, 3]
         self._truncated = self._episode[:, 4].astype(bool)
         self._facts, self._offsets = lists["gold_facts"].arrays()  # (num_words_total, 5), (n + 1,)
+        # words beyond max_words per sentence (info 'truncated_words')
+        self._truncated_words = np.diff(self._offsets) - self._num_words
         self._texts: TextColumn = self.prepared.texts["text"]
         self._tokens: TextColumn = self.prepared.texts["tokens"]  # one row per word, flat
+        self._all_words: np.ndarray | None = None  # object array of all words, built on first use
+        self._names = np.array([*self.tag_names, "-"], dtype=object)  # last: prev_tags padding (num_tags)
+        self._tag64 = np.arange(self.num_tags, dtype=np.int64)  # tag id -> np.int64 (info values)
         self._prefix_list: list[int] = self.scheme.prefix.tolist()
         self._type_list: list[int] = self.scheme.type_id.tolist()
         # One buffer holds the current observation, flat; each step copies it into fresh memory
@@ -339,25 +329,19 @@ class NerTagEnv(NlpEnv):
         self._buf = np.zeros(ends[-1], dtype=np.int64)
         self._pos_at = self._slices[3].start
         self._prev_at = self._slices[4].start
-        # Episode state (the entity F1 counters mirror IncrementalEntityF1, see _step_action).
+        # Episode state: the sentence's words and gold facts (Python lists: tag_step runs on scalars)
+        # and the tag_step state.
         self._t = 0
         self._T = 0
         self._extra = 0
+        self._base = 0  # the sentence's first word in the split's flat word arrays
         self._last_tag = self.num_tags  # row of _allowed: num_tags = sentence start
-        self._words: list[str] = []
         self._pool: _Pool | None = None
         self._gold: list[int] = []
-        self._gold_type: list[int] = []
-        self._gold_open: list[int] = []
-        self._gold_end: list[int] = []
-        self._gold_count: list[int] = []
+        self._sentence_facts: tuple[list[int], ...] = ([], [], [], [])
         self._gold_n = 0
-        self._open_start = -1
-        self._open_type = -1
-        self._closed_pred = 0
-        self._closed_tp = 0
+        self._f1_state: tuple[int, int, int, int] = (-1, -1, 0, 0)
         self._f1 = 0.0
-        self._cut = False
 
     # -- preparation -------------------------------------------------------------------------------
     def _prep_settings(self) -> Any:
@@ -395,8 +379,9 @@ class NerTagEnv(NlpEnv):
         for row, first in enumerate(starts):
             word_starts[row, : len(first)] = np.where(first >= 0, first, last[row])
         lengths = np.diff(offsets)
-        # Per word of the split, what step needs: tag id, type id and the gold_chunk_arrays facts.
-        facts = np.stack([gold, scheme.type_id[gold], chunks["open_start"], chunks["end_at_start"],
+        # Per word of the split, what step needs: the tag id and the gold_chunk_arrays facts
+        # (type, open_start, end_at_start, count: the facts argument of entity_f1_step).
+        facts = np.stack([gold, chunks["type"], chunks["open_start"], chunks["end_at_start"],
                           chunks["count"]], axis=1).astype(np.int64)
         num_words = np.minimum(lengths, w)
         k = len(names)
@@ -442,78 +427,83 @@ class NerTagEnv(NlpEnv):
         return self._buf[self._slices[4]]
 
     def _start_episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        o0, o1, T, n_gold, truncated, plain = self._episode[index].tolist()
-        self._gold, self._gold_type, self._gold_open, self._gold_end, self._gold_count = (
-            self._facts[o0:o1].T.tolist()
-        )
+        o0, o1, T, n_gold, _, _ = self._episode[index].tolist()
+        self._gold, *facts = self._facts[o0:o1].T.tolist()
+        self._sentence_facts = tuple(facts)
         self._gold_n = n_gold
-        text = self._texts[index]
-        self._words = text.split(" ") if plain else [self._tokens[k] for k in range(o0, o1)]
         self._t = 0
         self._T = T
         self._extra = (o1 - o0) - T
-        self._open_start = self._open_type = -1
-        self._closed_pred = self._closed_tp = 0
+        self._base = o0
+        self._f1_state = (-1, -1, 0, 0)
         self._f1 = 0.0
         self._last_tag = k = self.num_tags
         self._buf[:] = self._initial[index]
         obs, mask = self._obs(k)
-        self._cut = bool(truncated)
-        info = {"index": index, "action_mask": mask, "truncated_input": self._cut, "truncated_words": self._extra}
-        if self.info_mode == "full":
-            info["text"] = text
-        return obs, info
+        return obs, self.begin_info(self._index64, mask)
 
     def lean_info_spec(self) -> dict[str, Any]:
         return {"index": NO_ID, "action_mask": None, "truncated_input": NO_FLAG, "truncated_words": NO_ID,
                 "gold_tag": NO_ID, "prediction": NO_ID, "entity_f1": NO_SCORE}
 
-    def _strict_error(self, action: int) -> InvalidAction:
-        prev = "the sentence start" if self._last_tag == self.num_tags else repr(self.tag_names[self._last_tag])
-        allowed = [n for n, ok in zip(self.tag_names, self._allowed[self._last_tag]) if ok]
+    # -- what the single and the vector env share (arrays or scalars) ----------------------------
+    def begin_info(self, cur: Any, masks: Any) -> dict[str, Any]:
+        """Reset info of the sentences ``cur`` (an index array, or one ``np.int64``)."""
+        info = {"index": cur, "action_mask": masks, "truncated_input": self._truncated[cur],
+                "truncated_words": self._truncated_words[cur]}
+        if self.info_mode == "full":
+            info["text"] = take_texts(self._texts, cur)
+        return info
+
+    def tag_info(self, cur: Any, gold: Any, actions: Any, masks: Any, f1: Any, word_at: Any
+                 ) -> dict[str, Any]:
+        """Step info of the sentences ``cur`` whose word at flat position ``word_at`` (in the split's
+        word arrays) was tagged ``actions`` (gold tag ``gold``), entity F1 ``f1`` so far."""
+        tags = self._tag64
+        info = {"index": cur, "gold_tag": tags[gold], "prediction": tags[actions], "action_mask": masks,
+                "entity_f1": f1, "truncated_input": self._truncated[cur],
+                "truncated_words": self._truncated_words[cur]}
+        if self.info_mode == "full":
+            if self._all_words is None:
+                self._all_words = _words_array(self._tokens)
+            info["word"] = self._all_words[word_at]
+        return info
+
+    def episode_tags(self, cur: np.ndarray, prev_tags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``pred_tags`` and ``gold_tags`` (info at the last step, ``info_mode="full"``) of the sentences
+        ``cur`` whose episodes end with tags ``prev_tags`` ``(len(cur), max_words)``: object arrays of
+        lists of tag names of the whole sentence, words beyond ``max_words`` predicted ``O``."""
+        starts, ends = self._offsets[cur].tolist(), self._offsets[cur + 1].tolist()
+        tagged = self._num_words[cur].tolist()
+        rows = self._names[prev_tags].tolist()
+        pred_tags = np.empty(len(cur), dtype=object)
+        gold_tags = np.empty(len(cur), dtype=object)
+        for j in range(len(cur)):  # only sentences ending an episode
+            o0, o1, n = starts[j], ends[j], tagged[j]
+            pred_tags[j] = rows[j][:n] + ["O"] * (o1 - o0 - n)
+            gold_tags[j] = self._names[self._facts[o0:o1, 0]].tolist()
+        return pred_tags, gold_tags
+
+    def strict_error(self, last_tag: int, action: int, sub_env: int | None = None) -> InvalidAction:
+        """The error of a masked tag with ``strict=True`` (``sub_env``: which sub-env of a vector env)."""
+        prev = "the sentence start" if last_tag == self.num_tags else repr(self.tag_names[last_tag])
+        allowed = [n for n, ok in zip(self.tag_names, self._allowed[last_tag]) if ok]
+        where = "" if sub_env is None else f"sub-env {sub_env}: "
         return InvalidAction(
-            f"tag {self.tag_names[action]!r} (action {action}) cannot follow {prev} (strict=True): I-X must "
-            f"follow B-X or I-X; allowed now: {allowed}"
+            f"{where}tag {self.tag_names[action]!r} (action {action}) cannot follow {prev} (strict=True): "
+            f"I-X must follow B-X or I-X; allowed now: {allowed}"
         )
 
+    # -- single env step -------------------------------------------------------------------------
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        if self.strict and not self._allowed[self._last_tag, action]:
-            raise self._strict_error(action)  # before any state changes
-        # Entity F1 of the prefix, exactly IncrementalEntityF1.push (seqeval spans, 1.0 when empty),
-        # from the gold facts precomputed per word (gold_chunk_arrays).
+        last = self._last_tag
+        if self.strict and not self._allowed[last, action]:
+            raise self.strict_error(last, action)  # before any state changes
         t = self._t
-        prefix, type_ = self._prefix_list[action], self._type_list[action]
-        start, open_type = self._open_start, self._open_type
-        if not (prefix == PREFIX_I and start >= 0 and type_ == open_type):
-            if start >= 0:  # the open predicted chunk ends at t - 1 and is final
-                self._closed_pred += 1
-                if self._gold_end[start] == t - 1 and self._gold_type[start] == open_type:
-                    self._closed_tp += 1
-            if prefix == PREFIX_O:
-                start = open_type = -1
-            else:
-                start, open_type = t, type_
-            self._open_start, self._open_type = start, open_type
-        terminated = t + 1 == self._T
-        tp = self._closed_tp
-        if terminated:  # the rest of the sentence (beyond max_words) is O: all gold entities count
-            n_gold = self._gold_n
-            if start >= 0 and self._gold_end[start] == t and self._gold_type[start] == open_type:
-                tp += 1
-        else:
-            n_gold = self._gold_count[t]
-            if start >= 0 and self._gold_open[t] == start and self._gold_type[t] == open_type:
-                tp += 1
-        denom = self._closed_pred + (start >= 0) + n_gold
-        f1 = 2.0 * tp / denom if denom else 1.0
         gold = self._gold[t]
-        mode = self.reward_mode
-        if mode == "entity_f1":
-            reward = f1 - self._f1
-        elif mode == "token":
-            reward = float(action == gold)
-        else:
-            reward = f1 if terminated else 0.0
+        reward, terminated, f1, self._f1_state = tag_step(
+            self.reward_mode, self._prefix_list, self._type_list, action, gold, t, self._T, self._f1,
+            self._f1_state, self._sentence_facts, 0, self._gold_n)
         self._f1 = f1
         self._last_tag = action
         self._t = t + 1
@@ -521,14 +511,10 @@ class NerTagEnv(NlpEnv):
         buf[self._prev_at + t] = action
         buf[self._pos_at] = t + 1
         obs, mask = self._obs(action)
-        info: dict[str, Any] = {"index": self._index, "gold_tag": gold, "prediction": action, "action_mask": mask,
-                                "entity_f1": f1, "truncated_input": self._cut, "truncated_words": self._extra}
-        if self.info_mode == "full":
-            info["word"] = self._words[t]
+        info = self.tag_info(self._index64, gold, action, mask, f1, self._base + t)
         if terminated and self.info_mode == "full":
-            names = self.tag_names
-            info["pred_tags"] = [names[x] for x in self._prev_tags[: self._T].tolist()] + ["O"] * self._extra
-            info["gold_tags"] = [names[x] for x in self._gold]
+            pred_tags, gold_tags = self.episode_tags(np.array([self._index]), self._prev_tags[None])
+            info["pred_tags"], info["gold_tags"] = pred_tags[0], gold_tags[0]
         return obs, reward, terminated, False, info
 
     def action_masks(self) -> np.ndarray:
@@ -583,7 +569,8 @@ class NerTagEnv(NlpEnv):
 
     def _render_text(self) -> str:
         i, t, T = self._index, self._t, self._T
-        words = self._words
+        o0, o1, _, _, _, plain = self._episode[i].tolist()
+        words = self._texts[i].split(" ") if plain else [self._tokens[k] for k in range(o0, o1)]
         names = self.tag_names
         shown = []
         for k, word in enumerate(words):
@@ -626,9 +613,9 @@ class _Pool:
 class NerTagVectorEnv(NlpVectorEnv):
     """Native vector version of :class:`NerTagEnv` (numpy; any ``autoreset_mode``).
 
-    The incremental entity F1 runs for all sub-envs at once on per-env counters (closed true
-    positives and predictions, the open predicted chunk) and the gold facts precomputed per token
-    (:func:`gold_chunk_arrays`); Python loops run only over sub-envs that start or end an episode.
+    All sub-envs step at once through :func:`tag_step`, the single env's kernel, on per-env arrays
+    (the incremental entity F1 state included) and the split's flat gold facts (the sentence's
+    first word at ``base``); Python loops run only over sub-envs that end an episode (full info).
     """
 
     env_class = NerTagEnv
@@ -643,28 +630,19 @@ class NerTagVectorEnv(NlpVectorEnv):
         self._allowed = env._allowed
         self._prefix = env.scheme.prefix.astype(np.int64)
         self._type = env.scheme.type_id
-        self._names = np.array([*env.tag_names, "-"], dtype=object)  # last: prev_tags padding (num_tags)
         self._ids, self._mask, self._starts = env._ids, env._mask, env._starts
-        self._num_words, self._truncated, self._gold_total = env._num_words, env._truncated, env._gold_total
-        facts, self._offsets = env._facts, env._offsets
-        # words beyond max_words per sentence (info 'truncated_words'): derived once, read on every step
-        self._truncated_words = np.diff(self._offsets) - self._num_words
-        self._gold, self._gold_type, self._open_start_g, self._end_at_start, self._count = (
-            np.ascontiguousarray(facts[:, c]) for c in range(facts.shape[1])
-        )
-        self._texts, self._token_col = env._texts, env._tokens
-        self._words: np.ndarray | None = None  # object array of all words, built on the first step
-        self._gold_names: list[str] | None = None  # gold tag name of every word, built on the first end
+        self._num_words, self._gold_total, self._offsets = env._num_words, env._gold_total, env._offsets
+        self._gold, *facts = (np.ascontiguousarray(env._facts[:, c]) for c in range(env._facts.shape[1]))
+        self._sentence_facts = tuple(facts)
         n = num_envs
         self._cur = np.zeros(n, dtype=np.int64)
         self._base = np.zeros(n, dtype=np.int64)
         self._t = np.zeros(n, dtype=np.int64)
         self._T = np.ones(n, dtype=np.int64)
         self._last = np.full(n, k, dtype=np.int64)
-        self._open_s = np.full(n, -1, dtype=np.int64)
-        self._open_ty = np.full(n, -1, dtype=np.int64)
-        self._closed_pred = np.zeros(n, dtype=np.int64)
-        self._closed_tp = np.zeros(n, dtype=np.int64)
+        # tag_step's state (open chunk start and type, closed predicted chunks and true positives)
+        self._f1_state = (np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64),
+                          np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
         self._f1 = np.zeros(n, dtype=np.float64)
         self._prev_tags = np.full((n, w), k, dtype=np.int64)
 
@@ -675,95 +653,38 @@ class NerTagVectorEnv(NlpVectorEnv):
         self._t[env_ids] = 0
         self._T[env_ids] = self._num_words[idx]
         self._last[env_ids] = self.num_tags
-        self._open_s[env_ids] = -1
-        self._open_ty[env_ids] = -1
-        self._closed_pred[env_ids] = 0
-        self._closed_tp[env_ids] = 0
+        for a, v in zip(self._f1_state, (-1, -1, 0, 0)):
+            a[env_ids] = v
         self._f1[env_ids] = 0.0
         self._prev_tags[env_ids] = self.num_tags
         masks = np.broadcast_to(self._allowed[self.num_tags], (len(env_ids), self.num_tags))
-        infos = {"index": idx, "action_mask": masks, "truncated_input": self._truncated[idx],
-                 "truncated_words": self._truncated_words[idx]}
-        if self.full_info:
-            infos["text"] = self._texts.take(idx)
-        return infos
+        return self.env.begin_info(idx, masks)  # type: ignore[attr-defined]
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
-        last_tag = self._last[active]
+        env: NerTagEnv = self.env  # type: ignore[assignment]
         if self.strict:
+            last_tag = self._last[active]
             bad = np.flatnonzero(~self._allowed[last_tag, actions])
             if len(bad):
                 j = int(bad[0])
-                prev = "the sentence start" if last_tag[j] == self.num_tags else repr(self.tag_names[last_tag[j]])
-                raise InvalidAction(
-                    f"sub-env {int(active[j])}: tag {self.tag_names[actions[j]]!r} (action {int(actions[j])}) "
-                    f"cannot follow {prev} (strict=True): I-X must follow B-X or I-X"
-                )
-        if self._words is None and self.full_info:
-            self._words = _words_array(self._token_col)
-        base, t, T = self._base[active], self._t[active], self._T[active]
+                raise env.strict_error(int(last_tag[j]), int(actions[j]), sub_env=int(active[j]))
+        cur, base, t = self._cur[active], self._base[active], self._t[active]
         flat = base + t
         gold = self._gold[flat]
-        pre, typ = self._prefix[actions], self._type[actions]
-        open_s, open_ty = self._open_s[active], self._open_ty[active]
-        # The predicted chunk continues (I-X after B-X/I-X), or the open one closes at t - 1 (final).
-        cont = (pre == PREFIX_I) & (open_s >= 0) & (typ == open_ty)
-        closing = (open_s >= 0) & ~cont
-        s_flat = base + np.maximum(open_s, 0)
-        closed_match = closing & (self._end_at_start[s_flat] == t - 1) & (self._gold_type[s_flat] == open_ty)
-        closed_pred = self._closed_pred[active] + closing
-        closed_tp = self._closed_tp[active] + closed_match
-        outside = pre == PREFIX_O
-        open_s = np.where(cont, open_s, np.where(outside, -1, t))
-        open_ty = np.where(cont, open_ty, np.where(outside, -1, typ))
-        has_open = open_s >= 0
-        final = t + 1 == T
-        # Open chunk: a true positive iff the gold chunk covering t starts with it (same type); at the
-        # last step the episode's rest is O, so it must be a gold entity ending exactly at t.
-        o_flat = base + np.maximum(open_s, 0)
-        match_now = has_open & (self._open_start_g[flat] == open_s) & (self._gold_type[flat] == open_ty)
-        match_end = has_open & (self._end_at_start[o_flat] == t) & (self._gold_type[o_flat] == open_ty)
-        tp = closed_tp + np.where(final, match_end, match_now)
-        n_pred = closed_pred + has_open
-        n_gold = np.where(final, self._gold_total[self._cur[active]], self._count[flat])
-        denom = n_pred + n_gold
-        f1 = np.where(denom > 0, 2.0 * tp / np.maximum(denom, 1), 1.0)
-        if self.reward_mode == "entity_f1":
-            rewards = f1 - self._f1[active]
-        elif self.reward_mode == "token":
-            rewards = (actions == gold).astype(np.float64)
-        else:
-            rewards = np.where(final, f1, 0.0)
-        # Store the new state.
+        rewards, final, f1, state = tag_step(
+            self.reward_mode, self._prefix, self._type, actions, gold, t, self._T[active], self._f1[active],
+            tuple(a[active] for a in self._f1_state), self._sentence_facts, base, self._gold_total[cur])
+        for a, v in zip(self._f1_state, state):
+            a[active] = v
+        self._f1[active] = f1
         self._prev_tags[active, t] = actions
         self._t[active] = t + 1
         self._last[active] = actions
-        self._open_s[active], self._open_ty[active] = open_s, open_ty
-        self._closed_pred[active], self._closed_tp[active] = closed_pred, closed_tp
-        self._f1[active] = f1
-        cur = self._cur[active]
-        infos: dict[str, Any] = {"index": cur, "gold_tag": gold, "prediction": actions,
-                                 "action_mask": self._allowed[actions], "entity_f1": f1,
-                                 "truncated_input": self._truncated[cur],
-                                 "truncated_words": self._truncated_words[cur]}
+        infos = env.tag_info(cur, gold, actions, self._allowed[actions], f1, flat)
         done = np.flatnonzero(final)
-        if self.full_info:
-            infos["word"] = self._words[flat]  # type: ignore[index]
         if len(done) and self.full_info:
             ids = active[done]
-            cur = self._cur[ids]
-            starts, ends = self._offsets[cur].tolist(), self._offsets[cur + 1].tolist()
-            tagged = self._T[ids].tolist()
-            rows = self._names[self._prev_tags[ids]].tolist()
-            if self._gold_names is None:
-                self._gold_names = self._names[self._gold].tolist()
-            gold_names = self._gold_names
-            pred_tags = np.empty(len(done), dtype=object)
-            gold_tags = np.empty(len(done), dtype=object)
-            for j in range(len(done)):  # only sub-envs ending an episode; words beyond max_words: O
-                o0, o1, n = starts[j], ends[j], tagged[j]
-                pred_tags[j] = rows[j][:n] + ["O"] * (o1 - o0 - n)
-                gold_tags[j] = gold_names[o0:o1]
+            pred_tags, gold_tags = env.episode_tags(self._cur[ids], self._prev_tags[ids])
             self._report_subset(ids, {"pred_tags": pred_tags, "gold_tags": gold_tags})
         return rewards, final, np.zeros(len(active), dtype=bool), infos
 
