@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NO_FLAG, NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box
+from nlp_envs.core import NO_FLAG, NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, int_box, take_texts
 from nlp_envs.metrics import multilabel_metrics
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
@@ -53,6 +53,36 @@ def set_scores(tp: Any, n_pred: Any, n_gold: Any) -> tuple[Any, Any]:
         return (np.where(denom > 0, 2.0 * tp / np.maximum(denom, 1), 1.0),
                 np.where(union > 0, tp / np.maximum(union, 1), 1.0))
     return (2.0 * tp / denom if denom else 1.0), (tp / union if union else 1.0)
+
+
+def pick_step(
+    reward_mode: str, max_labels: int, stop_action: int, actions: Any, is_new: Any, is_gold: Any,
+    state: tuple[Any, Any, Any, Any], n_gold: Any,
+) -> tuple[Any, Any, Any, Any, Any, Any, tuple[Any, Any, Any, Any]]:
+    """The step kernel of multi-label classification, for a batch (numpy arrays: the vector env) or
+    one env (Python scalars: the single env), the same code for both.
+
+    ``actions`` picks a label (``is_new``: not picked yet this episode; ``is_gold``: in the gold set)
+    or is ``STOP``; ``state`` is ``(n_pred, tp, picks, score)`` (distinct labels picked, gold ones
+    among them, picks made, the score rewarded so far) and ``n_gold`` the size of the gold set.
+    Returns ``(rewards, terminated, fresh, hit, f1, jaccard, state)``: ``fresh`` says the label is
+    added (a repeated label is a no-op that still counts as a pick), ``hit`` that it is gold.
+    """
+    n_pred, tp, picks, score = state
+    go_on = (actions == stop_action) ^ True
+    fresh = is_new & go_on
+    hit = fresh & is_gold
+    n_pred = n_pred + fresh
+    tp = tp + hit
+    picks = picks + go_on
+    terminated = (go_on ^ True) | (picks >= max_labels)
+    f1, jaccard = set_scores(tp, n_pred, n_gold)
+    if reward_mode == "sparse_f1":
+        rewards = f1 * terminated
+    else:  # shaping: the change of the score ("f1" or "jaccard") of the set picked so far
+        new_score = f1 if reward_mode == "f1" else jaccard
+        rewards, score = new_score - score, new_score
+    return rewards, terminated, fresh, hit, f1, jaccard, (n_pred, tp, picks, score)
 
 
 class MultiLabelClsEnv(NlpEnv):
@@ -235,15 +265,13 @@ class MultiLabelClsEnv(NlpEnv):
         self._gold, self._truncated = arrays["gold"], arrays["truncated"]
         self._gold_count = arrays["gold_count"]
         self._texts: TextColumn = self.prepared.texts["text"]
-        self._truncated_fast = fast_lookup(self._truncated)
-        self._gold_count_fast = fast_lookup(self._gold_count)
+        self._action64 = np.arange(k + 1, dtype=np.int64)  # action -> np.int64 (info values)
         L = self.max_length
         # One buffer holds the whole observation; each step hands out views of a fresh copy.
         self._buf = np.zeros(2 * L + k + 1, dtype=np.int64)
         self._chosen_at, self._num_at = 2 * L, 2 * L + k
         self._allowed = np.ones(k + 1, dtype=bool)
-        self._gold_row: list[bool] = []
-        self._picked: list[int] = []
+        self._gold_row: list[bool] = []  # the gold set, multi-hot, then False for STOP
         self._n_gold = self._n_pred = self._tp = self._picks = 0
         self._score = 0.0
 
@@ -290,57 +318,69 @@ class MultiLabelClsEnv(NlpEnv):
         buf[L : self._chosen_at] = self._mask[index]
         buf[self._chosen_at :] = 0
         self._allowed[:] = True
-        self._gold_row = self._gold[index].tolist()
-        self._picked = []
-        self._n_gold = self._gold_count_fast[index]
+        self._gold_row = [*self._gold[index].tolist(), False]
+        self._n_gold = int(self._gold_count[index])
         self._n_pred = self._tp = self._picks = 0
         self._score = 0.0
-        info = {"index": index, "action_mask": self._allowed.copy(), "truncated_input": self._truncated_fast[index]}
-        if self.info_mode == "full":
-            info["text"] = self._texts[index]
-        return self._obs(), info
+        return self._obs(), self.begin_info(self._index64, self._allowed.copy())
 
     def lean_info_spec(self) -> dict[str, Any]:
         return {"index": NO_ID, "action_mask": None, "truncated_input": NO_FLAG, "prediction": NO_ID, "hit": NO_FLAG,
                 "f1": NO_SCORE, "jaccard": NO_SCORE}
 
+    # -- what the single and the vector env share (arrays or scalars) ----------------------------
+    def begin_info(self, idx: Any, masks: Any) -> dict[str, Any]:
+        """Reset info of the texts ``idx`` (an index array, or one ``np.int64``)."""
+        info = {"index": idx, "action_mask": masks, "truncated_input": self._truncated[idx]}
+        if self.info_mode == "full":
+            info["text"] = take_texts(self._texts, idx)
+        return info
+
+    def pick_info(self, idx: Any, actions: Any, hit: Any, masks: Any, f1: Any, jaccard: Any
+                  ) -> dict[str, Any]:
+        """Step info of the texts ``idx`` after the picks ``actions`` (see :func:`pick_step`)."""
+        return {"index": idx, "prediction": self._action64[actions], "hit": hit, "action_mask": masks,
+                "f1": f1, "jaccard": jaccard, "truncated_input": self._truncated[idx]}
+
+    def episode_labels(self, idx: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``pred_labels`` and ``gold_labels`` (info at the last step, ``info_mode="full"``) of the texts
+        ``idx`` whose episodes end with the labels ``chosen`` (multi-hot rows): sorted label id lists."""
+        pred = np.empty(len(idx), dtype=object)
+        gold = np.empty(len(idx), dtype=object)
+        for j, i in enumerate(idx.tolist()):  # only texts ending an episode
+            pred[j] = np.flatnonzero(chosen[j]).tolist()
+            gold[j] = np.flatnonzero(self._gold[i]).tolist()
+        return pred, gold
+
+    def strict_error(self, action: int, sub_env: int | None = None) -> InvalidAction:
+        """The error of a repeated label with ``strict=True`` (``sub_env``: which sub-env of a vector env)."""
+        where = "" if sub_env is None else f"sub-env {sub_env}: "
+        return InvalidAction(
+            f"{where}label {self.label_names[action]!r} (action {action}) was already picked in this episode "
+            f"(strict=True); pick another label or STOP (action {self.stop_action})"
+        )
+
+    # -- single env step -------------------------------------------------------------------------
     def _validate_action(self, action: Any) -> int:
         a = super()._validate_action(action)
         if self.strict and not self._needs_reset and not self._allowed[a]:
-            raise InvalidAction(
-                f"label {self.label_names[a]!r} (action {a}) was already picked in this episode (strict=True); "
-                f"pick another label or STOP (action {self.stop_action})"
-            )
+            raise self.strict_error(a)
         return a
 
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        hit = False
-        stop = action == self.stop_action
-        if not stop:
-            if self._allowed[action]:  # a new label (a repeated one is a no-op)
-                self._allowed[action] = False
-                self._buf[self._chosen_at + action] = 1
-                self._n_pred += 1
-                self._picked.append(action)
-                self._buf[self._num_at] = self._n_pred
-                hit = self._gold_row[action]
-                self._tp += hit
-            self._picks += 1
-        terminated = stop or self._picks >= self.max_labels
-        f1, jaccard = set_scores(self._tp, self._n_pred, self._n_gold)
-        mode = self.reward_mode
-        if mode == "f1":
-            reward, self._score = f1 - self._score, f1
-        elif mode == "jaccard":
-            reward, self._score = jaccard - self._score, jaccard
-        else:
-            reward = f1 if terminated else 0.0
-        info: dict[str, Any] = {"index": self._index, "prediction": action, "hit": hit,
-                                "action_mask": self._allowed.copy(), "f1": f1, "jaccard": jaccard,
-                                "truncated_input": self._truncated_fast[self._index]}
+        reward, terminated, fresh, hit, f1, jaccard, state = pick_step(
+            self.reward_mode, self.max_labels, self.stop_action, action, self._allowed.item(action),
+            self._gold_row[action], (self._n_pred, self._tp, self._picks, self._score), self._n_gold)
+        self._n_pred, self._tp, self._picks, self._score = state
+        if fresh:
+            self._allowed[action] = False
+            self._buf[self._chosen_at + action] = 1
+            self._buf[self._num_at] = self._n_pred
+        info = self.pick_info(self._index64, action, hit, self._allowed.copy(), f1, jaccard)
         if terminated and self.info_mode == "full":
-            info["pred_labels"] = self.predicted_labels()
-            info["gold_labels"] = [i for i, g in enumerate(self._gold_row) if g]
+            chosen = self._buf[None, self._chosen_at : self._num_at]
+            pred, gold = self.episode_labels(np.array([self._index]), chosen)
+            info["pred_labels"], info["gold_labels"] = pred[0], gold[0]
         return self._obs(), reward, terminated, False, info
 
     def action_masks(self) -> np.ndarray:
@@ -349,7 +389,7 @@ class MultiLabelClsEnv(NlpEnv):
 
     def predicted_labels(self) -> list[int]:
         """Sorted ids of the labels picked so far."""
-        return sorted(self._picked)
+        return np.flatnonzero(self._buf[self._chosen_at : self._num_at]).tolist()
 
     # -- play / render -------------------------------------------------------------------------------
     def parse_actions(self, line: str) -> list[int]:
@@ -394,9 +434,9 @@ class MultiLabelClsEnv(NlpEnv):
 class MultiLabelClsVectorEnv(NlpVectorEnv):
     """Native vector version of :class:`MultiLabelClsEnv` (numpy; any ``autoreset_mode``).
 
-    Per-env counters (picks, predicted and true-positive labels) and the multi-hot picked sets are
-    updated for all sub-envs at once; Python loops run only over sub-envs ending an episode (to
-    list their final label sets in ``info``).
+    All sub-envs step at once through :func:`pick_step`, the single env's kernel, on per-env counters
+    (picks, predicted and true-positive labels) and the multi-hot picked sets; Python loops run only
+    over sub-envs ending an episode (to list their final label sets in ``info``).
     """
 
     env_class = MultiLabelClsEnv
@@ -407,8 +447,7 @@ class MultiLabelClsVectorEnv(NlpVectorEnv):
         self.label_names = env.label_names
         self.num_labels = k = env.num_labels
         self.reward_mode, self.strict, self.max_labels = env.reward_mode, env.strict, env.max_labels
-        self._ids, self._mask, self._gold = env._ids, env._mask, env._gold
-        self._gold_count, self._truncated, self._texts = env._gold_count, env._truncated, env._texts
+        self._ids, self._mask, self._gold, self._gold_count = env._ids, env._mask, env._gold, env._gold_count
         n = num_envs
         self._cur = np.zeros(n, dtype=np.int64)
         self._chosen = np.zeros((n, k), dtype=np.int64)
@@ -427,51 +466,31 @@ class MultiLabelClsVectorEnv(NlpVectorEnv):
         self._tp[env_ids] = 0
         self._picks[env_ids] = 0
         self._score[env_ids] = 0.0
-        infos = {"index": idx, "action_mask": self._allowed[env_ids], "truncated_input": self._truncated[idx]}
-        if self.full_info:
-            infos["text"] = self._texts.take(idx)
-        return infos
+        return self.env.begin_info(idx, self._allowed[env_ids])  # type: ignore[attr-defined]
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
+        env: MultiLabelClsEnv = self.env  # type: ignore[assignment]
         k = self.num_labels
         idx = self._cur[active]
-        stop = actions == k
-        a = np.where(stop, 0, actions)
-        fresh = ~stop & self._allowed[active, actions]
+        is_new = self._allowed[active, actions]
         if self.strict:
-            bad = np.flatnonzero(~stop & ~fresh)
+            bad = np.flatnonzero(~is_new)
             if len(bad):
                 j = int(bad[0])
-                raise InvalidAction(
-                    f"sub-env {int(active[j])}: label {self.label_names[actions[j]]!r} (action {int(actions[j])}) "
-                    f"was already picked in this episode (strict=True)"
-                )
+                raise env.strict_error(int(actions[j]), sub_env=int(active[j]))
+        state = (self._n_pred[active], self._tp[active], self._picks[active], self._score[active])
+        is_gold = self._gold[idx, np.minimum(actions, k - 1)]  # (STOP: any column; not fresh)
+        rewards, done, fresh, hit, f1, jaccard, state = pick_step(
+            self.reward_mode, self.max_labels, k, actions, is_new, is_gold, state, self._gold_count[idx])
+        self._n_pred[active], self._tp[active], self._picks[active], self._score[active] = state
         rows, cols = active[fresh], actions[fresh]
         self._chosen[rows, cols] = 1
         self._allowed[rows, cols] = False
-        hit = fresh & self._gold[idx, a]
-        n_pred = self._n_pred[active] + fresh
-        tp = self._tp[active] + hit
-        picks = self._picks[active] + ~stop
-        self._n_pred[active], self._tp[active], self._picks[active] = n_pred, tp, picks
-        done = stop | (picks >= self.max_labels)
-        f1, jaccard = set_scores(tp, n_pred, self._gold_count[idx])
-        if self.reward_mode == "sparse_f1":
-            rewards = np.where(done, f1, 0.0)
-        else:
-            score = f1 if self.reward_mode == "f1" else jaccard
-            rewards = score - self._score[active]
-            self._score[active] = score
-        infos: dict[str, Any] = {"index": idx, "prediction": actions, "hit": hit, "action_mask": self._allowed[active],
-                                 "f1": f1, "jaccard": jaccard, "truncated_input": self._truncated[idx]}
+        infos = env.pick_info(idx, actions, hit, self._allowed[active], f1, jaccard)
         ended = np.flatnonzero(done)
         if len(ended) and self.full_info:
             ids = active[ended]
-            pred = np.empty(len(ended), dtype=object)
-            gold = np.empty(len(ended), dtype=object)
-            for j, e in enumerate(ids):  # only sub-envs ending an episode
-                pred[j] = np.flatnonzero(self._chosen[e]).tolist()
-                gold[j] = np.flatnonzero(self._gold[self._cur[e]]).tolist()
+            pred, gold = env.episode_labels(self._cur[ids], self._chosen[ids])
             self._report_subset(ids, {"pred_labels": pred, "gold_labels": gold})
         return rewards, done, np.zeros(len(active), dtype=bool), infos
 
