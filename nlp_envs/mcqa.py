@@ -9,7 +9,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NO_FLAG, NO_ID, BlockRows, NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box
+from nlp_envs.core import (
+    NO_FLAG, NO_ID, BlockRows, NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box, take_texts,
+)
 from nlp_envs.data import TaskData, load_task_data
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
@@ -47,6 +49,27 @@ def answer_index(value: Any, options: Sequence[str], *, where: str) -> int:
 def _vocab_texts(cols: dict[str, list]) -> list[str]:
     """Texts a vocabulary is trained on: every question and every option."""
     return list(cols["question"]) + [str(o) for opts in cols["options"] for o in opts]
+
+
+def choose_step(sequential: bool, actions: Any, k: Any, num_options: Any, gold: Any
+                ) -> tuple[Any, Any, Any, Any]:
+    """The step kernel of multiple-choice QA, for a batch (numpy arrays: the vector env) or one env
+    (Python scalars: the single env), the same code for both.
+
+    Direct mode: ``actions`` is the chosen option, and every answer ends the episode. Sequential mode:
+    ``k`` is the option on show (of ``num_options``); :data:`ANSWER` (or the last option) ends the
+    episode choosing it, :data:`NEXT` shows the next one. Returns ``(rewards, terminated, k, correct)``:
+    ``k`` the option chosen (direct) or on show next (sequential), ``correct`` whether an ending step
+    chose the gold option ``gold``; the reward is 1.0 for a correct answer, else 0.0.
+    """
+    if sequential:
+        terminated = (actions == ANSWER) | (k == num_options - 1)
+        k = k + (terminated ^ True)
+    else:
+        terminated = actions >= 0  # (always: one answer per episode)
+        k = actions
+    correct = terminated & (k == gold)
+    return 1.0 * correct, terminated, k, correct
 
 
 class MultiChoiceQAEnv(NlpEnv):
@@ -228,7 +251,8 @@ class MultiChoiceQAEnv(NlpEnv):
         self._questions: TextColumn = self.prepared.texts["question"]
         self._option_texts: TextColumn = self.prepared.texts["options"]
         self._num_fast, self._answer_fast = fast_lookup(self._num), fast_lookup(self._answer)
-        self._truncated_fast = fast_lookup(self._truncated)
+        self._options: np.ndarray | None = None  # object array of option tuples, built on first use
+        self._option64 = np.arange(max_options, dtype=np.int64)  # option position -> np.int64 (info values)
         L, M, O = self.max_length, max_options, max_option_length
         high = self.encoder.vocab_size - 1
         obs_spaces = {"question_ids": int_box(high, (L,)), "question_mask": int_box(1, (L,))}
@@ -367,10 +391,7 @@ class MultiChoiceQAEnv(NlpEnv):
         self._k = 0
         self._n = self._num_fast[index]
         self._gold = self._answer_fast[index]
-        info = {"index": index, "answer": self._gold, "action_mask": self.action_masks(),
-                "truncated_input": self._truncated_fast[index]}
-        if self.info_mode == "full":
-            info.update(question=self._questions[index], options=self.options_of(index))
+        info = self.begin_info(self._index64, self._n)
         if self.mode == "direct":
             return self._direct_obs(index, 0), info
         L = self.max_length
@@ -380,35 +401,6 @@ class MultiChoiceQAEnv(NlpEnv):
         self._show_option(index, 0)
         return self._seq_obs(), info
 
-    def _validate_action(self, action: Any) -> int:
-        a = super()._validate_action(action)
-        if self.strict and self.mode == "direct" and not self._needs_reset and a >= self._n:
-            raise InvalidAction(
-                f"option {a} does not exist: this question has {self._n} options (strict=True); "
-                f"choose a position in [0, {self._n})"
-            )
-        return a
-
-    def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        i = self._index
-        if self.mode == "direct":
-            obs, chosen = self._direct_obs(i, 1), action
-        elif action == ANSWER or self._k == self._n - 1:
-            obs, chosen = self._seq_obs(), self._k
-        else:
-            self._k += 1
-            self._show_option(i, self._k)
-            info = {"index": i, "option_index": self._k, "action_mask": self.action_masks(), "answer": self._gold,
-                    "truncated_input": self._truncated_fast[i]}
-            return self._seq_obs(), 0.0, False, False, info
-        correct = chosen == self._gold
-        self._k = chosen
-        info = {"index": i, "answer": self._gold, "prediction": chosen, "correct": correct,
-                "action_mask": self.action_masks(), "truncated_input": self._truncated_fast[i]}
-        if self.mode != "direct":
-            info["option_index"] = chosen
-        return obs, float(correct), True, False, info
-
     def lean_info_spec(self) -> dict[str, Any]:
         spec = {"index": NO_ID, "answer": NO_ID, "action_mask": None, "truncated_input": NO_FLAG,
                 "prediction": NO_ID, "correct": NO_FLAG}
@@ -416,11 +408,80 @@ class MultiChoiceQAEnv(NlpEnv):
             spec["option_index"] = np.int64(0)
         return spec
 
+    # -- what the single and the vector env share (arrays or scalars) ----------------------------
+    def option_masks(self, num: Any) -> np.ndarray:
+        """Fresh action masks of questions with ``num`` options (an array of counts, or one count):
+        direct, the first ``num`` positions; sequential, both actions."""
+        if self.mode == "direct":
+            return self._masks[num].copy()  # (a view for one count)
+        return np.ones((*np.shape(num), 2), dtype=bool)
+
+    def option_tuples(self) -> np.ndarray:
+        """The option texts of every question, an object array of tuples (built once)."""
+        if self._options is None:
+            texts = self._option_texts.decoded()
+            o = self._option_offsets.tolist()
+            out = np.empty(len(o) - 1, dtype=object)
+            out[:] = [tuple(texts[o[i] : o[i + 1]]) if texts is not None else self.options_of(i)
+                      for i in range(len(o) - 1)]
+            self._options = out
+        return self._options
+
+    def begin_info(self, idx: Any, num: Any) -> dict[str, Any]:
+        """Reset info of the questions ``idx`` (an index array, or one ``np.int64``), ``num`` options."""
+        info = {"index": idx, "answer": self._answer[idx], "action_mask": self.option_masks(num),
+                "truncated_input": self._truncated[idx]}
+        if self.mode != "direct":
+            info["option_index"] = 0 * idx  # the first option is on show
+        if self.info_mode == "full":
+            info.update(question=take_texts(self._questions, idx), options=self.option_tuples()[idx])
+        return info
+
+    def choose(self, idx: Any, actions: Any, k: Any, num: Any, gold: Any
+               ) -> tuple[Any, Any, Any, dict[str, Any], dict[str, Any]]:
+        """One step of the questions ``idx`` (see :func:`choose_step`): ``(rewards, terminated, k, info,
+        end)``, ``end`` the info keys of the episodes that end (sequential: ``prediction``, ``correct``;
+        direct: in ``info``, as every step ends)."""
+        rewards, terminated, k, correct = choose_step(self.mode != "direct", actions, k, num, gold)
+        info = {"index": idx, "answer": self._answer[idx], "action_mask": self.option_masks(num),
+                "truncated_input": self._truncated[idx]}
+        end = {"prediction": self._option64[k], "correct": correct}
+        if self.mode == "direct":
+            info.update(end)
+            return rewards, terminated, k, info, {}
+        info["option_index"] = self._option64[k]
+        return rewards, terminated, k, info, end
+
+    def strict_error(self, action: int, num: int, sub_env: int | None = None) -> InvalidAction:
+        """The error of a position past the question's options with ``strict=True`` (direct mode)."""
+        where = "" if sub_env is None else f"sub-env {sub_env}: "
+        return InvalidAction(
+            f"{where}option {action} does not exist: this question has {num} options (strict=True); "
+            f"choose a position in [0, {num})"
+        )
+
+    # -- single env step -------------------------------------------------------------------------
+    def _validate_action(self, action: Any) -> int:
+        a = super()._validate_action(action)
+        if self.strict and self.mode == "direct" and not self._needs_reset and a >= self._n:
+            raise self.strict_error(a, self._n)
+        return a
+
+    def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        i = self._index
+        reward, terminated, self._k, info, end = self.choose(self._index64, action, self._k, self._n,
+                                                             self._gold)
+        if terminated:
+            info.update(end)
+        if self.mode == "direct":
+            return self._direct_obs(i, 1), reward, terminated, False, info
+        if not terminated:
+            self._show_option(i, self._k)
+        return self._seq_obs(), reward, terminated, False, info
+
     def action_masks(self) -> np.ndarray:
         """Direct: the question's options, bool ``(max_options,)``; sequential: ``(2,)`` all True."""
-        if self.mode == "direct":
-            return self._masks[self._n].copy()
-        return np.ones(2, dtype=bool)
+        return self.option_masks(self._n)
 
     # -- play / render -------------------------------------------------------------------------------
     def parse_actions(self, line: str) -> list[int]:
@@ -461,7 +522,8 @@ class MultiChoiceQAEnv(NlpEnv):
 
 
 class MultiChoiceQAVectorEnv(NlpVectorEnv):
-    """Native vector version of :class:`MultiChoiceQAEnv` (numpy; any ``autoreset_mode``)."""
+    """Native vector version of :class:`MultiChoiceQAEnv` (numpy; any ``autoreset_mode``): all
+    sub-envs step at once through :func:`choose_step`, the single env's kernel."""
 
     env_class = MultiChoiceQAEnv
 
@@ -471,68 +533,31 @@ class MultiChoiceQAVectorEnv(NlpVectorEnv):
         self.mode, self.strict = env.mode, env.strict
         self._q_ids, self._q_mask, self._o_ids, self._o_mask = env._q_ids, env._q_mask, env._o_ids, env._o_mask
         self._o_flat_ids, self._o_flat_mask = env._o_flat_ids, env._o_flat_mask
-        self._num, self._answer, self._truncated = env._num, env._answer, env._truncated
-        self._masks = getattr(env, "_masks", None)
-        self._questions = env._questions
-        self._options: np.ndarray | None = None  # object array of option tuples, built on first use
+        self._num, self._answer = env._num, env._answer
         self._cur = np.zeros(num_envs, dtype=np.int64)
         self._k = np.zeros(num_envs, dtype=np.int64)
-
-    def _option_tuples(self) -> np.ndarray:
-        if self._options is None:
-            env: MultiChoiceQAEnv = self.env  # type: ignore[assignment]
-            texts = env._option_texts.decoded()
-            o = env._option_offsets.tolist()
-            out = np.empty(len(o) - 1, dtype=object)
-            out[:] = [tuple(texts[o[i] : o[i + 1]]) if texts is not None else env.options_of(i)
-                      for i in range(len(o) - 1)]
-            self._options = out
-        return self._options
 
     def _begin(self, env_ids: np.ndarray) -> dict[str, Any]:
         idx = self._next_indices(env_ids)
         self._cur[env_ids] = idx
         self._k[env_ids] = 0
-        if self.mode == "direct":
-            masks = self._masks[self._num[idx]]
-        else:
-            masks = np.ones((len(env_ids), 2), dtype=bool)
-        infos = {"index": idx, "answer": self._answer[idx], "action_mask": masks, "truncated_input": self._truncated[idx]}
-        if self.mode != "direct":
-            infos["option_index"] = np.zeros(len(env_ids), dtype=np.int64)
-        if self.full_info:
-            infos.update(question=self._questions.take(idx), options=self._option_tuples()[idx])
-        return infos
+        return self.env.begin_info(idx, self._num[idx])  # type: ignore[attr-defined]
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
+        env: MultiChoiceQAEnv = self.env  # type: ignore[assignment]
         idx = self._cur[active]
-        gold = self._answer[idx]
-        n_act = len(active)
-        if self.mode == "direct":
-            if self.strict:
-                bad = np.flatnonzero(actions >= self._num[idx])
-                if len(bad):
-                    j = int(bad[0])
-                    raise InvalidAction(
-                        f"sub-env {int(active[j])}: option {int(actions[j])} does not exist, the question has "
-                        f"{int(self._num[idx[j]])} options (strict=True)"
-                    )
-            correct = actions == gold
-            infos = {"index": idx, "answer": gold, "prediction": actions, "correct": correct,
-                     "action_mask": self._masks[self._num[idx]], "truncated_input": self._truncated[idx]}
-            return correct.astype(np.float64), np.ones(n_act, dtype=bool), np.zeros(n_act, dtype=bool), infos
-        k = self._k[active]
-        done = (actions == ANSWER) | (k == self._num[idx] - 1)
-        k = np.where(done, k, k + 1)
-        self._k[active] = k
-        correct = done & (k == gold)
-        # Answering sub-envs also report their answer (keys for some sub-envs only, merged in step()
-        # with their own masks).
-        d = np.flatnonzero(done)
-        self._report_subset(active[d], {"prediction": k[d], "correct": correct[d]})
-        infos = {"index": idx, "answer": gold, "option_index": k, "action_mask": np.ones((n_act, 2), dtype=bool),
-                 "truncated_input": self._truncated[idx]}
-        return correct.astype(np.float64), done, np.zeros(n_act, dtype=bool), infos
+        num = self._num[idx]
+        if self.strict and self.mode == "direct":
+            bad = np.flatnonzero(actions >= num)
+            if len(bad):
+                j = int(bad[0])
+                raise env.strict_error(int(actions[j]), int(num[j]), sub_env=int(active[j]))
+        rewards, done, self._k[active], infos, end = env.choose(idx, actions, self._k[active], num,
+                                                                self._answer[idx])
+        if end:  # sequential: only the sub-envs that answer report their answer
+            d = np.flatnonzero(done)
+            self._report_subset(active[d], {k: v[d] for k, v in end.items()})
+        return rewards, done, np.zeros(len(active), dtype=bool), infos
 
     def _observe(self) -> dict[str, np.ndarray]:
         cur = self._cur
@@ -548,9 +573,7 @@ class MultiChoiceQAVectorEnv(NlpVectorEnv):
     def action_masks(self) -> np.ndarray:
         """Direct: each sub-env's question's options, bool ``(num_envs, max_options)``; sequential:
         ``(num_envs, 2)`` all True."""
-        if self.mode == "direct":
-            return self._masks[self._num[self._cur]]
-        return np.ones((self.num_envs, 2), dtype=bool)
+        return self.env.option_masks(self._num[self._cur])  # type: ignore[attr-defined]
 
     def make_evaluator(self) -> MultiChoiceEvaluator:
         return MultiChoiceEvaluator()
