@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from nlp_envs.core import NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, int_box
+from nlp_envs.core import NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, int_box, take_texts
 from nlp_envs.metrics import distinct_n, rouge_l, sentence_bleu, unigram_f1
 from nlp_envs.prepared import ListColumn, Prepared, TextColumn, cache_key, get_prepared
 from nlp_envs.readers import DataError, dialogue_pairs
@@ -279,10 +279,11 @@ class DialogEnvBase(NlpEnv):
         start, count = int(self._ctx_start[index]), int(self._ctx_count[index])
         return [{"speaker": self._turn_speaker[k], "text": self._turn_text[k]} for k in range(start, start + count)]
 
-    def _base_info(self, i: int) -> dict[str, Any]:
-        info = {"index": i, "turn_index": int(self._turn_index[i])}
+    def _base_info(self, idx: Any) -> dict[str, Any]:
+        """Info of the examples ``idx`` (an index array in the vector env, one index in the single env)."""
+        info = {"index": idx, "turn_index": self._turn_index[idx]}
         if self.info_mode == "full":
-            info["dialogue_id"] = self._dialogue_ids[i]
+            info["dialogue_id"] = take_texts(self._dialogue_ids, idx)
         return info
 
     def _render_context(self, i: int, last: int = 6) -> list[str]:
@@ -292,6 +293,22 @@ class DialogEnvBase(NlpEnv):
             lines.append(f"  ... ({len(turns) - last} earlier turns)")
         lines += [f"  {t['speaker']}: {t['text']}" for t in turns[-last:]]
         return lines
+
+
+def reply_step(eos_id: int, max_reply_tokens: int, token_penalty: float, actions: Any, length: Any
+               ) -> tuple[Any, Any, Any, Any]:
+    """The step kernel of reply generation, for a batch (numpy arrays: the vector env) or one env
+    (Python scalars: the single env), the same code for both.
+
+    ``actions`` (token ids) are written at position ``length`` of the replies. Returns ``(rewards,
+    terminated, truncated, length)``: ``[EOS]`` terminates, ``max_reply_tokens`` tokens without it
+    truncate; the reward is ``-token_penalty``, to which the episode's end adds the reply's score
+    (:meth:`DialogReplyEnv.score_reply`: decoding is not a kernel operation).
+    """
+    length = length + 1
+    terminated = actions == eos_id
+    truncated = (terminated ^ True) & (length >= max_reply_tokens)
+    return 0.0 * actions - token_penalty, terminated, truncated, length
 
 
 class DialogReplyEnv(DialogEnvBase):
@@ -559,11 +576,7 @@ class DialogReplyEnv(DialogEnvBase):
         self._reply[:] = 0
         self._length = 0
         self._last_end = None
-        info = self._base_info(index)
-        info["truncated_context"] = bool(self._ctx_truncated[index])
-        if self.action_mask_mode is not None:
-            info["action_mask"] = self._mask.copy()
-        return self._obs(), info
+        return self._obs(), self.reply_info(self._index64)
 
     def lean_info_spec(self) -> dict[str, Any]:
         spec = {"index": NO_ID, "turn_index": NO_ID, "truncated_context": np.array(False), "score": NO_SCORE,
@@ -572,30 +585,42 @@ class DialogReplyEnv(DialogEnvBase):
             spec["action_mask"] = None
         return spec
 
+    # -- what the single and the vector env share (arrays or scalars) ----------------------------
+    def reply_info(self, idx: Any) -> dict[str, Any]:
+        """Info of every reset and step of the examples ``idx`` (an index array, or one ``np.int64``);
+        a step that ends the episode adds :meth:`score_reply`'s."""
+        info = self._base_info(idx)
+        info["truncated_context"] = self._ctx_truncated[idx]
+        if self.action_mask_mode is not None:
+            masks = np.broadcast_to(self._mask, (*np.shape(idx), self.vocab_size))
+            info["action_mask"] = masks if masks.ndim > 1 else masks.copy()  # (vector infos copy the rows)
+        return info
+
+    def strict_error(self, action: int, sub_env: int | None = None) -> InvalidAction:
+        """The error of a masked-out token with ``strict=True`` (``sub_env``: the sub-env of a vector env)."""
+        where = "" if sub_env is None else f"sub-env {sub_env}: "
+        return InvalidAction(
+            f"{where}action {action} ({self.encoder.id_to_token(action)!r}) is masked out by "
+            f"action_mask={self.action_mask_mode!r} (strict=True); see env.unwrapped.action_masks()"
+        )
+
+    # -- single env step -------------------------------------------------------------------------
     def _validate_action(self, action: Any) -> int:
         a = super()._validate_action(action)
         if self.strict and not self._mask[a]:
-            raise InvalidAction(
-                f"action {a} ({self.encoder.id_to_token(a)!r}) is masked out by action_mask={self.action_mask_mode!r} "
-                "(strict=True); see env.unwrapped.action_masks()"
-            )
+            raise self.strict_error(a)
         return a
 
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         self._reply[self._length] = action
-        self._length += 1
-        terminated = action == self.eos_id
-        truncated = not terminated and self._length >= self.max_reply_tokens
-        reward = 0.0 - self.token_penalty
+        reward, terminated, truncated, self._length = reply_step(
+            self.eos_id, self.max_reply_tokens, self.token_penalty, action, self._length)
+        info = self.reply_info(self._index64)
         if terminated or truncated:
-            score, info = self.score_reply(self._index, self._reply, self._length, terminated)
+            score, end = self.score_reply(self._index, self._reply, self._length, terminated)
             reward += score
-            self._last_end = dict(info, reward=reward)
-        else:
-            info = self._base_info(self._index)
-        info["truncated_context"] = bool(self._ctx_truncated[self._index])
-        if self.action_mask_mode is not None:
-            info["action_mask"] = self._mask.copy()
+            info.update(end)
+            self._last_end = dict(end, reward=reward)
         return self._obs(), reward, terminated, truncated, info
 
     def score_reply(self, index: int, reply_ids: np.ndarray, length: int, terminated: bool) -> tuple[float, dict[str, Any]]:
@@ -644,7 +669,9 @@ class DialogReplyEnv(DialogEnvBase):
 
 
 class DialogReplyVectorEnv(NlpVectorEnv):
-    """Native vector version of :class:`DialogReplyEnv` (numpy; any ``autoreset_mode``)."""
+    """Native vector version of :class:`DialogReplyEnv` (numpy; any ``autoreset_mode``): all sub-envs
+    step at once through :func:`reply_step`, the single env's kernel; finished replies are decoded
+    and scored one by one (:meth:`DialogReplyEnv.score_reply`)."""
 
     env_class = DialogReplyEnv
 
@@ -653,8 +680,6 @@ class DialogReplyVectorEnv(NlpVectorEnv):
         env: DialogReplyEnv = self.env  # type: ignore[assignment]
         self.eos_id, self.vocab_size = env.eos_id, env.vocab_size
         self._C, self._R = env.max_context_tokens, env.max_reply_tokens
-        self._penalty = env.token_penalty
-        self._masking = env.action_mask_mode is not None
         self._mask = env.action_masks()
         self._cur = np.zeros(num_envs, dtype=np.int64)
         self._len = np.zeros(num_envs, dtype=np.int64)
@@ -675,28 +700,18 @@ class DialogReplyVectorEnv(NlpVectorEnv):
         self._reply[env_ids] = 0
         self._ctx_ids[env_ids] = env._ctx_ids[idx]
         self._ctx_mask[env_ids] = self._cols_c[None, :] < env._ctx_len[idx][:, None]
-        infos = {"index": idx, "turn_index": env._turn_index[idx], "truncated_context": env._ctx_truncated[idx]}
-        if self.full_info:
-            infos["dialogue_id"] = env._dialogue_ids.take(idx)
-        if self._masking:
-            infos["action_mask"] = np.broadcast_to(self._mask, (len(env_ids), self.vocab_size))
-        return infos
+        return env.reply_info(idx)
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
         env: DialogReplyEnv = self.env  # type: ignore[assignment]
         if env.strict:
             bad = np.flatnonzero(~self._mask[actions])
             if len(bad):
-                raise InvalidAction(
-                    f"action {int(actions[bad[0]])} of sub-env {int(active[bad[0]])} is masked out by "
-                    f"action_mask={env.action_mask_mode!r} (strict=True)"
-                )
+                raise env.strict_error(int(actions[bad[0]]), sub_env=int(active[bad[0]]))
         pos = self._len[active]
         self._reply[active, pos] = actions
-        self._len[active] = pos + 1
-        terminated = actions == self.eos_id
-        truncated = ~terminated & (pos + 1 >= self._R)
-        rewards = np.full(len(active), 0.0 - self._penalty)
+        rewards, terminated, truncated, self._len[active] = reply_step(
+            self.eos_id, self._R, env.token_penalty, actions, pos)
         finished = np.flatnonzero(terminated | truncated)
         ends: dict[str, list[Any]] = {}
         for j in finished:  # only sub-envs whose reply is complete: decode and score once
@@ -708,13 +723,7 @@ class DialogReplyVectorEnv(NlpVectorEnv):
                     ends.setdefault(k, []).append(v)
         self._report_subset(active[finished], {
             k: np.array(v, dtype=object) if isinstance(v[0], str) else np.asarray(v) for k, v in ends.items()})
-        idx = self._cur[active]
-        infos = {"index": idx, "turn_index": env._turn_index[idx], "truncated_context": env._ctx_truncated[idx]}
-        if self.full_info:
-            infos["dialogue_id"] = env._dialogue_ids.take(idx)
-        if self._masking:
-            infos["action_mask"] = np.broadcast_to(self._mask, (len(active), self.vocab_size))
-        return rewards, terminated, truncated, infos
+        return rewards, terminated, truncated, env.reply_info(self._cur[active])
 
     def _observe(self) -> dict[str, np.ndarray]:
         return {

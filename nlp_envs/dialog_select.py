@@ -61,6 +61,15 @@ def sample_candidates(
     return out, label
 
 
+def select_step(actions: Any, label: Any) -> tuple[Any, Any, Any]:
+    """The step kernel of reply selection, for a batch (numpy arrays: the vector env) or one env
+    (Python scalars: the single env), the same code for both: choosing candidate ``actions`` when the
+    true reply is at ``label`` ends the episode with reward 1.0 if correct, else 0.0. Returns
+    ``(rewards, terminated, correct)``."""
+    correct = actions == label
+    return 1.0 * correct, actions >= 0, correct  # (terminated: always, one choice per episode)
+
+
 class DialogSelectEnv(DialogEnvBase):
     """## Description
 
@@ -193,6 +202,7 @@ class DialogSelectEnv(DialogEnvBase):
                 "candidate_mask": int_box(1, (k, self.max_reply_tokens)),
             }
         )
+        self._position64 = np.arange(k, dtype=np.int64)  # candidate position -> np.int64 (info values)
         self._cand = np.zeros(k, dtype=np.int64)
         self._label = 0
         self._obs_cache: dict[str, np.ndarray] = {}
@@ -282,18 +292,29 @@ class DialogSelectEnv(DialogEnvBase):
         obs["candidate_mask"] = (self._positions[: self.max_reply_tokens][None, :]
                                  < self._pool_len[self._cand][:, None]).astype(np.int64)
         self._obs_cache = obs
-        info = self._base_info(index)
-        info["label"] = self._label
-        return {k: v.copy() for k, v in obs.items()}, info
+        return {k: v.copy() for k, v in obs.items()}, self.select_info(self._index64, self._label)
 
     def lean_info_spec(self) -> dict[str, Any]:
         return {"index": NO_ID, "turn_index": NO_ID, "label": NO_ID, "prediction": NO_ID, "correct": NO_FLAG}
 
+    # -- what the single and the vector env share (arrays or scalars) ----------------------------
+    def select_info(self, idx: Any, label: Any) -> dict[str, Any]:
+        """Info of the examples ``idx`` (an index array, or one ``np.int64``), true reply at ``label``."""
+        info = self._base_info(idx)
+        info["label"] = self._position64[label]
+        return info
+
+    def choose(self, idx: Any, actions: Any, label: Any) -> tuple[Any, Any, dict[str, Any]]:
+        """One step (see :func:`select_step`): ``(rewards, terminated, info)``."""
+        rewards, terminated, correct = select_step(actions, label)
+        info = self.select_info(idx, label)
+        info.update(prediction=self._position64[actions], correct=correct)
+        return rewards, terminated, info
+
+    # -- single env step -------------------------------------------------------------------------
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        correct = action == self._label
-        info = self._base_info(self._index)
-        info.update(label=self._label, prediction=action, correct=correct)
-        return {k: v.copy() for k, v in self._obs_cache.items()}, float(correct), True, False, info
+        reward, terminated, info = self.choose(self._index64, action, self._label)
+        return {k: v.copy() for k, v in self._obs_cache.items()}, reward, terminated, False, info
 
     def parse_actions(self, line: str) -> list[int]:
         """A candidate number in ``[0, K)``."""
@@ -318,7 +339,8 @@ class DialogSelectEnv(DialogEnvBase):
 
 
 class DialogSelectVectorEnv(NlpVectorEnv):
-    """Native vector version of :class:`DialogSelectEnv` (numpy; any ``autoreset_mode``)."""
+    """Native vector version of :class:`DialogSelectEnv` (numpy; any ``autoreset_mode``): all sub-envs
+    step at once through :func:`select_step`, the single env's kernel."""
 
     env_class = DialogSelectEnv
 
@@ -342,21 +364,12 @@ class DialogSelectVectorEnv(NlpVectorEnv):
             self._cand[e], self._label[e] = env.draw_candidates(int(i), self._rngs[e])
         self._ctx_ids[env_ids] = env._ctx_ids[idx]
         self._ctx_mask[env_ids] = self._cols_c[None, :] < env._ctx_len[idx][:, None]
-        infos = {"index": idx, "turn_index": env._turn_index[idx], "label": self._label[env_ids]}
-        if self.full_info:
-            infos["dialogue_id"] = env._dialogue_ids.take(idx)
-        return infos
+        return env.select_info(idx, self._label[env_ids])
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
         env: DialogSelectEnv = self.env  # type: ignore[assignment]
-        idx = self._cur[active]
-        label = self._label[active]
-        correct = actions == label
-        infos = {"index": idx, "turn_index": env._turn_index[idx], "label": label, "prediction": actions,
-                 "correct": correct}
-        if self.full_info:
-            infos["dialogue_id"] = env._dialogue_ids.take(idx)
-        return correct.astype(np.float64), np.ones(len(active), dtype=bool), np.zeros(len(active), dtype=bool), infos
+        rewards, done, infos = env.choose(self._cur[active], actions, self._label[active])
+        return rewards, done, np.zeros(len(active), dtype=bool), infos
 
     def _observe(self) -> dict[str, np.ndarray]:
         env: DialogSelectEnv = self.env  # type: ignore[assignment]
