@@ -628,7 +628,8 @@ class DialogReplyEnv(DialogEnvBase):
         and score it; return ``(score, end-of-episode info)``. Used by the vector env too."""
         n = length - 1 if terminated else length
         ids = reply_ids[:n]
-        reply = self.encoder.decode(ids)
+        # encoder.decode(ids), padding dropped with numpy rather than a Python loop over the tokens
+        reply = self.encoder.backend.decode(ids[ids != self.encoder.pad_id].tolist(), skip_special_tokens=True)
         reference = self._references[index]
         if self._metric is not None:
             score = float(self._metric(reply, reference))
