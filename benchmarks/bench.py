@@ -289,7 +289,7 @@ def run_cell(spec: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
         out.update(metrics=res["metrics"], env_steps=int(res["total_steps"]), curve=sb3_curve(run_dir),
                    train_seconds=res["train_seconds"], hyperparams=res["hyperparams"])
     else:
-        from nlp_envs.agents.rollout import has_checkpoint
+        from nlp_envs.agents.runfolder import has_checkpoint
         from nlp_envs.agents.runfolder import CheckpointError
         from nlp_envs.agents.train import train
 

@@ -131,7 +131,7 @@ def copy_recall(run_dir: Path, batch: int = 256) -> dict[str, float]:
     import numpy as np
     import torch
 
-    from nlp_envs.agents.rollout import load_policy
+    from nlp_envs.agents.run import load_policy
     from nlp_envs.corpora import dialog_v1
     from nlp_envs.metrics import _tokens
 

@@ -95,8 +95,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import nlp_envs  # noqa: E402  (registers the ids; nlp_envs.evaluate)
+from nlp_envs.agents.advantages import gae  # noqa: E402
 from nlp_envs.agents.baselines import make_baseline  # noqa: E402
-from nlp_envs.agents.rollout import gae, load_policy  # noqa: E402
+from nlp_envs.agents.run import load_policy  # noqa: E402
 from nlp_envs.agents.train import train  # noqa: E402
 from nlp_envs.metrics import entity_scores  # noqa: E402
 

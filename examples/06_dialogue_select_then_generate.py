@@ -63,7 +63,7 @@ from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
 
 import nlp_envs  # noqa: E402  (registers the ids; nlp_envs.evaluate)
 from nlp_envs.agents.baselines import make_baseline  # noqa: E402
-from nlp_envs.agents.rollout import load_policy  # noqa: E402  (what nlp_envs.agents.load_policy dispatches to for these runs)
+from nlp_envs.agents.run import load_policy  # noqa: E402  (what nlp_envs.agents.load_policy dispatches to for these runs)
 from nlp_envs.agents.extractors import EmbeddingBagExtractor  # noqa: E402
 from nlp_envs.agents.sb3 import load_hyperparams, make_sb3_vec_env  # noqa: E402
 from nlp_envs.agents.train import train as train_transformer  # noqa: E402

@@ -133,7 +133,7 @@ def baseline_scores(env_id: str, key: str) -> tuple[float, float]:
 def assert_reloaded_run_scores_the_same(out: Path, res: dict, key: str) -> None:
     """The saved run, reloaded, scores the test split exactly as the run's own final evaluation."""
     import nlp_envs
-    from nlp_envs.agents.rollout import load_policy
+    from nlp_envs.agents.run import load_policy
 
     env_id, env_kwargs, policy = load_policy(out, device="cpu")
     again = nlp_envs.evaluate(env_id, policy, split="test", num_envs=EVAL_ENVS, **env_kwargs)
@@ -145,7 +145,7 @@ def assert_reloaded_run_scores_the_same(out: Path, res: dict, key: str) -> None:
 def tiny_ppo_run(out: Path, env_id: str, **kw: Any):
     """A ``Run`` of PPO with the tiny backbone (32 sub-envs, 8 steps, no evaluation), for rollout tests."""
     from nlp_envs.agents.config import make_config
-    from nlp_envs.agents.rollout import Run
+    from nlp_envs.agents.run import Run
 
     cfg = make_config("ppo", total_steps=8, **{"num_envs": 32, "progress": False, "eval_split": "",
                                                "checkpoint_every": 0, **kw})
@@ -157,7 +157,8 @@ def collect_checked_waves(run, waves: int = 2) -> list:
     mask and that re-scoring a wave (teacher forcing) gives the log-probs and values it was sampled with."""
     import torch
 
-    from nlp_envs.agents.rollout import collect, score
+    from nlp_envs.agents.advantages import score
+    from nlp_envs.agents.rollout import collect
 
     sampler = run.make_sampler()
     episodes = []

@@ -17,7 +17,8 @@ import nlp_envs  # noqa: F401
 from nlp_envs.agents import load_policy
 from nlp_envs.agents.config import make_config, parse_set
 from nlp_envs.agents.policy import NEG, apply_mask, env_kwargs_for_backbone, gumbel_sample
-from nlp_envs.agents.rollout import Run, collect
+from nlp_envs.agents.rollout import collect
+from nlp_envs.agents.run import Run
 from nlp_envs.agents.train import main, train
 
 SMALL = {"sizes": {"train": 64, "validation": 16, "test": 32}}

@@ -34,7 +34,7 @@ def _free_port() -> int:
 
 def _sup_run(out: Path, num_envs: int):
     from nlp_envs.agents.config import make_config
-    from nlp_envs.agents.rollout import Run
+    from nlp_envs.agents.run import Run
 
     cfg = make_config("supervised", total_steps=10_000, num_envs=num_envs, progress=False, eval_split="",
                       checkpoint_every=0, device="cpu")
@@ -96,7 +96,7 @@ def test_two_ranks_of_b_equal_one_process_of_2b(tmp_path, one_thread, monkeypatc
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     single = _updates(_sup_run(tmp_path / "single", num_envs=2 * B))
     assert single.keys() == p0.keys()
-    from nlp_envs.agents.rollout import build_policy
+    from nlp_envs.agents.run import build_policy
 
     init, _ = build_policy("TextCls-v0", {"dataset_kwargs": SMALL}, "tiny")
     moved = [k for k, v in init.named_parameters() if not torch.equal(v, single[k])]

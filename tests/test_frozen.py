@@ -49,7 +49,7 @@ _BUILT: dict[str, torch.nn.Module] = {}
 
 def _fresh(env_id: str = "TextCls-v0") -> torch.nn.Module:
     """A fresh unfrozen MiniLM policy (built once per env, then copied)."""
-    from nlp_envs.agents.rollout import build_policy
+    from nlp_envs.agents.run import build_policy
 
     if env_id not in _BUILT:
         torch.manual_seed(0)
@@ -126,7 +126,7 @@ def test_family_heads_unchanged(env_id):
 
 def test_only_heads_trainable_and_encoder_stays_eval():
     from nlp_envs.agents.config import make_config
-    from nlp_envs.agents.rollout import param_groups
+    from nlp_envs.agents.run import param_groups
 
     pol = _fresh()
     _freeze(pol, disk=False)
@@ -246,7 +246,7 @@ def test_corrupted_cache_file_is_rebuilt():
 
 
 def test_refuses_presets_and_generation():
-    from nlp_envs.agents.rollout import build_policy
+    from nlp_envs.agents.run import build_policy
 
     tiny, _ = build_policy("TextCls-v0", SMALL, "tiny")
     with pytest.raises(ValueError, match="pretrained encoders like minilm"):

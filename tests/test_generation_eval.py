@@ -7,8 +7,9 @@ import pytest
 import torch
 
 import nlp_envs  # noqa: F401
-from nlp_envs.agents.policy import apply_mask
-from nlp_envs.agents.rollout import GreedyPolicy, _next_token_logits, build_policy, to_torch
+from nlp_envs.agents.greedy import GreedyPolicy, _next_token_logits
+from nlp_envs.agents.policy import apply_mask, to_torch
+from nlp_envs.agents.run import build_policy
 
 
 @pytest.mark.parametrize("env_kwargs", [{}, {"action_mask": "train_replies"}], ids=["unmasked", "masked"])

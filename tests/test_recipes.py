@@ -12,7 +12,7 @@ import torch
 
 from nlp_envs.agents.config import GRPOConfig, PPOConfig, ReinforceConfig, make_config
 from nlp_envs.agents.recipes import RECIPES_PATH, recipe
-from nlp_envs.agents.rollout import lr_factor, param_groups
+from nlp_envs.agents.run import lr_factor, param_groups
 from nlp_envs.agents.train import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -81,7 +81,7 @@ def test_learning_rate_schedule():
 
 
 def test_param_groups_split_backbone_and_heads():
-    from nlp_envs.agents.rollout import build_policy
+    from nlp_envs.agents.run import build_policy
 
     policy, _ = build_policy("TextCls-v0", {}, "tiny")
     groups = param_groups(policy, PPOConfig(lr=1e-3, backbone_lr=1e-5))

@@ -58,7 +58,7 @@ def one_thread():
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, one_thread):
     from nlp_envs.agents import load_policy
-    from nlp_envs.agents.rollout import checkpoint_dir
+    from nlp_envs.agents.runfolder import checkpoint_dir
     from nlp_envs.agents.train import train
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

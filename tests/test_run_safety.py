@@ -331,7 +331,7 @@ def test_kill_between_the_two_renames_resumes_from_previous(tmp_path):
     """Checkpoints rotate (checkpoint -> checkpoint.prev), the first one comes after checkpoint_seconds
     even with checkpoint_every=0, and a run whose checkpoint/ vanished resumes from checkpoint.prev."""
     from nlp_envs.agents.config import make_config
-    from nlp_envs.agents.rollout import Run
+    from nlp_envs.agents.run import Run
 
     cfg = make_config("ppo", total_steps=64, checkpoint_seconds=60.0, **{**QUICK, "checkpoint_every": 0})
     run = Run("TextCls-v0", cfg, backbone="tiny", out=tmp_path / "run", env_kwargs=ENV_KWARGS)

@@ -13,7 +13,7 @@ import pytest
 import nlp_envs  # noqa: F401
 from nlp_envs.agents import load_policy, supervised
 from nlp_envs.agents.config import make_config
-from nlp_envs.agents.rollout import Run
+from nlp_envs.agents.run import Run
 from nlp_envs.agents.train import train
 from nlp_envs.evaluation import evaluate
 
@@ -115,7 +115,7 @@ def test_warm_start_stops_on_validation_f1(tmp_path, monkeypatch):
     sizes = {"dataset_kwargs": {"sizes": {"train": 32, "validation": 8, "test": 4}}}
     run = Run("DialogReply-v0", cfg, backbone="tiny", out=tmp_path / "gen", env_kwargs=sizes)
     supervised.warm_start(run)
-    summary = run.extra["warm_start/summary"]
+    summary = run.state.warm_start.to_dict()
     assert summary["early_stopping"] == "on" and summary["best_examples"] <= summary["examples"] <= 2048
     assert summary["stopped_early"] is True and summary["examples"] < 2048
     assert summary["val_curve"][-1][1] <= summary["val_f1"] and len(summary["val_curve"]) == summary["examples"] // 16

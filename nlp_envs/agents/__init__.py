@@ -1,7 +1,7 @@
 """Agents that solve nlp-envs: transformer policies (REINFORCE, PPO, GRPO, supervised) and SB3 glue.
 
 ``load_policy(run_dir)`` reads ``run_dir/run.json`` and dispatches on its ``kind``: ``"transformer"``
-(:mod:`nlp_envs.agents.rollout`) or ``"sb3"`` (:mod:`nlp_envs.agents.sb3`); modules are imported lazily.
+(:mod:`nlp_envs.agents.run`) or ``"sb3"`` (:mod:`nlp_envs.agents.sb3`); modules are imported lazily.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def load_policy(run_dir: str | Path) -> tuple[str, dict[str, Any], Any]:
         raise FileNotFoundError(f"{run_dir} is not a run directory (no run.json)")
     kind = read_run_json(run_dir).get("kind")  # RunError (a ValueError) naming a damaged run.json
     if kind == "transformer":
-        from nlp_envs.agents.rollout import load_policy as load
+        from nlp_envs.agents.run import load_policy as load
 
         return load(run_dir)
     if kind == "sb3":

@@ -20,7 +20,7 @@ sub-envs (``num_envs`` is per rank: the global batch is ``world_size * num_envs`
   world.) The supervised loop draws a global batch of ``world_size * num_envs`` examples from one
   shared seeded permutation and rank ``r`` keeps every ``world_size``-th example from ``r``
   (as ``DistributedSampler`` does), so N ranks x B examples make the same batch as 1 rank x N*B.
-- **Gradients**: averaged over ranks in :meth:`nlp_envs.agents.rollout.Run.optimize` between ``backward`` and
+- **Gradients**: averaged over ranks in :meth:`nlp_envs.agents.run.Run.optimize` between ``backward`` and
   clipping (one all-reduce of the flattened gradients). ``DistributedDataParallel`` is not used: its
   hooks are tied to ``module.forward``, and the policies are driven through ``begin``/``step``/
   ``evaluate``. Each loss is a mean over a rank's equal-sized batch, so the average of the ranks'

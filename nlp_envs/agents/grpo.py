@@ -1,7 +1,7 @@
 """GRPO (Shao et al., 2024): G samples per example, group-normalised advantages, no critic.
 
 Each wave resets the sub-envs in groups of ``group_size`` with one seed per group, so the G sub-envs of
-a group play the same example (:class:`nlp_envs.agents.rollout.WaveSampler`). The advantage of an episode is
+a group play the same example (:class:`nlp_envs.agents.sampling.WaveSampler`). The advantage of an episode is
 its return minus the group mean, divided by the group std (``scale_rewards``); every step of the
 episode gets it. A group whose G returns are all equal (all wrong, or all right, on a 0/1 reward) has
 std 0 and GRPO advantage 0: with ``flat_groups="batch"`` (the default) such a group gets the return minus
@@ -17,7 +17,9 @@ from typing import Any
 
 import torch
 
-from nlp_envs.agents.rollout import Run, collect, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.advantages import kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.rollout import collect
+from nlp_envs.agents.run import Run
 from nlp_envs.agents.supervised import warm_start
 
 

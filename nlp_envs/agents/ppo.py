@@ -3,7 +3,7 @@ entropy bonus, minibatches, epochs, optional target-KL early stop.
 
 Rollouts are waves of ``num_envs`` complete episodes (:func:`nlp_envs.agents.rollout.collect`); minibatches
 split the *episodes* (never cut one), and every minibatch is re-scored teacher-forced in one forward
-pass (:func:`nlp_envs.agents.rollout.score`). Generation: supervised warm start, then a per-token KL penalty to
+pass (:func:`nlp_envs.agents.advantages.score`). Generation: supervised warm start, then a per-token KL penalty to
 it in the rewards (``kl_coef``).
 """
 
@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from nlp_envs.agents import distributed
-from nlp_envs.agents.rollout import Run, collect, gae, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.advantages import gae, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.rollout import collect
+from nlp_envs.agents.run import Run
 from nlp_envs.agents.supervised import warm_start
 
 

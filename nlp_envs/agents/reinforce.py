@@ -15,7 +15,9 @@ from typing import Any
 
 import torch
 
-from nlp_envs.agents.rollout import Run, collect, gae, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.advantages import gae, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.rollout import collect
+from nlp_envs.agents.run import Run
 from nlp_envs.agents.supervised import warm_start
 
 
@@ -34,11 +36,11 @@ def train(run: Run) -> dict[str, Any]:
         if cfg.baseline == "learned":
             advantages = returns - ep.values  # the value head's estimates while the wave was played
         else:
-            baseline = run.extra.get("ema_baseline")
+            baseline = run.state.ema_baseline
             mean_return = float(ep.returns.mean())
             baseline = mean_return if baseline is None else baseline
             advantages = returns - baseline
-            run.extra["ema_baseline"] = cfg.baseline_decay * baseline + (1 - cfg.baseline_decay) * mean_return
+            run.state.ema_baseline = cfg.baseline_decay * baseline + (1 - cfg.baseline_decay) * mean_return
         if cfg.norm_adv:
             mu = masked_mean(advantages, ep.mask)
             sd = masked_mean((advantages - mu) ** 2, ep.mask).sqrt()
@@ -69,7 +71,7 @@ def train(run: Run) -> dict[str, Any]:
             "charts/episode_length": float(ep.mask.sum(1).float().mean()),
             "charts/steps_per_second": steps / (time.perf_counter() - t0),
             "charts/kl_ref": kl_ref,
-            "charts/baseline": float(run.extra.get("ema_baseline") or 0.0),
+            "charts/baseline": float(run.state.ema_baseline or 0.0),
             "losses/loss": loss.item(), "losses/policy_loss": pg_loss.item(), "losses/value_loss": v_loss.item(),
             "losses/entropy": entropy_mean.item(), "losses/grad_norm": grad_norm,
             "losses/clipfrac": sum(clipfracs) / len(clipfracs),

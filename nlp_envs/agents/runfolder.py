@@ -239,6 +239,23 @@ def verify_checkpoint(folder: Path, only: tuple[str, ...] | None = None) -> dict
     return manifest
 
 
+def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
+    """``run_dir/checkpoint``, or ``run_dir/checkpoint.prev`` when a save was interrupted between its two
+    renames (the previous checkpoint is complete; the new one is not there yet); ``.checkpoint.old`` is
+    the same for runs of older versions."""
+    run_dir = Path(run_dir)
+    for path in (run_dir / "checkpoint", run_dir / PREVIOUS, run_dir / ".checkpoint.old"):
+        if path.exists():
+            return path
+    return run_dir / "checkpoint"
+
+
+def has_checkpoint(run_dir: str | os.PathLike) -> bool:
+    """Whether ``run_dir`` holds a checkpoint folder, intact or not (False: the run was stopped before its
+    first checkpoint was complete)."""
+    return checkpoint_dir(run_dir).exists()
+
+
 def checkpoint_problem(run_dir: Path, ckpt: Path, error: CheckpointError) -> CheckpointError:
     """``error`` plus what to do: resume from ``checkpoint.prev/`` when that one is intact."""
     prev = run_dir / PREVIOUS

@@ -40,7 +40,9 @@ import torch
 import torch.nn.functional as F
 
 from nlp_envs.agents import distributed
-from nlp_envs.agents.rollout import Run, to_torch
+from nlp_envs.agents.policy import to_torch
+from nlp_envs.agents.run import Run
+from nlp_envs.agents.state import DataOrder, EarlyStoppingState, WarmStartSummary
 
 #: The main validation metric of each family (higher is better); the same metrics as ``MAIN_METRIC`` of
 #: benchmarks/bench.py, keyed by family so that every env id of a family (real data included) has one.
@@ -81,7 +83,8 @@ def has_split(env_id: str, env_kwargs: dict[str, Any], split: str) -> bool:
 
 
 class GoldData:
-    """Gold (first observation, actions, step mask) of the train split, in a seeded, resumable order."""
+    """Gold (first observation, actions, step mask) of the train split, in a seeded, resumable order
+    (``run.state.orders[key]``, saved in the checkpoints)."""
 
     def __init__(self, run: Run, key: str = "order") -> None:
         self.run, self.key, self.family = run, key, run.family
@@ -133,11 +136,9 @@ class GoldData:
             self.mask = np.ones_like(self.actions, dtype=bool)
         env.close()
         self.n = len(self.actions)
-        state = run.extra.get(key)
+        state = run.state.orders.get(key)
         if state is None:
-            rng = np.random.default_rng(run.cfg.seed)
-            state = {"rng": rng.bit_generator.state, "perm": rng.permutation(self.n), "pos": 0}
-            run.extra[key] = state
+            state = run.state.orders[key] = DataOrder.fresh(self.n, run.cfg.seed)
         self.state = state
 
     def next_batch(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -149,13 +150,13 @@ class GoldData:
         s = self.state
         idx = []
         while len(idx) < self.batch_size:  # a new permutation per pass over the split
-            if s["pos"] >= self.n:
+            if s.pos >= self.n:
                 rng = np.random.default_rng()
-                rng.bit_generator.state = s["rng"]
-                s["perm"] = rng.permutation(self.n)
-                s["rng"], s["pos"] = rng.bit_generator.state, 0
-            take = s["perm"][s["pos"] : s["pos"] + self.batch_size - len(idx)]
-            s["pos"] += len(take)
+                rng.bit_generator.state = s.rng
+                s.perm = rng.permutation(self.n)
+                s.rng, s.pos = rng.bit_generator.state, 0
+            take = s.perm[s.pos : s.pos + self.batch_size - len(idx)]
+            s.pos += len(take)
             idx.extend(int(i) for i in take)
         idx = np.asarray(idx)[self.run.rank :: self.run.world_size]
         obs = {k: np.asarray(v[idx]) for k, v in self.obs.items()}
@@ -193,36 +194,35 @@ class EarlyStopping:
     the last batch of the budget when there was an earlier one (the final weights are a candidate too; a
     budget of at most ``every`` examples is never evaluated). Rank 0 evaluates, every rank gets the value.
 
-    ``key``: the state (best value and examples, evaluations without improvement, the curve) lives in
-    ``run.extra[key]`` and so in the checkpoints; ``save_dir``: each new best is also written to
+    ``saved``: the state (best value and examples, evaluations without improvement, the curve) lives in
+    ``run.state.early_stopping`` and so in the checkpoints; ``save_dir``: each new best is also written to
     ``save_dir/best-<examples>.safetensors`` (rank 0), which a resumed run restores from. ``prune`` removes
     the older files once a checkpoint no longer refers to them.
     """
 
     def __init__(self, run: Run, *, every: int, patience: int, split: str, budget: int, num_train: int,
-                 key: str | None = None, save_dir: Path | None = None) -> None:
+                 saved: bool = False, save_dir: Path | None = None) -> None:
         self.run, self.every, self.patience, self.split = run, max(int(every), 1), int(patience), split
         self.budget, self.num_train, self.save_dir = int(budget), int(num_train), save_dir
         self.metric = MAIN_METRIC[run.family]
-        state = run.extra.get(key) if key else None
+        state = run.state.early_stopping if saved else None
         if state is None:
-            state = {"best": None, "best_examples": 0, "bad": 0, "next": self.every, "curve": [], "best_file": None,
-                     "seconds": 0.0}
-            if key:
-                run.extra[key] = state
+            state = EarlyStoppingState(next=self.every)
+            if saved:
+                run.state.early_stopping = state
         self.state = state
         self.best_weights: dict[str, torch.Tensor] | None = None  # CPU copy; None after a resume: the file
-        self._previous_file = state.get("best_file")  # what the checkpoint before the last one refers to
+        self._previous_file = state.best_file  # what the checkpoint before the last one refers to
 
     @property
     def stop(self) -> bool:
-        return self.state["bad"] >= self.patience
+        return self.state.bad >= self.patience
 
     def due(self, examples: int) -> bool:
         """Whether to evaluate the weights after ``examples`` examples."""
         if examples >= self.budget:
-            return bool(self.state["curve"]) and self.state["curve"][-1][0] != examples
-        return examples >= self.state["next"]
+            return bool(self.state.curve) and self.state.curve[-1][0] != examples
+        return examples >= self.state.next
 
     def evaluate(self, examples: int) -> float:
         """Evaluate now (after ``examples`` examples), update the state; return the metric's value."""
@@ -232,33 +232,33 @@ class EarlyStopping:
             value = float(run.evaluate(self.split)[self.metric])
         run.policy.train()
         value = float(distributed.broadcast_from_main(value))
-        s["seconds"] = s.get("seconds", 0.0) + time.time() - start
-        s["curve"].append([int(examples), value])
-        s["next"] = (int(examples) // self.every + 1) * self.every
-        if s["best"] is None or value > s["best"]:
-            s.update(best=value, best_examples=int(examples), bad=0)
+        s.seconds = s.seconds + time.time() - start
+        s.curve.append([int(examples), value])
+        s.next = (int(examples) // self.every + 1) * self.every
+        if s.best is None or value > s.best:
+            s.best, s.best_examples, s.bad = value, int(examples), 0
             self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in run.policy.state_dict().items()}
             if self.save_dir is not None:
                 from safetensors.torch import save_model
 
-                s["best_file"] = f"best-{int(examples)}.safetensors"
+                s.best_file = f"best-{int(examples)}.safetensors"
                 if run.is_main:
-                    save_model(run.policy, str(self.save_dir / s["best_file"]))
+                    save_model(run.policy, str(self.save_dir / s.best_file))
         else:
-            s["bad"] += 1
+            s.bad += 1
         return value
 
     def restore(self) -> bool:
         """Load the best weights into the policy; False when there are none (nothing was evaluated)."""
         s, policy = self.state, self.run.policy
-        if s["best"] is None:
+        if s.best is None:
             return False
         if self.best_weights is not None:
             policy.load_state_dict(self.best_weights)
             return True
-        path = None if self.save_dir is None or s["best_file"] is None else self.save_dir / s["best_file"]
+        path = None if self.save_dir is None or s.best_file is None else self.save_dir / s.best_file
         if path is None or not path.exists():
-            warnings.warn(f"the best weights (after {s['best_examples']} examples) are gone ({path}): keeping the "
+            warnings.warn(f"the best weights (after {s.best_examples} examples) are gone ({path}): keeping the "
                           f"last weights", stacklevel=2)
             return False
         from safetensors.torch import load_model
@@ -272,26 +272,26 @@ class EarlyStopping:
         the last one, which leaves no previous checkpoint)."""
         if self.save_dir is None or not self.run.is_main:
             return
-        keep = {self.state["best_file"], None if final else self._previous_file}
+        keep = {self.state.best_file, None if final else self._previous_file}
         for f in self.save_dir.glob("best-*.safetensors"):
             if f.name not in keep:
                 f.unlink(missing_ok=True)
-        self._previous_file = self.state["best_file"]
+        self._previous_file = self.state.best_file
 
     def summary(self, examples: int) -> dict[str, Any]:
         """``early_stopping``, ``best_examples``, ``best_epoch``, ``val_<metric>``, ``val_curve``, ``stopped_early``,
         ``val_seconds`` (time spent validating)."""
         s = self.state
-        if not s["curve"]:
+        if not s.curve:
             return {"early_stopping": f"not evaluated (budget {self.budget} <= eval_every {self.every} examples)"}
-        return {"early_stopping": "on", "best_examples": s["best_examples"],
-                "best_epoch": s["best_examples"] / max(self.num_train, 1), f"val_{self.metric}": s["best"],
-                "val_curve": [list(p) for p in s["curve"]], "stopped_early": bool(self.stop and examples < self.budget),
-                "val_seconds": s.get("seconds", 0.0)}
+        return {"early_stopping": "on", "best_examples": s.best_examples,
+                "best_epoch": s.best_examples / max(self.num_train, 1), f"val_{self.metric}": s.best,
+                "val_curve": [list(p) for p in s.curve], "stopped_early": bool(self.stop and examples < self.budget),
+                "val_seconds": s.seconds}
 
 
 def _early_stopping(run: Run, data: GoldData, *, enabled: bool, every: int, patience: int, split: str,
-                    budget: int, key: str | None, save_dir: Path | None) -> tuple[EarlyStopping | None, str]:
+                    budget: int, saved: bool, save_dir: Path | None) -> tuple[EarlyStopping | None, str]:
     if not enabled:
         return None, "off"
     if not has_split(run.env_id, run.env_kwargs, split):
@@ -302,14 +302,14 @@ def _early_stopping(run: Run, data: GoldData, *, enabled: bool, every: int, pati
         return None, status
     num_train = data.n if data.n is not None else num_examples(run.env_id, run.env_kwargs, "train")
     es = EarlyStopping(run, every=every or num_train, patience=patience, split=split, budget=budget,
-                       num_train=num_train, key=key, save_dir=save_dir)
+                       num_train=num_train, saved=saved, save_dir=save_dir)
     return es, "on"
 
 
-def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | None = None) -> dict[str, Any]:
+def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | None = None) -> WarmStartSummary:
     """Train at most ``num_examples`` examples without counting them in ``run.step`` (generation's warm
-    start); returns the early-stopping summary (also in ``run.extra[prefix + "summary"]`` and, on rank 0,
-    ``OUT/warm_start.json`` for the warm start).
+    start); returns the early-stopping summary (also, on rank 0, ``OUT/warm_start.json`` for the warm start:
+    ``prefix="warm_start/"``).
 
     Early stopping (``early_stopping``; None: the config's ``early_stopping``, default True) evaluates the
     main metric on the config's ``val_split`` (default ``validation``) every ``warm_start_eval_every``
@@ -321,7 +321,7 @@ def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | No
     enabled = getattr(cfg, "early_stopping", True) if early_stopping is None else early_stopping
     es, status = _early_stopping(run, data, enabled=enabled, every=getattr(cfg, "warm_start_eval_every", WARM_START_EVAL_EVERY),
                                  patience=getattr(cfg, "patience", 3), split=getattr(cfg, "val_split", "validation"),
-                                 budget=num_examples, key=None, save_dir=None)
+                                 budget=num_examples, saved=False, save_dir=None)
     seen = 0
     while seen < num_examples and not (es is not None and es.stop):
         obs, actions, mask = data.next_batch()
@@ -330,26 +330,27 @@ def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | No
         seen += len(actions)
         if es is not None and es.due(seen):
             es.evaluate(seen)
-    summary: dict[str, Any] = {"early_stopping": status, "examples": seen}
+    found: dict[str, Any] = {"early_stopping": status, "examples": seen}
     if es is not None:
         es.restore()
-        summary.update(es.summary(seen))
+        found.update(es.summary(seen))
+    summary = WarmStartSummary.from_dict(found)
     metrics = {f"{prefix}loss": loss.item(), f"{prefix}accuracy": acc, f"{prefix}examples": float(seen)}
-    if "best_examples" in summary:
-        metrics.update({f"{prefix}best_examples": float(summary["best_examples"]),
-                        f"{prefix}val_{es.metric}": summary[f"val_{es.metric}"]})
+    if summary.best_examples is not None:
+        metrics.update({f"{prefix}best_examples": float(summary.best_examples),
+                        f"{prefix}val_{summary.metric}": summary.best})
     run.log(metrics)
-    run.extra[prefix + "summary"] = summary
     if prefix and run.is_main:
         name = prefix.strip("/").replace("/", "_") or "fit"
-        (run.out / f"{name}.json").write_text(json.dumps(summary, indent=2))
+        (run.out / f"{name}.json").write_text(json.dumps(summary.to_dict(), indent=2))
     return summary
 
 
 def warm_start(run: Run) -> None:
     """Generation's warm start, called first by the RL algorithms: MLE on the train replies (:func:`fit`, at
     ``warm_start_lr`` when set; RL's rates come back afterwards), then a frozen copy of the policy becomes the
-    KL reference ``run.ref``. Other families, and a resumed run that has its reference: nothing."""
+    KL reference ``run.ref``; the summary is ``run.state.warm_start`` (saved in the checkpoints). Other
+    families, and a resumed run that has its reference: nothing."""
     if run.family != "generate" or run.ref is not None:
         return
     if run.cfg.warm_start_examples > 0:
@@ -358,7 +359,7 @@ def warm_start(run: Run) -> None:
             for g in run.optimizer.param_groups:
                 g["lr"] = g["base_lr"] = run.cfg.warm_start_lr
         try:
-            fit(run, run.cfg.warm_start_examples, prefix="warm_start/")
+            run.state.warm_start = fit(run, run.cfg.warm_start_examples, prefix="warm_start/")
         finally:
             for g, (lr, base) in zip(run.optimizer.param_groups, peaks):
                 g["lr"], g["base_lr"] = lr, base
@@ -375,7 +376,7 @@ def train(run: Run) -> dict[str, Any]:
     es, status = _early_stopping(run, data, enabled=getattr(cfg, "early_stopping", False),
                                  every=getattr(cfg, "eval_every", 0), patience=getattr(cfg, "patience", 3),
                                  split=getattr(cfg, "val_split", "validation"), budget=cfg.total_steps,
-                                 key="early_stopping", save_dir=run.out)
+                                 saved=True, save_dir=run.out)
     run.policy.train()
     while run.step < cfg.total_steps and not (es is not None and es.stop):
         obs, actions, mask = data.next_batch()

@@ -65,9 +65,11 @@ def train(
     evaluates (:mod:`nlp_envs.agents.distributed`).
     """
     from nlp_envs.agents import distributed
-    from nlp_envs.agents.rollout import Run, checkpoint_dir, has_checkpoint, pick_device
-    from nlp_envs.agents.runfolder import (CheckpointError, RunError, check_out, checkpoint_problem, clear_run, read_json,
-                                  read_run_json, reading, verify_checkpoint)
+    from nlp_envs.agents.devices import pick_device
+    from nlp_envs.agents.run import Run
+    from nlp_envs.agents.runfolder import (CheckpointError, RunError, check_out, checkpoint_dir, checkpoint_problem,
+                                           clear_run, has_checkpoint, read_json, read_run_json, reading,
+                                           verify_checkpoint)
 
     restart = False  # resuming a run stopped before its first checkpoint: it starts again
     if resume is not None:
