@@ -3,8 +3,20 @@
 :class:`NlpEnv` owns what all NLP envs have in common: the dataset and split (through
 :mod:`nlp_envs.data`), tokenization and prepared arrays (:mod:`nlp_envs.prepared`), the seeded order
 in which examples are visited, ``reset(seed=, options={"index": i})``, action validation, the
-episode bookkeeping (step before reset / after the end), and text rendering. A task file implements
-only the task: how to build its arrays, the observation of the current state, and one step.
+episode bookkeeping (step before reset / after the end), the lean info, and text rendering. A task
+file implements only the task: how to build its arrays, the observation of the current state, and
+one step.
+
+One step kernel per family
+    A family's reward, transition and termination are one module-level function (``answer_step``,
+    ``tag_step`` with :func:`nlp_envs.metrics.entity_f1_step`, ``pick_step``, ``choose_step``,
+    ``reply_step``, ``select_step``), written with arithmetic and comparison operators only (no
+    branch on the values, no ``np.where``), so that the same code runs on numpy arrays -- the vector
+    env, one entry per stepping sub-env -- and on Python scalars -- the single env, a batch of one
+    that pays no numpy call. Its info is built by methods of the single env class that take an index
+    array or one index (``example_info``, ``tag_info``...), which the vector env calls on its
+    template env (:attr:`NlpVectorEnv.env`). What is left in each class is mechanics: where the state
+    lives (Python attributes / per-sub-env arrays) and how fresh observation memory is made.
 
 :class:`NlpVectorEnv` is the base of the native vector envs: all sub-envs are stepped at once with
 numpy, with any of Gymnasium 1.x's autoreset modes (``autoreset_mode=`` NEXT_STEP, the default,
@@ -223,7 +235,8 @@ class NlpEnv(gym.Env[dict, np.int64]):
     """Base class of every nlp-envs environment (see the module doc for what it owns).
 
     Subclasses set :attr:`task` (a data-layer family) and implement :meth:`_prepare_split`,
-    :meth:`_start_episode`, :meth:`_step_action` and :meth:`_render_text`.
+    :meth:`_start_episode`, :meth:`_step_action` (through the family's step kernel, see the module
+    doc) and :meth:`_render_text`.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
@@ -583,8 +596,9 @@ class VectorOrder:
 class NlpVectorEnv(gym.vector.VectorEnv):
     """Base of the native (numpy) vector envs: one shared prepared split, ``num_envs`` cursors.
 
-    Subclasses set :attr:`env_class` and implement :meth:`_begin`, :meth:`_advance` and
-    :meth:`_observe`; this class owns the autoreset logic of all families, Gymnasium 1.x's three
+    Subclasses set :attr:`env_class` and implement :meth:`_begin`, :meth:`_advance` (the family's
+    step kernel on the stepping sub-envs' arrays, see the module doc) and :meth:`_observe`; this
+    class owns the autoreset logic of all families, Gymnasium 1.x's three
     modes (``autoreset_mode=``, also ``metadata["autoreset_mode"]``), each equal step for step to
     ``SyncVectorEnv(..., autoreset_mode=m)``:
 
