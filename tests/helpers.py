@@ -7,6 +7,9 @@ level, so env and data tests that use it stay light; the agent helpers import wh
 from __future__ import annotations
 
 import csv
+import functools
+import gzip
+import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Shrunken embedded corpora (``dataset_kwargs``) for agent tests that are not about learning.
 TINY_SIZES = {"sizes": {"train": 64, "validation": 16, "test": 32}}
+#: The env kwargs that select them.
+TINY_ENV_KWARGS = {"dataset_kwargs": TINY_SIZES}
+#: ``train()`` settings of the tiny PPO run of the run-folder tests (test_run_safety and its fixture):
+#: 8 one-step TextCls episodes per update, a checkpoint after each update, no evaluation.
+TINY_PPO_SETTINGS = {"num_envs": 8, "progress": False, "eval_split": "", "checkpoint_every": 1, "device": "cpu",
+                     "update_epochs": 1}
+#: SB3 hyperparameter overrides of the tiny SB3 PPO run (test_run_safety and its fixture).
+TINY_SB3_HP = {"n_envs": 2, "n_steps": 16, "batch_size": 16, "n_epochs": 1}
 
 
 # -- env ids -----------------------------------------------------------------------------------------
@@ -40,8 +51,8 @@ def available_ids() -> list:
 
 def embedded_ids() -> list[str]:
     """The registered ids whose data is embedded (generated), so they run with no data folder."""
+    from nlp_envs.docs import data_folder
     from nlp_envs.registration import registered_ids
-    from nlp_envs.testing import data_folder
 
     return [i for i in registered_ids() if data_folder(i) is None]
 
@@ -87,13 +98,50 @@ def assert_vector_equals_sync(env_id: str, kw: dict, *, sequential: bool = False
     vec.close()
 
 
+# -- tokenizers -------------------------------------------------------------------------------------
+
+#: A few texts (unicode and an empty one included) for a toy WordPiece vocabulary (``toy_encoder``).
+TOY_TEXTS = ["hello world", "the cat sat on the mat", "a dog", "hello cat dog world", "", "naïve café ☕ 東京"]
+
+
+# -- the prepared-split cache (test_cache_faults, test_prepared) --------------------------------------
+
+#: The envs whose cache entries the fault tests damage, by kind.
+CACHE_ENVS = {"cls": ("TextCls-v0", {"split": "test"}), "ner": ("NerTag-v0", {"split": "test"})}
+
+
+def make_cache_env(kind: str) -> gym.Env:
+    """``gym.make`` of :data:`CACHE_ENVS` ``[kind]`` (builds or loads its prepared entry)."""
+    env_id, kwargs = CACHE_ENVS[kind]
+    return gym.make(env_id, **kwargs)
+
+
+def env_digest(env: gym.Env) -> str:
+    """Everything an episode can see: the prepared arrays, texts, lists, meta, and seeded episodes."""
+    base = env.unwrapped
+    p = base.prepared
+    h = hashlib.sha256()
+    for group in (p.arrays, {k: np.concatenate([a.view(np.uint8).reshape(-1) for a in c.arrays()])
+                             for k, c in {**p.texts, **p.lists}.items()}):
+        for k in sorted(group):
+            h.update(k.encode() + np.ascontiguousarray(group[k]).tobytes())
+    h.update(json.dumps(p.meta, sort_keys=True, default=str).encode() + p.encoder.backend.to_str().encode())
+    for seed in (0, 1):
+        obs, info = env.reset(seed=seed)
+        h.update(repr(sorted((k, np.asarray(v).tolist()) for k, v in obs.items())).encode())
+        h.update(repr(sorted((k, str(v)) for k, v in info.items())).encode())
+    return h.hexdigest()
+
+
 # -- files -------------------------------------------------------------------------------------------
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path``, creating its folder; returns ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+def write_file(path: Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 (gzipped when the name ends with ``.gz``); returns ``path``."""
+    data = text.encode("utf-8")
+    if path.name.endswith(".gz"):
+        data = gzip.compress(data)
+    path.write_bytes(data)
     return path
 
 
@@ -142,7 +190,7 @@ def assert_reloaded_run_scores_the_same(out: Path, res: dict, key: str) -> None:
         k[5:]: v for k, v in res.items() if k.startswith("eval/") and isinstance(v, float)}
 
 
-def tiny_ppo_run(out: Path, env_id: str, **kw: Any):
+def make_tiny_ppo_run(out: Path, env_id: str, **kw: Any):
     """A ``Run`` of PPO with the tiny backbone (32 sub-envs, 8 steps, no evaluation), for rollout tests."""
     from nlp_envs.agents.config import make_config
     from nlp_envs.agents.run import Run
@@ -172,3 +220,37 @@ def collect_checked_waves(run, waves: int = 2) -> list:
         assert torch.allclose(values[ep.mask], ep.values[ep.mask], atol=1e-4)
         episodes.append(ep)
     return episodes
+
+
+# -- Stable-Baselines3 (test_sb3, test_sb3_all_envs) ------------------------------------------------
+
+
+def mask_checked(venv):
+    """``venv`` (an SB3 ``VecEnv``) wrapped to fail when an action is not allowed by the env's current
+    action mask; the wrapper's ``checked`` counts the actions checked."""
+    return _mask_check_class()(venv)
+
+
+@functools.cache
+def _mask_check_class() -> type:
+    from stable_baselines3.common.vec_env import VecEnvWrapper
+
+    class MaskCheck(VecEnvWrapper):
+        def __init__(self, venv):
+            super().__init__(venv)
+            self.checked = 0
+
+        def reset(self):
+            return self.venv.reset()
+
+        def step_async(self, actions):
+            masks = np.stack(self.venv.env_method("action_masks"))
+            bad = ~masks[np.arange(len(actions)), actions]
+            assert not bad.any(), f"masked actions taken: {actions[bad]}"
+            self.checked += len(actions)
+            self.venv.step_async(actions)
+
+        def step_wait(self):
+            return self.venv.step_wait()
+
+    return MaskCheck

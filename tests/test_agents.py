@@ -5,7 +5,6 @@ CPU-small: tiny backbones, a few iterations, shrunken embedded corpora where the
 
 from __future__ import annotations
 
-import csv
 import json
 
 import gymnasium as gym
@@ -20,22 +19,13 @@ from nlp_envs.agents.policy import NEG, apply_mask, env_kwargs_for_backbone, gum
 from nlp_envs.agents.rollout import collect
 from nlp_envs.agents.run import Run
 from nlp_envs.agents.train import main, train
+from tests.helpers import TINY_SIZES, metrics_rows, registered
 
-SMALL = {"sizes": {"train": 64, "validation": 16, "test": 32}}
 FAMILY_IDS = ["TextCls-v0", "NerTag-v0", "DialogSelect-v0", "DialogReply-v0"]
 ALGOS = ["reinforce", "ppo", "grpo", "supervised"]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _registered(env_id: str) -> bool:
-    return env_id in gym.registry
-
-
-def _rows(out) -> list[dict[str, str]]:
-    with open(out / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _quick(**kw):
@@ -49,7 +39,7 @@ def test_reward_rises_above_chance(tmp_path):
     accuracy above 0.15 (measured 0.288 with seed 0 and the PPO defaults; 0.742 at 16k)."""
     res = train("TextCls-v0", "ppo", total_steps=3072, seed=0, out=str(tmp_path / "run"),
                 **_quick(num_envs=64, eval_split="test"))
-    rows = _rows(tmp_path / "run")
+    rows = metrics_rows(tmp_path / "run")
     late = np.mean([float(r["charts/episode_return"]) for r in rows[-8:]])
     assert late > 1.5 / 16, f"mean reward of the last 8 rollouts {late:.3f} is not above chance"
     assert res["eval/accuracy"] > 0.15, res["eval/accuracy"]
@@ -58,7 +48,7 @@ def test_reward_rises_above_chance(tmp_path):
 
 def test_parameters_change_after_update(tmp_path):
     cfg = make_config("reinforce", total_steps=16, **_quick())
-    run = Run("TextCls-v0", cfg, backbone="tiny", out=tmp_path, env_kwargs={"dataset_kwargs": SMALL})
+    run = Run("TextCls-v0", cfg, backbone="tiny", out=tmp_path, env_kwargs={"dataset_kwargs": TINY_SIZES})
     before = {k: v.detach().clone() for k, v in run.policy.named_parameters()}
     from nlp_envs.agents import reinforce
 
@@ -69,7 +59,7 @@ def test_parameters_change_after_update(tmp_path):
 
 def test_checkpoint_round_trip_gives_identical_greedy_actions(tmp_path):
     out = tmp_path / "run"
-    train("TextCls-v0", "supervised", total_steps=64, out=str(out), env_kwargs={"dataset_kwargs": SMALL}, **_quick())
+    train("TextCls-v0", "supervised", total_steps=64, out=str(out), env_kwargs={"dataset_kwargs": TINY_SIZES}, **_quick())
     for f in ("model.safetensors", "config.json", "optimizer.safetensors", "optimizer.json", "rng.json",
               "data_order.json", "trainer_state.json", "manifest.json"):
         assert (out / "checkpoint" / f).exists(), f
@@ -92,18 +82,18 @@ def test_resume_continues_steps_and_data_order(tmp_path, algo):
     """A run stopped after 2 updates and resumed equals an uninterrupted run (same losses, same steps);
     two seeded runs give identical losses."""
     kw = _quick(num_envs=16)
-    env_kwargs = {"dataset_kwargs": SMALL}
+    env_kwargs = {"dataset_kwargs": TINY_SIZES}
     train("TextCls-v0", algo, total_steps=64, seed=1, out=str(tmp_path / "full"), env_kwargs=env_kwargs, **kw)
     train("TextCls-v0", algo, total_steps=32, seed=1, out=str(tmp_path / "part"), env_kwargs=env_kwargs, **kw)
     state = json.loads((tmp_path / "part" / "checkpoint" / "trainer_state.json").read_text())
     assert state["step"] == 32
     res = train("TextCls-v0", algo, total_steps=64, resume=str(tmp_path / "part"))
     assert res["step"] == 64
-    full, part = _rows(tmp_path / "full"), _rows(tmp_path / "part")
+    full, part = metrics_rows(tmp_path / "full"), metrics_rows(tmp_path / "part")
     assert [r["step"] for r in part] == [r["step"] for r in full] == ["16", "32", "48", "64"]
     assert [r["losses/loss"] for r in part] == [r["losses/loss"] for r in full]
     train("TextCls-v0", algo, total_steps=64, seed=1, out=str(tmp_path / "again"), env_kwargs=env_kwargs, **kw)
-    assert [r["losses/loss"] for r in _rows(tmp_path / "again")] == [r["losses/loss"] for r in full]
+    assert [r["losses/loss"] for r in metrics_rows(tmp_path / "again")] == [r["losses/loss"] for r in full]
 
 
 def test_masked_actions_are_never_sampled():
@@ -117,10 +107,10 @@ def test_masked_actions_are_never_sampled():
     assert float(apply_mask(logits, mask)[~mask].max()) == NEG
 
 
-@pytest.mark.skipif(not _registered("NerTag-v0"), reason="NerTag-v0 not registered")
+@pytest.mark.skipif(not registered("NerTag-v0"), reason="NerTag-v0 not registered")
 def test_rollout_respects_env_action_masks(tmp_path):
     cfg = make_config("ppo", total_steps=8, **_quick(num_envs=8))
-    run = Run("NerTag-v0", cfg, backbone="tiny", out=tmp_path, env_kwargs={"dataset_kwargs": SMALL})
+    run = Run("NerTag-v0", cfg, backbone="tiny", out=tmp_path, env_kwargs={"dataset_kwargs": TINY_SIZES})
     ep = collect(run.policy, run.make_sampler(), run.device, run.amp)
     assert ep.action_masks is not None
     chosen = ep.action_masks.gather(-1, ep.actions[..., None]).squeeze(-1)
@@ -137,7 +127,7 @@ def test_gumbel_matches_softmax():
 @pytest.mark.parametrize("env_id", FAMILY_IDS)
 @pytest.mark.parametrize("algo", ALGOS)
 def test_each_algo_runs_on_each_family(tmp_path, env_id, algo):
-    if not _registered(env_id):
+    if not registered(env_id):
         pytest.skip(f"{env_id} is not registered yet")
     kw = _quick(num_envs=8, eval_split="test", eval_envs=16, warm_start_examples=16)
     if algo == "grpo":
@@ -152,7 +142,7 @@ def test_each_algo_runs_on_each_family(tmp_path, env_id, algo):
 def test_cli_and_config_errors(tmp_path):
     assert main(["TextCls-v0", "--algo", "reinforce", "--total-steps", "16", "--out", str(tmp_path / "cli"),
                  "--set", "num_envs=16", "--set", "baseline=ema", "--set", "eval_split=", "--no-progress",
-                 "--env-kwarg", json.dumps(SMALL).join(["dataset_kwargs=", ""])]) == 0
+                 "--env-kwarg", json.dumps(TINY_SIZES).join(["dataset_kwargs=", ""])]) == 0
     assert (tmp_path / "cli" / "run.json").exists() and (tmp_path / "cli" / "tb").is_dir()
     assert parse_set("ppo", ["target_kl=none", "update_epochs=3"]) == {"target_kl": None, "update_epochs": 3}
     with pytest.raises(ValueError, match="num_minibatches"):

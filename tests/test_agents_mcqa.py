@@ -16,7 +16,7 @@ from tests.helpers import (
     assert_reloaded_run_scores_the_same,
     baseline_scores,
     collect_checked_waves,
-    tiny_ppo_run,
+    make_tiny_ppo_run,
     train_kwargs,
 )
 
@@ -34,7 +34,7 @@ def test_family_and_sequential_mode_refused() -> None:
 def test_rollouts_respect_masks_and_teacher_forcing_matches(tmp_path) -> None:
     """Sampled actions are always existing options, and re-scoring a wave gives what the rollout sampled;
     options past ``num_options`` are masked by the policy itself, even with no env mask."""
-    run = tiny_ppo_run(tmp_path, QA)
+    run = make_tiny_ppo_run(tmp_path, QA)
     for ep in collect_checked_waves(run):
         num = ep.first_obs["num_options"].reshape(-1)
         assert bool((ep.actions[:, 0] < num).all())

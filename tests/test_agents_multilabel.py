@@ -17,7 +17,7 @@ from tests.helpers import (
     assert_reloaded_run_scores_the_same,
     baseline_scores,
     collect_checked_waves,
-    tiny_ppo_run,
+    make_tiny_ppo_run,
     train_kwargs,
 )
 
@@ -33,7 +33,7 @@ def test_family() -> None:
 def test_rollouts_respect_masks_and_teacher_forcing_matches(tmp_path) -> None:
     """Sampled actions are always allowed (no label twice, STOP ends the episode), and re-scoring a wave
     gives what the rollout sampled."""
-    run = tiny_ppo_run(tmp_path, ML)
+    run = make_tiny_ppo_run(tmp_path, ML)
     stop = run.policy.num_labels
     for ep in collect_checked_waves(run):
         for acts, m in zip(ep.actions.tolist(), ep.mask.tolist()):
@@ -45,7 +45,7 @@ def test_rollouts_respect_masks_and_teacher_forcing_matches(tmp_path) -> None:
 
 def test_gold_actions_replay_to_f1_one(tmp_path) -> None:
     """Supervised gold: the gold labels in ascending id order, then STOP; replayed in the env they score F1 1."""
-    run = tiny_ppo_run(tmp_path, ML, num_envs=8)
+    run = make_tiny_ppo_run(tmp_path, ML, num_envs=8)
     data = GoldData(run)
     env = gym.make(ML, split="train").unwrapped
     for i in range(40):

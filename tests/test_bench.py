@@ -22,21 +22,13 @@ def _bench_module():
     return module
 
 
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("bench")
-    rc = cli_main(["bench", "--quick", "--out", str(root / "results"), "--runs", str(root / "runs")])
-    assert rc == 0, (root / "results" / "tables.md").read_text()
-    return root
-
-
-def test_quick_writes_every_cell(quick: Path) -> None:
+def test_quick_writes_every_cell(bench_quick_root: Path) -> None:
     bench = _bench_module()
     cfg = bench.load_config(bench.DEFAULT_CONFIG)
     cells = bench.cells_of(cfg, quick=True)
     assert len(cells) >= 5
     for c in cells:
-        r = json.loads((quick / "results" / "cells" / f"{bench.cell_name(c)}.json").read_text())
+        r = json.loads((bench_quick_root / "results" / "cells" / f"{bench.cell_name(c)}.json").read_text())
         assert r["status"] == "ok", r.get("error")
         assert r["hash"] == c["hash"]
         m = bench.main_metric(c["env_id"])
@@ -52,8 +44,8 @@ def test_quick_writes_every_cell(quick: Path) -> None:
             assert len(r["curve"]) >= 2 and all(len(p) == 2 for p in r["curve"])
 
 
-def test_quick_summary_tables_and_plots(quick: Path) -> None:
-    out = quick / "results"
+def test_quick_summary_tables_and_plots(bench_quick_root: Path) -> None:
+    out = bench_quick_root / "results"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["quick"] is True and summary["errors"] == []
     assert summary["num_done"] == summary["num_cells"]
@@ -76,10 +68,11 @@ def test_quick_summary_tables_and_plots(quick: Path) -> None:
     assert throughput and "TextCls-v0" in json.dumps(throughput)
 
 
-def test_rerun_skips_finished_cells(quick: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cells = sorted((quick / "results" / "cells").glob("*.json"))
+def test_rerun_skips_finished_cells(bench_quick_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cells = sorted((bench_quick_root / "results" / "cells").glob("*.json"))
     before = {p.name: p.stat().st_mtime_ns for p in cells}
-    rc = cli_main(["bench", "learn", "--quick", "--out", str(quick / "results"), "--runs", str(quick / "runs")])
+    root = bench_quick_root
+    rc = cli_main(["bench", "learn", "--quick", "--out", str(root / "results"), "--runs", str(root / "runs")])
     assert rc == 0
     assert f"{len(cells)} already done, 0 to run" in capsys.readouterr().out
     assert {p.name: p.stat().st_mtime_ns for p in cells} == before

@@ -23,58 +23,10 @@ import pytest
 import nlp_envs  # noqa: F401  (registers the ids)
 from nlp_envs import prepared
 from nlp_envs.prepared import CacheWarning, clear_memo, verify_entry
+from tests.helpers import env_digest, make_cache_env
 
-ENVS = {"cls": ("TextCls-v0", {"split": "test"}), "ner": ("NerTag-v0", {"split": "test"})}
-
-
-def digest(env: gym.Env) -> str:
-    """Everything an episode can see: the prepared arrays, texts, lists, meta, and seeded episodes."""
-    base = env.unwrapped
-    p = base.prepared
-    h = hashlib.sha256()
-    for group in (p.arrays, {k: np.concatenate([a.view(np.uint8).reshape(-1) for a in c.arrays()])
-                             for k, c in {**p.texts, **p.lists}.items()}):
-        for k in sorted(group):
-            h.update(k.encode() + np.ascontiguousarray(group[k]).tobytes())
-    h.update(json.dumps(p.meta, sort_keys=True, default=str).encode() + p.encoder.backend.to_str().encode())
-    for seed in (0, 1):
-        obs, info = env.reset(seed=seed)
-        h.update(repr(sorted((k, np.asarray(v).tolist()) for k, v in obs.items())).encode())
-        h.update(repr(sorted((k, str(v)) for k, v in info.items())).encode())
-    return h.hexdigest()
-
-
-def make(kind: str) -> gym.Env:
-    env_id, kwargs = ENVS[kind]
-    return gym.make(env_id, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Digests of a fresh build of each env, in a cache of their own."""
-    old = os.environ.get("NLP_ENVS_CACHE_DIR")
-    os.environ["NLP_ENVS_CACHE_DIR"] = str(tmp_path_factory.mktemp("fresh-cache"))
-    try:
-        clear_memo()
-        return {kind: digest(make(kind)) for kind in ENVS}
-    finally:
-        clear_memo()
-        if old is None:
-            os.environ.pop("NLP_ENVS_CACHE_DIR")
-        else:
-            os.environ["NLP_ENVS_CACHE_DIR"] = old
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("NLP_ENVS_CACHE_DIR", str(tmp_path))
-    clear_memo()
-    yield tmp_path / "prepared"
-    clear_memo()
-
-
-def entry(cache: Path) -> Path:
-    (folder,) = [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")]
+def entry(prepared_cache: Path) -> Path:
+    (folder,) = [p for p in prepared_cache.iterdir() if p.is_dir() and not p.name.startswith(".")]
     return folder
 
 
@@ -162,46 +114,48 @@ FAULTS: list[tuple[str, str, Callable[[Path], None], str]] = [
 
 
 @pytest.mark.parametrize("env_kind, fault, fragment", [f[1:] for f in FAULTS], ids=[f[0] for f in FAULTS])
-def test_fault_is_repaired_on_next_make(cache: Path, fresh: dict[str, str], env_kind: str,
-                                        fault: Callable[[Path], None], fragment: str) -> None:
-    make(env_kind)
-    folder = entry(cache)
+def test_fault_is_repaired_on_next_make(prepared_cache: Path, fresh_prepared_digests: dict[str, str],
+                                        env_kind: str, fault: Callable[[Path], None], fragment: str) -> None:
+    make_cache_env(env_kind)
+    folder = entry(prepared_cache)
     assert verify_entry(folder) is None
     fault(folder)
     assert verify_entry(folder) is not None  # the damage is seen
     clear_memo()
     with pytest.warns(CacheWarning, match="damaged") as record:
-        env = make(env_kind)
+        env = make_cache_env(env_kind)
     record = [w for w in record if issubclass(w.category, CacheWarning)]  # (not gymnasium's "out of date")
     assert len(record) == 1 and fragment in str(record[0].message)
     assert "\n" not in str(record[0].message)  # one line
-    assert digest(env) == fresh[env_kind]
-    assert verify_entry(entry(cache), full=True) is None
-    assert [p.name for p in cache.iterdir() if p.is_dir()] == [folder.name]  # nothing left aside
+    assert env_digest(env) == fresh_prepared_digests[env_kind]
+    assert verify_entry(entry(prepared_cache), full=True) is None
+    assert [p.name for p in prepared_cache.iterdir() if p.is_dir()] == [folder.name]  # nothing left aside
     clear_memo()
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheWarning)  # repaired for good: loads silently
-        assert digest(make(env_kind)) == fresh[env_kind]
+        assert env_digest(make_cache_env(env_kind)) == fresh_prepared_digests[env_kind]
 
 
-def test_foreign_folder_in_place_of_an_entry(cache: Path, fresh: dict[str, str]) -> None:
+def test_foreign_folder_in_place_of_an_entry(prepared_cache: Path,
+                                             fresh_prepared_digests: dict[str, str]) -> None:
     """A folder with unrelated files at the entry's path (``os.replace`` cannot overwrite it)."""
-    make("cls")
-    folder = entry(cache)
+    make_cache_env("cls")
+    folder = entry(prepared_cache)
     delete_all_files(folder)
     (folder / "notes.txt").write_text("not a cache entry")
     (folder / "sub").mkdir()
     clear_memo()
     with pytest.warns(CacheWarning, match="manifest.json is missing"):
-        assert digest(make("cls")) == fresh["cls"]
+        assert env_digest(make_cache_env("cls")) == fresh_prepared_digests["cls"]
 
 
-def test_large_file_path_sampled_and_full(cache: Path, fresh: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_file_path_sampled_and_full(prepared_cache: Path, fresh_prepared_digests: dict[str, str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Files above FULL_DIGEST_MAX_BYTES get a sampled digest; NLP_ENVS_CACHE_VERIFY=full checks all."""
     monkeypatch.setattr(prepared, "FULL_DIGEST_MAX_BYTES", 1024)
     monkeypatch.setattr(prepared, "SAMPLE_BLOCK_BYTES", 512)
-    make("cls")
-    folder = entry(cache)
+    make_cache_env("cls")
+    folder = entry(prepared_cache)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert "sample" in manifest["files"]["a.input_ids.npy"]
     # a byte inside the first sampled block: found by the default check
@@ -209,9 +163,9 @@ def test_large_file_path_sampled_and_full(cache: Path, fresh: dict[str, str], mo
     assert "sampled digest" in verify_entry(folder)
     clear_memo()
     with pytest.warns(CacheWarning):
-        assert digest(make("cls")) == fresh["cls"]
+        assert env_digest(make_cache_env("cls")) == fresh_prepared_digests["cls"]
     # a byte between sampled blocks: missed by the sampled check, found with the full one
-    folder = entry(cache)
+    folder = entry(prepared_cache)
     path = folder / "a.input_ids.npy"
     size = path.stat().st_size
     span = size - prepared.SAMPLE_BLOCK_BYTES
@@ -225,7 +179,7 @@ def test_large_file_path_sampled_and_full(cache: Path, fresh: dict[str, str], mo
     clear_memo()
     monkeypatch.setenv("NLP_ENVS_CACHE_VERIFY", "full")
     with pytest.warns(CacheWarning, match="a.input_ids.npy does not match its digest"):
-        assert digest(make("cls")) == fresh["cls"]
+        assert env_digest(make_cache_env("cls")) == fresh_prepared_digests["cls"]
 
 
 class _Boom:
@@ -233,13 +187,13 @@ class _Boom:
         return (os.system, (f"touch {os.environ['NLP_ENVS_BOOM']}",))
 
 
-def test_no_cache_file_can_run_code(cache: Path, fresh: dict[str, str], tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_cache_file_can_run_code(prepared_cache: Path, fresh_prepared_digests: dict[str, str],
+                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A pickled object planted as an array (and listed in the manifest) is refused, never unpickled."""
     sentinel = tmp_path / "boom"
     monkeypatch.setenv("NLP_ENVS_BOOM", str(sentinel))
-    make("cls")
-    folder = entry(cache)
+    make_cache_env("cls")
+    folder = entry(prepared_cache)
     np.save(folder / "a.labels.npy", np.array([_Boom()], dtype=object), allow_pickle=True)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["files"]["a.labels.npy"] = prepared._file_record(folder / "a.labels.npy")
@@ -247,12 +201,16 @@ def test_no_cache_file_can_run_code(cache: Path, fresh: dict[str, str], tmp_path
     assert "Python objects" in verify_entry(folder)
     clear_memo()
     with pytest.warns(CacheWarning, match="holds Python objects"):
-        assert digest(make("cls")) == fresh["cls"]
+        assert env_digest(make_cache_env("cls")) == fresh_prepared_digests["cls"]
     assert not sentinel.exists()
-    # and no file loader in the package can unpickle (testing.py's pickle.loads round-trips an env in memory)
+    # and no file loader in the package can unpickle (testing.py's pickle.loads round-trips an env in memory;
+    # nlp_envs.agents reads SB3 zips' tensor entries with torch.load(..., weights_only=True) on one line)
     root = Path(prepared.__file__).parent
-    sources = "\n".join(p.read_text(encoding="utf-8") for p in root.rglob("*.py"))
-    assert not re.search(r"allow_pickle\s*=\s*True|\bpickle\.load\(|torch\.load\(|\bnp\.load\((?![^)]*allow_pickle=False)", sources)
+    lines = [line for p in sorted(root.rglob("*.py")) for line in p.read_text(encoding="utf-8").splitlines()]
+    unsafe = re.compile(r"allow_pickle\s*=\s*True|\bpickle\.load\(|\bnp\.load\((?![^)]*allow_pickle=False)")
+    assert not [line for line in lines if unsafe.search(line)]
+    torch_loads = [line for line in lines if "torch.load(" in line]
+    assert all("weights_only=True" in line for line in torch_loads), torch_loads
 
 
 _BUILDER = textwrap.dedent(
@@ -299,11 +257,11 @@ def _arrays_digest(env: gym.Env) -> str:
     return h.hexdigest()
 
 
-def test_concurrent_builders_share_one_sound_entry(cache: Path, tmp_path: Path) -> None:
+def test_concurrent_builders_share_one_sound_entry(prepared_cache: Path, tmp_path: Path) -> None:
     """Two processes build the same entry at once (then, after damage, repair it at once): both get
     the arrays of a fresh build, one entry remains, nothing is left aside, at most one warning."""
     clear_memo()
-    want = _arrays_digest(make("cls"))
+    want = _arrays_digest(make_cache_env("cls"))
     clear_memo()
     root = tmp_path / "shared-cache"
     outs = _run_builders(root)
@@ -318,15 +276,15 @@ def test_concurrent_builders_share_one_sound_entry(cache: Path, tmp_path: Path) 
     assert len(folders) == 1 and verify_entry(folders[0], full=True) is None
 
 
-def test_lost_race_without_lock_keeps_the_winner(cache: Path, fresh: dict[str, str],
+def test_lost_race_without_lock_keeps_the_winner(prepared_cache: Path, fresh_prepared_digests: dict[str, str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the lock (e.g. a file system without flock), a builder whose rename fails because the
     entry appeared meanwhile keeps a sound winner, and replaces a damaged one."""
     import contextlib
 
     monkeypatch.setattr(prepared, "_entry_lock", lambda path: contextlib.nullcontext())
-    make("cls")
-    folder = entry(cache)
+    make_cache_env("cls")
+    folder = entry(prepared_cache)
     backup = {p.name: p.read_bytes() for p in folder.iterdir()}
     real_save = prepared._save
 
@@ -343,23 +301,24 @@ def test_lost_race_without_lock_keeps_the_winner(cache: Path, fresh: dict[str, s
         delete("manifest.json")(folder)  # damage the entry so that the next make rebuilds
         clear_memo()
         with pytest.warns(CacheWarning):
-            assert digest(make("cls")) == fresh["cls"]
+            assert env_digest(make_cache_env("cls")) == fresh_prepared_digests["cls"]
         assert verify_entry(folder, full=True) is None
 
 
-def test_damaged_vocabulary_cache_is_retrained(cache: Path, fresh: dict[str, str]) -> None:
+def test_damaged_vocabulary_cache_is_retrained(prepared_cache: Path,
+                                               fresh_prepared_digests: dict[str, str]) -> None:
     """A truncated ``tokenizers/wordpiece-*.json`` (read when a split is built) is trained again."""
     import shutil
 
-    make("cls")
-    (vocab,) = (cache.parent / "tokenizers").glob("wordpiece-*.json")
+    make_cache_env("cls")
+    (vocab,) = (prepared_cache.parent / "tokenizers").glob("wordpiece-*.json")
     vocab.write_bytes(vocab.read_bytes()[:100])
-    shutil.rmtree(entry(cache))
+    shutil.rmtree(entry(prepared_cache))
     clear_memo()
     with pytest.warns(CacheWarning, match="cached vocabulary .* is damaged"):
-        assert digest(make("cls")) == fresh["cls"]
+        assert env_digest(make_cache_env("cls")) == fresh_prepared_digests["cls"]
     clear_memo()
-    shutil.rmtree(entry(cache))
+    shutil.rmtree(entry(prepared_cache))
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheWarning)
-        assert digest(make("cls")) == fresh["cls"]
+        assert env_digest(make_cache_env("cls")) == fresh_prepared_digests["cls"]

@@ -27,14 +27,12 @@ from typing import Any
 
 import pytest
 
-from nlp_envs.docs import data_folder
-from nlp_envs.registration import registered_ids
+from tests.helpers import ROOT, embedded_ids
 
-ROOT = Path(__file__).resolve().parent.parent
 CLIENTS_VENV = ROOT / os.environ.get("NLP_ENVS_CLIENTS_VENV", ".venv-clients")
 CLIENTS_PYTHON = CLIENTS_VENV / "bin" / "python"
 RESULTS = ROOT / "benchmarks" / "results" / "clients.json"
-EMBEDDED_IDS = [i for i in registered_ids() if data_folder(i) is None]
+EMBEDDED_IDS = embedded_ids()
 #: the id whose ``GymEnv(id, num_envs=4)`` is recorded (TorchRL's own batching; see docs/clients.md)
 GYMENV_CHECK_ID = "MultiChoiceQA-v0"
 SCRIPTS = {

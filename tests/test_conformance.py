@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from nlp_envs import testing
 from nlp_envs.registration import ENV_IDS, registered_ids
-from tests.conftest import available_ids
+from tests.helpers import available_ids
 
 IDS = available_ids()
 

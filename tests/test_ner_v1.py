@@ -36,16 +36,6 @@ def _sha256(data: object) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def corpus() -> dict:
-    return ner_v1.generate(seed=0)
-
-
-@pytest.fixture(scope="module")
-def stats(corpus: dict) -> dict:
-    return ner_v1.statistics(corpus)
-
-
 def test_v0_fingerprints_corpus_and_first_observation_unchanged() -> None:
     for (task, name), fingerprint in V0_FINGERPRINTS.items():
         assert load_task_data(task, name).fingerprint == fingerprint, (task, name)
@@ -57,47 +47,47 @@ def test_v0_fingerprints_corpus_and_first_observation_unchanged() -> None:
     assert gym.spec("NerTag-v0").kwargs == {"dataset": "entities"}
 
 
-def test_v1_is_a_new_embedded_dataset(corpus: dict) -> None:
+def test_v1_is_a_new_embedded_dataset(ner_v1_corpus: dict) -> None:
     assert gym.spec("NerTag-v1").kwargs == {"dataset": "entities-v1"}
     v1 = load_task_data("ner", "entities-v1")
     assert v1.fingerprint not in V0_FINGERPRINTS.values()
-    assert _sha256(corpus) == V1_CORPUS_SHA256  # the same corpus on every machine
-    assert {s: len(corpus[s]["tokens"]) for s in ner_v1.SPLITS} == dict(ner_v1.DEFAULT_SIZES)
+    assert _sha256(ner_v1_corpus) == V1_CORPUS_SHA256  # the same corpus on every machine
+    assert {s: len(ner_v1_corpus[s]["tokens"]) for s in ner_v1.SPLITS} == dict(ner_v1.DEFAULT_SIZES)
 
 
-def test_v1_hardness_statistics(stats: dict) -> None:
+def test_v1_hardness_statistics(ner_v1_stats: dict) -> None:
     # issue 21: >= 40 % of test mentions unseen in train, >= 30 % of entity tokens type-ambiguous in train
-    assert stats["unseen_mention_share"] >= 0.40
-    assert stats["unseen_mention_share_no_date"] >= 0.40
-    assert stats["new_word_mention_share"] >= 0.20  # a word train never has, not only a new combination
-    assert stats["ambiguous_token_share"] >= 0.30
-    assert stats["word_lookup_entity_f1"] <= 0.40
-    assert set(stats["mentions_per_type"]) == set(ner_v1.ENTITY_TYPES)
+    assert ner_v1_stats["unseen_mention_share"] >= 0.40
+    assert ner_v1_stats["unseen_mention_share_no_date"] >= 0.40
+    assert ner_v1_stats["new_word_mention_share"] >= 0.20  # a word train never has, not only a new combination
+    assert ner_v1_stats["ambiguous_token_share"] >= 0.30
+    assert ner_v1_stats["word_lookup_entity_f1"] <= 0.40
+    assert set(ner_v1_stats["mentions_per_type"]) == set(ner_v1.ENTITY_TYPES)
     # CoNLL-2003-like sentence lengths (its mean: 14.5 tokens)
-    assert 12.0 <= stats["mean_tokens"] <= 16.0
-    assert stats["min_tokens"] >= 3 and stats["max_tokens"] <= ner_v1.MAX_TOKENS
+    assert 12.0 <= ner_v1_stats["mean_tokens"] <= 16.0
+    assert ner_v1_stats["min_tokens"] >= 3 and ner_v1_stats["max_tokens"] <= ner_v1.MAX_TOKENS
 
 
-def test_v0_is_what_the_issue_says(stats: dict) -> None:
+def test_v0_is_what_the_issue_says(ner_v1_stats: dict) -> None:
     v0 = ner_v1.statistics(ner.generate(seed=0))
     assert v0["new_word_mention_share"] == 0.0  # every word of every test entity occurs in train
     assert v0["multi_tag_token_share"] == pytest.approx(0.342, abs=0.001)  # issue 21: 34 %
-    assert stats["ambiguous_token_share"] > 2 * v0["ambiguous_token_share"]
+    assert ner_v1_stats["ambiguous_token_share"] > 2 * v0["ambiguous_token_share"]
 
 
-def test_docstring_reports_the_measured_statistics(stats: dict) -> None:
+def test_docstring_reports_the_measured_statistics(ner_v1_stats: dict) -> None:
     doc = inspect.getdoc(NerTagEnv) or ""
     history = doc.split("## Version History", 1)[1]
     for key in ("unseen_mention_share", "unseen_mention_share_no_date", "new_word_mention_share",
                 "ambiguous_token_share", "multi_tag_token_share"):
-        assert f"{100 * stats[key]:.1f} %" in history, key
-    assert f"{stats['word_lookup_entity_f1']:.3f}" in history
-    assert f"{stats['mentions']:,}" in history
+        assert f"{100 * ner_v1_stats[key]:.1f} %" in history, key
+    assert f"{ner_v1_stats['word_lookup_entity_f1']:.3f}" in history
+    assert f"{ner_v1_stats['mentions']:,}" in history
     assert "* v1:" in history and "* v0:" in history and "Superseded by v1" in history
 
 
-def test_splits_share_no_sentence_and_held_out_names_stay_out_of_train(corpus: dict) -> None:
-    texts = {s: {" ".join(t) for t in corpus[s]["tokens"]} for s in ner_v1.SPLITS}
+def test_splits_share_no_sentence_and_held_out_names_stay_out_of_train(ner_v1_corpus: dict) -> None:
+    texts = {s: {" ".join(t) for t in ner_v1_corpus[s]["tokens"]} for s in ner_v1.SPLITS}
     assert not texts["train"] & texts["test"] and not texts["train"] & texts["validation"]
     assert not texts["validation"] & texts["test"]
     pools = ner_v1.name_pools(seed=0)
@@ -108,18 +98,18 @@ def test_splits_share_no_sentence_and_held_out_names_stay_out_of_train(corpus: d
     held = {name for words in pools["held_out"].values() for name in words if " " not in name}
     held_only = held - shared - set(ner_v1._MONTHS)
     assert len(held_only) > 1000 and not held_only & tail and not tail & shared
-    train_words = {w for t in corpus["train"]["tokens"] for w in t}
+    train_words = {w for t in ner_v1_corpus["train"]["tokens"] for w in t}
     assert not held_only & train_words
-    test_words = {w for t in corpus["test"]["tokens"] for w in t}
+    test_words = {w for t in ner_v1_corpus["test"]["tokens"] for w in t}
     assert len(test_words & held_only) > 300 and not test_words & tail
 
 
-def test_generation_is_seeded_and_held_out_splits_ignore_the_train_size(corpus: dict) -> None:
+def test_generation_is_seeded_and_held_out_splits_ignore_the_train_size(ner_v1_corpus: dict) -> None:
     small = ner_v1.generate(seed=0, sizes={"train": 50})
-    assert small["test"] == corpus["test"] and small["validation"] == corpus["validation"]
-    assert ner_v1.generate(seed=1, sizes={"train": 50})["test"] != corpus["test"]
+    assert small["test"] == ner_v1_corpus["test"] and small["validation"] == ner_v1_corpus["validation"]
+    assert ner_v1.generate(seed=1, sizes={"train": 50})["test"] != ner_v1_corpus["test"]
     for split in ner_v1.SPLITS:
-        for tokens, tags in zip(corpus[split]["tokens"], corpus[split]["tags"]):
+        for tokens, tags in zip(ner_v1_corpus[split]["tokens"], ner_v1_corpus[split]["tags"]):
             assert len(tokens) == len(tags) and set(tags) <= set(ner_v1.TAG_NAMES)
     with pytest.raises(ValueError):
         ner_v1.generate(seed="0")  # type: ignore[arg-type]

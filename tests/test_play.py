@@ -12,10 +12,10 @@ import sys
 import gymnasium as gym
 import pytest
 
-from nlp_envs.docs import data_folder
 from nlp_envs.registration import registered_ids
+from tests.helpers import embedded_ids
 
-EMBEDDED_IDS = [i for i in registered_ids() if data_folder(i) is None]
+EMBEDDED_IDS = embedded_ids()
 #: "?" (help), then "0" lines: action 0 / label 0 / tag O / option A / candidate 0 / the reply "0"
 SCRIPT = "?\n" + "0\n" * 200
 REWARD = re.compile(r"reward [+-]\d+\.\d{3}\s+return -?\d+\.\d{3}")

@@ -9,7 +9,6 @@ weights equal those of an uninterrupted run with the same seed.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -18,20 +17,15 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
-SMALL = {"sizes": {"train": 64, "validation": 16, "test": 32}}
+from tests.helpers import TINY_SIZES, metrics_rows
+
 NUM_ENVS = 8  # TextCls episodes are one step: one update = NUM_ENVS env steps
 EVERY = 2  # checkpoint_every (updates)
 TOTAL = 40 * NUM_ENVS
 SETTINGS = {"num_envs": NUM_ENVS, "checkpoint_every": EVERY, "update_epochs": 1, "num_minibatches": 1,
             "eval_split": "", "device": "cpu"}
-
-
-def _rows(out: Path) -> list[dict[str, str]]:
-    with open(out / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _cmd(*args: str) -> list[str]:
@@ -48,15 +42,7 @@ def _past_checkpoint(out: Path) -> bool:
         return False
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, one_thread):
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, one_torch_thread):
     from nlp_envs.agents import load_policy
     from nlp_envs.agents.runfolder import checkpoint_dir
     from nlp_envs.agents.train import train
@@ -66,7 +52,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, one_thread):
     sets = [a for k, v in SETTINGS.items() for a in ("--set", f"{k}={v}")]
     proc = subprocess.Popen(
         _cmd("TextCls-v0", "--algo", "ppo", "--seed", "3", "--total-steps", str(TOTAL), "--out", str(out),
-             "--env-kwarg", "dataset_kwargs=" + json.dumps(SMALL), *sets),
+             "--env-kwarg", "dataset_kwargs=" + json.dumps(TINY_SIZES), *sets),
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline and not _past_checkpoint(out):
@@ -83,7 +69,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, one_thread):
     for f in ("model.safetensors", "config.json", "optimizer.safetensors", "rng.json", "data_order.json", "manifest.json"):
         assert (ckpt / f).exists(), f
     load_policy(out)
-    logged = [r["step"] for r in _rows(out) if r["step"]]  # a row cut short by the kill may lack its step
+    logged = [r["step"] for r in metrics_rows(out) if r["step"]]  # a row cut short by the kill may lack its step
     killed_at = int(float(logged[-1]))
     assert saved["step"] < killed_at <= saved["step"] + EVERY * NUM_ENVS, (saved["step"], killed_at)
     print(f"killed at step {killed_at}, resumed from the checkpoint at step {saved['step']}")
@@ -92,7 +78,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, one_thread):
                                text=True)
     # the uninterrupted reference run, in this process while the resumed one runs
     ref = train("TextCls-v0", "ppo", total_steps=TOTAL, seed=3, out=str(tmp_path / "ref"),
-                env_kwargs={"dataset_kwargs": SMALL}, progress=False, **SETTINGS)
+                env_kwargs={"dataset_kwargs": TINY_SIZES}, progress=False, **SETTINGS)
     stdout, stderr = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, stderr[-3000:]
     final = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
@@ -102,7 +88,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, one_thread):
     # nothing half-written survives, every step is logged once, and the trajectory is the reference's
     leftovers = [p.name for p in out.iterdir() if p.name.startswith(".") or p.name.endswith(".tmp")]
     assert not leftovers, leftovers
-    rows, ref_rows = _rows(out), _rows(tmp_path / "ref")
+    rows, ref_rows = metrics_rows(out), metrics_rows(tmp_path / "ref")
     assert [r["step"] for r in rows] == [r["step"] for r in ref_rows] == [str(NUM_ENVS * (i + 1)) for i in range(40)]
     assert [r["losses/loss"] for r in rows] == [r["losses/loss"] for r in ref_rows]
     from safetensors.torch import load_file

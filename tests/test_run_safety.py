@@ -34,12 +34,8 @@ import pytest
 import torch
 
 from nlp_envs.agents.runfolder import PICKLE_SUFFIXES, CheckpointError, RunError, load_state, save_state, write_manifest
+from tests.helpers import TINY_ENV_KWARGS, TINY_PPO_SETTINGS, TINY_SB3_HP, TINY_SIZES
 
-SMALL = {"sizes": {"train": 64, "validation": 16, "test": 32}}
-ENV_KWARGS = {"dataset_kwargs": SMALL}
-QUICK = {"num_envs": 8, "progress": False, "eval_split": "", "checkpoint_every": 1, "device": "cpu",
-         "update_epochs": 1}
-SB3_HP = {"n_envs": 2, "n_steps": 16, "batch_size": 16, "n_epochs": 1}
 ALGOS = ("reinforce", "ppo", "grpo", "supervised", "sb3-ppo", "sb3-a2c", "sb3-dqn", "sb3-maskable-ppo")
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -66,25 +62,6 @@ def _copy(src: Path, tmp_path: Path, name: str = "run") -> Path:
     dst = tmp_path / name
     shutil.copytree(src, dst)
     return dst
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    """A finished tiny PPO run (2 updates of 8 one-step episodes, a checkpoint after each)."""
-    from nlp_envs.agents.train import train
-
-    out = tmp_path_factory.mktemp("tiny") / "run"
-    train("TextCls-v0", "ppo", total_steps=16, seed=1, out=str(out), env_kwargs=ENV_KWARGS, **QUICK)
-    return out
-
-
-@pytest.fixture(scope="module")
-def sb3_run(tmp_path_factory) -> Path:
-    from nlp_envs.agents import sb3
-
-    out = tmp_path_factory.mktemp("sb3") / "run"
-    sb3.train("TextCls-v0", "sb3-ppo", total_steps=32, seed=0, out=out, env_kwargs=ENV_KWARGS, overrides=SB3_HP)
-    return out
 
 
 def _resume(run: Path, **kw):
@@ -118,26 +95,26 @@ def test_state_round_trip_without_pickle(tmp_path):
         load_state(tmp_path, "t")
 
 
-def test_checkpoint_holds_no_pickle(tiny_run):
-    ckpt = tiny_run / "checkpoint"
+def test_checkpoint_holds_no_pickle(finished_ppo_run):
+    ckpt = finished_ppo_run / "checkpoint"
     files = sorted(p.relative_to(ckpt).as_posix() for p in ckpt.rglob("*") if p.is_file())
     assert not [f for f in files if f.endswith(PICKLE_SUFFIXES)], files
     assert {"model.safetensors", "optimizer.safetensors", "optimizer.json", "rng.json", "data_order.json",
             "config.json", "trainer_state.json", "manifest.json"} <= set(files)
     listed = json.loads((ckpt / "manifest.json").read_text())["files"]
     assert sorted(listed) == [f for f in files if f != "manifest.json"]
-    assert not (tiny_run / "checkpoint.prev").exists()  # a finished run keeps its final checkpoint only
-    assert json.loads((tiny_run / "run.json").read_text())["config"]["num_envs"] == 8
+    assert not (finished_ppo_run / "checkpoint.prev").exists()  # a finished run keeps its final checkpoint only
+    assert json.loads((finished_ppo_run / "run.json").read_text())["config"]["num_envs"] == 8
 
 
 # -- crafted pickles never run -----------------------------------------------------------------------
-def test_planted_data_order_pt_is_refused_without_running(tiny_run, tmp_path):
+def test_planted_data_order_pt_is_refused_without_running(finished_ppo_run, tmp_path):
     from nlp_envs.agents.train import main
 
     marker = tmp_path / "marker"
     payload = pickle.dumps(Payload(marker))
     _live(payload, marker)
-    run = _copy(tiny_run, tmp_path)
+    run = _copy(finished_ppo_run, tmp_path)
     torch.save(Payload(marker), run / "checkpoint" / "data_order.pt")
     with pytest.raises(CheckpointError, match=r"data_order\.pt.*never loaded"):
         _resume(run, total_steps=24)
@@ -146,13 +123,13 @@ def test_planted_data_order_pt_is_refused_without_running(tiny_run, tmp_path):
     assert not marker.exists()
 
 
-def test_older_pickled_checkpoint_is_refused_but_still_evaluates(tiny_run, tmp_path):
+def test_older_pickled_checkpoint_is_refused_but_still_evaluates(finished_ppo_run, tmp_path):
     """A checkpoint of an older version (optimizer.pt, rng.pt, data_order.pt, no manifest): training
     refuses it without opening a pickle; ``nlp-envs eval`` reads only its model.safetensors."""
     from nlp_envs.agents import load_policy
 
     marker = tmp_path / "marker"
-    run = _copy(tiny_run, tmp_path)
+    run = _copy(finished_ppo_run, tmp_path)
     ckpt = run / "checkpoint"
     for name in ("optimizer", "rng", "data_order"):
         for f in ckpt.glob(f"{name}.*"):
@@ -184,7 +161,7 @@ def _set_checksum(run: Path) -> None:
     (run / "run.json").write_text(json.dumps(info))
 
 
-def test_sb3_serialized_fields_never_unpickled(sb3_run, tmp_path):
+def test_sb3_serialized_fields_never_unpickled(finished_sb3_run, tmp_path):
     """Every ``:serialized:`` field of model.zip's data (and one extra) becomes a payload: our loader
     never reads them (same predictions as the genuine model), SB3's own load runs them."""
     import gymnasium as gym
@@ -195,12 +172,13 @@ def test_sb3_serialized_fields_never_unpickled(sb3_run, tmp_path):
     marker = tmp_path / "marker"
     payload = pickle.dumps(Payload(marker))
     _live(payload, marker)
-    venv = gym.make_vec("TextCls-v0", num_envs=8, vectorization_mode="vector_entry_point", split="test", **ENV_KWARGS)
+    venv = gym.make_vec("TextCls-v0", num_envs=8, vectorization_mode="vector_entry_point", split="test",
+                        **TINY_ENV_KWARGS)
     obs, _ = venv.reset(seed=2)
-    _, _, genuine = sb3.load_sb3_policy(sb3_run)
+    _, _, genuine = sb3.load_sb3_policy(finished_sb3_run)
     want, _ = genuine.predict(obs, deterministic=True)
 
-    run = _copy(sb3_run, tmp_path)
+    run = _copy(finished_sb3_run, tmp_path)
     crafted = {":serialized:": base64.b64encode(payload).decode()}
 
     def poison(name: str, data: bytes) -> bytes:
@@ -225,11 +203,11 @@ def test_sb3_serialized_fields_never_unpickled(sb3_run, tmp_path):
 
 
 @pytest.mark.parametrize("entry", ["policy.pth", "policy.optimizer.pth", "pytorch_variables.pth"])
-def test_sb3_pickled_tensor_entry_is_refused(sb3_run, tmp_path, entry):
+def test_sb3_pickled_tensor_entry_is_refused(finished_sb3_run, tmp_path, entry):
     from nlp_envs.agents import sb3
 
     marker = tmp_path / "marker"
-    run = _copy(sb3_run, tmp_path)
+    run = _copy(finished_sb3_run, tmp_path)
     buf = io.BytesIO()
     torch.save({"x": Payload(marker)}, buf)
     with zipfile.ZipFile(run / "model.zip") as z:
@@ -242,10 +220,10 @@ def test_sb3_pickled_tensor_entry_is_refused(sb3_run, tmp_path, entry):
 
 
 @pytest.mark.parametrize("fault", ["edited", "not-a-zip", "missing", "run.json"])
-def test_sb3_damaged_run_is_a_message(sb3_run, tmp_path, fault):
+def test_sb3_damaged_run_is_a_message(finished_sb3_run, tmp_path, fault):
     from nlp_envs.cli import main as cli_main
 
-    run = _copy(sb3_run, tmp_path)
+    run = _copy(finished_sb3_run, tmp_path)
     zip_path = run / "model.zip"
     if fault == "edited":  # a changed byte: the checksum in run.json catches it
         data = bytearray(zip_path.read_bytes())
@@ -283,8 +261,8 @@ def _damage(path: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["deleted", "truncated", "garbage"])
 @pytest.mark.parametrize("name", CHECKPOINT_FILES)
-def test_damaged_checkpoint_file_is_named(tiny_run, tmp_path, name, how):
-    run = _copy(tiny_run, tmp_path)
+def test_damaged_checkpoint_file_is_named(finished_ppo_run, tmp_path, name, how):
+    run = _copy(finished_ppo_run, tmp_path)
     _damage(run / "checkpoint" / name, how)
     with pytest.raises(CheckpointError) as err:
         _resume(run, total_steps=24)
@@ -294,10 +272,10 @@ def test_damaged_checkpoint_file_is_named(tiny_run, tmp_path, name, how):
 
 @pytest.mark.parametrize("how", ["deleted", "truncated", "garbage"])
 @pytest.mark.parametrize("name", ["model.safetensors", "config.json"])
-def test_eval_of_a_damaged_checkpoint_names_the_file(tiny_run, tmp_path, name, how):
+def test_eval_of_a_damaged_checkpoint_names_the_file(finished_ppo_run, tmp_path, name, how):
     from nlp_envs.cli import main as cli_main
 
-    run = _copy(tiny_run, tmp_path)
+    run = _copy(finished_ppo_run, tmp_path)
     _damage(run / "checkpoint" / name, how)
     with pytest.raises(SystemExit, match=rf"error: .*checkpoint/{name.replace('.', '[.]')}"):
         cli_main(["eval", str(run)])
@@ -305,17 +283,17 @@ def test_eval_of_a_damaged_checkpoint_names_the_file(tiny_run, tmp_path, name, h
 
 @pytest.mark.parametrize("name", ["model.safetensors", "config.json", "optimizer.safetensors", "optimizer.json",
                                   "rng.json", "data_order.json", "trainer_state.json"])
-def test_damage_behind_a_matching_manifest_is_named(tiny_run, tmp_path, name):
+def test_damage_behind_a_matching_manifest_is_named(finished_ppo_run, tmp_path, name):
     """The manifest is no defence (it can be rewritten): each loader still names the file it fails on."""
-    run = _copy(tiny_run, tmp_path)
+    run = _copy(finished_ppo_run, tmp_path)
     _damage(run / "checkpoint" / name, "garbage")
     write_manifest(run / "checkpoint")
     with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
         _resume(run, total_steps=24)
 
 
-def test_damaged_checkpoint_suggests_the_previous_one(tiny_run, tmp_path, capsys):
-    run = _copy(tiny_run, tmp_path)
+def test_damaged_checkpoint_suggests_the_previous_one(finished_ppo_run, tmp_path, capsys):
+    run = _copy(finished_ppo_run, tmp_path)
     shutil.copytree(run / "checkpoint", run / "checkpoint.prev")  # as left while training
     _damage(run / "checkpoint" / "optimizer.safetensors", "truncated")
     with pytest.raises(CheckpointError) as err:
@@ -333,8 +311,9 @@ def test_kill_between_the_two_renames_resumes_from_previous(tmp_path):
     from nlp_envs.agents.config import make_config
     from nlp_envs.agents.run import Run
 
-    cfg = make_config("ppo", total_steps=64, checkpoint_seconds=60.0, **{**QUICK, "checkpoint_every": 0})
-    run = Run("TextCls-v0", cfg, backbone="tiny", out=tmp_path / "run", env_kwargs=ENV_KWARGS)
+    cfg = make_config("ppo", total_steps=64, checkpoint_seconds=60.0,
+                      **{**TINY_PPO_SETTINGS, "checkpoint_every": 0})
+    run = Run("TextCls-v0", cfg, backbone="tiny", out=tmp_path / "run", env_kwargs=TINY_ENV_KWARGS)
     run.end_iteration(8, {})
     assert not (tmp_path / "run" / "checkpoint").exists()  # not due yet
     run._last_save -= 61  # a minute later
@@ -366,25 +345,25 @@ def _listing(path: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("algo", ["ppo", "supervised", "sb3-ppo", "sb3-dqn"])
-def test_out_on_an_existing_run_is_refused(tiny_run, tmp_path, algo):
+def test_out_on_an_existing_run_is_refused(finished_ppo_run, tmp_path, algo):
     from nlp_envs.cli import main as cli_main
 
-    run = _copy(tiny_run, tmp_path)
+    run = _copy(finished_ppo_run, tmp_path)
     before = _listing(run)
     with pytest.raises(SystemExit, match="already holds a run: .*--overwrite"):
         cli_main(["train", "TextCls-v0", "--algo", algo, "--total-steps", "16", "--out", str(run)])
     assert _listing(run) == before
 
 
-def test_overwrite_replaces_only_the_run(tiny_run, tmp_path):
+def test_overwrite_replaces_only_the_run(finished_ppo_run, tmp_path):
     from nlp_envs.agents.train import main
 
-    run = _copy(tiny_run, tmp_path)
+    run = _copy(finished_ppo_run, tmp_path)
     (run / "notes.txt").write_text("mine")
     old = (run / "checkpoint" / "model.safetensors").read_bytes()
-    sets = [a for k, v in QUICK.items() if k != "progress" for a in ("--set", f"{k}={v}")]
+    sets = [a for k, v in TINY_PPO_SETTINGS.items() if k != "progress" for a in ("--set", f"{k}={v}")]
     assert main(["TextCls-v0", "--algo", "ppo", "--total-steps", "8", "--seed", "5", "--out", str(run), "--overwrite",
-                 "--no-progress", "--env-kwarg", "dataset_kwargs=" + json.dumps(SMALL), *sets]) == 0
+                 "--no-progress", "--env-kwarg", "dataset_kwargs=" + json.dumps(TINY_SIZES), *sets]) == 0
     assert (run / "notes.txt").read_text() == "mine"
     assert (run / "checkpoint" / "model.safetensors").read_bytes() != old
     assert json.loads((run / "checkpoint" / "trainer_state.json").read_text())["step"] == 8
@@ -407,7 +386,7 @@ def test_api_budgets_fail(tmp_path):
 
     with pytest.raises(RunError, match="must be >= 1"):
         sb3.train("TextCls-v0", "sb3-ppo", total_steps=None, seed=0, out=tmp_path / "r",
-                  overrides={**SB3_HP, "n_timesteps": 0})
+                  overrides={**TINY_SB3_HP, "n_timesteps": 0})
     with pytest.raises(RunError, match="total_steps=-3 must be >= 1"):
         train("TextCls-v0", "reinforce", total_steps=-3, out=str(tmp_path / "r"))
     assert not (tmp_path / "r").exists()
@@ -417,11 +396,11 @@ def test_kill9_before_first_checkpoint_restarts_with_a_message(tmp_path, capsys)
     from nlp_envs.cli import main as cli_main
 
     out = tmp_path / "killed"
-    sets = [a for k, v in {**QUICK, "checkpoint_every": 0, "checkpoint_seconds": 0}.items()
+    sets = [a for k, v in {**TINY_PPO_SETTINGS, "checkpoint_every": 0, "checkpoint_seconds": 0}.items()
             if k != "progress" for a in ("--set", f"{k}={v}")]
     proc = subprocess.Popen([sys.executable, "-m", "nlp_envs.agents.train", "TextCls-v0", "--algo", "ppo", "--total-steps",
                              "10000000", "--seed", "4", "--out", str(out), "--no-progress", "--env-kwarg",
-                             "dataset_kwargs=" + json.dumps(SMALL), *sets],
+                             "dataset_kwargs=" + json.dumps(TINY_SIZES), *sets],
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 90
     while proc.poll() is None and time.monotonic() < deadline:
@@ -476,16 +455,16 @@ def test_damaged_run_json_is_a_message(tmp_path, content):
             cli_main(["eval", str(out)])
 
 
-def test_eval_refuses_env_kwargs_that_change_the_spaces(tiny_run):
+def test_eval_refuses_env_kwargs_that_change_the_spaces(finished_ppo_run):
     import gymnasium as gym
 
     from nlp_envs.cli import main as cli_main
 
     try:
-        gym.make("TextCls-v0", tokenizer="minilm", **ENV_KWARGS).close()
+        gym.make("TextCls-v0", tokenizer="minilm", **TINY_ENV_KWARGS).close()
     except Exception as e:  # noqa: BLE001
         pytest.skip(f"the MiniLM tokenizer is not available offline: {e}")
     with pytest.raises(SystemExit, match=r"tokenizer=minilm changes the spaces.*input_ids"):
-        cli_main(["eval", str(tiny_run), "--env-kwarg", "tokenizer=minilm"])
-    assert cli_main(["eval", str(tiny_run), "--json", "--num-envs", "8",
-                     "--env-kwarg", "dataset_kwargs=" + json.dumps(SMALL)]) == 0  # the run's own value: fine
+        cli_main(["eval", str(finished_ppo_run), "--env-kwarg", "tokenizer=minilm"])
+    assert cli_main(["eval", str(finished_ppo_run), "--json", "--num-envs", "8",
+                     "--env-kwarg", "dataset_kwargs=" + json.dumps(TINY_SIZES)]) == 0  # the run's own value: fine

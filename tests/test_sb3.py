@@ -8,27 +8,21 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 import nlp_envs
 from nlp_envs.agents import sb3
 from nlp_envs.agents.baselines import MajorityPolicy, RandomPolicy, make_baseline
 from nlp_envs.agents.extractors import EmbeddingBagExtractor, TinyTransformerExtractor
+from tests.helpers import mask_checked, registered, registered_params
 
 FAMILY_IDS = ["TextCls-v0", "NerTag-v0", "DialogReply-v0", "DialogSelect-v0"]
 
 
-def _registered(env_id: str) -> bool:
-    return env_id in gym.registry
-
-
-def _family_params():
-    return [pytest.param(i, marks=[] if _registered(i) else [pytest.mark.skip(reason=f"{i} not registered")])
-            for i in FAMILY_IDS]
 
 
 # -- extractors ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("env_id", _family_params())
+@pytest.mark.parametrize("env_id", registered_params(FAMILY_IDS))
 @pytest.mark.parametrize("cls", [EmbeddingBagExtractor, TinyTransformerExtractor])
 def test_extractor_forward(env_id, cls):
     venv = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point")
@@ -53,7 +47,7 @@ def test_transformer_empty_text_is_finite():
 
 
 # -- the adapter ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("env_id", _family_params())
+@pytest.mark.parametrize("env_id", registered_params(FAMILY_IDS))
 def test_adapter_matches_dummy_vec_env(env_id):
     n, steps = 4, 60
     native = sb3.make_sb3_vec_env(env_id, n, vec_env="native")
@@ -116,60 +110,33 @@ def test_hyperparams_overrides_and_checks():
 
 
 # -- training, save / load -----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ppo_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ppo")
-    return sb3.train("TextCls-v0", "sb3-ppo", total_steps=8192, seed=0, out=out)
-
-
-def test_ppo_beats_majority_textcls(ppo_run):
+def test_ppo_beats_majority_textcls(sb3_textcls_ppo_run):
     majority = nlp_envs.evaluate("TextCls-v0", MajorityPolicy.fit("TextCls-v0"), split="test")
-    acc = ppo_run["metrics"]["accuracy"]
+    acc = sb3_textcls_ppo_run["metrics"]["accuracy"]
     assert acc > majority["accuracy"] + 0.2, (acc, majority["accuracy"])
-    out = ppo_run["run_dir"]
+    out = sb3_textcls_ppo_run["run_dir"]
     run = json.loads(open(f"{out}/run.json").read())
     assert run["kind"] == "sb3" and run["env_id"] == "TextCls-v0" and run["algo"] == "sb3-ppo"
     assert json.loads(open(f"{out}/metrics.json").read())["accuracy"] == acc
 
 
-def test_save_load_round_trip(ppo_run):
-    env_id, env_kwargs, model = sb3.load_sb3_policy(ppo_run["run_dir"])
+def test_save_load_round_trip(sb3_textcls_ppo_run):
+    env_id, env_kwargs, model = sb3.load_sb3_policy(sb3_textcls_ppo_run["run_dir"])
     assert env_id == "TextCls-v0" and env_kwargs == {}
-    fresh = sb3._algo_class("sb3-ppo").load(f"{ppo_run['run_dir']}/model.zip")
+    fresh = sb3._algo_class("sb3-ppo").load(f"{sb3_textcls_ppo_run['run_dir']}/model.zip")
     venv = gym.make_vec("TextCls-v0", num_envs=32, vectorization_mode="vector_entry_point", split="test")
     obs, _ = venv.reset(seed=1)
     a1, _ = model.predict(obs, deterministic=True)
     a2, _ = fresh.predict(obs, deterministic=True)
     np.testing.assert_array_equal(a1, a2)
-    assert nlp_envs.evaluate(env_id, model, split="test")["accuracy"] == ppo_run["metrics"]["accuracy"]
+    assert nlp_envs.evaluate(env_id, model, split="test")["accuracy"] == sb3_textcls_ppo_run["metrics"]["accuracy"]
 
 
-class _MaskCheck(VecEnvWrapper):
-    """Fails when an action is not allowed by the env's current action mask."""
-
-    def __init__(self, venv):
-        super().__init__(venv)
-        self.checked = 0
-
-    def reset(self):
-        return self.venv.reset()
-
-    def step_async(self, actions):
-        masks = np.stack(self.venv.env_method("action_masks"))
-        bad = ~masks[np.arange(len(actions)), actions]
-        assert not bad.any(), f"masked actions taken: {actions[bad]}"
-        self.checked += len(actions)
-        self.venv.step_async(actions)
-
-    def step_wait(self):
-        return self.venv.step_wait()
-
-
-@pytest.mark.skipif(not _registered("NerTag-v0"), reason="NerTag-v0 not registered")
+@pytest.mark.skipif(not registered("NerTag-v0"), reason="NerTag-v0 not registered")
 def test_maskable_ppo_never_takes_masked_action():
     from sb3_contrib import MaskablePPO
 
-    env = _MaskCheck(sb3.make_sb3_vec_env("NerTag-v0", 4))
+    env = mask_checked(sb3.make_sb3_vec_env("NerTag-v0", 4))
     hp = sb3.load_hyperparams("NerTag-v0", "sb3-maskable-ppo", {"n_steps": 32, "batch_size": 64,
                                                                 "extractor_kwargs": {"embed_dim": 16}})
     model = sb3.build_model("sb3-maskable-ppo", env, hp, seed=0)
@@ -204,7 +171,7 @@ def test_random_textcls_and_masks():
     assert set(acts.tolist()) == {1, 3}
 
 
-@pytest.mark.parametrize("env_id", [p for p in _family_params() if p.values[0] != "TextCls-v0"])
+@pytest.mark.parametrize("env_id", [p for p in registered_params(FAMILY_IDS) if p.values[0] != "TextCls-v0"])
 def test_baselines_other_families(env_id):
     for name in ("random", "majority"):
         result = nlp_envs.evaluate(env_id, make_baseline(name, env_id, seed=0), split="test")

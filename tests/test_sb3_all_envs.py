@@ -24,8 +24,7 @@ from nlp_envs.agents.extractors import EmbeddingBagExtractor, TinyTransformerExt
 from nlp_envs import cli
 from nlp_envs.registration import eval_only_split, family_id, registered_ids, train_siblings
 from nlp_envs.testing import env_available
-from tests.conftest import available_ids
-from tests.test_sb3 import _MaskCheck
+from tests.helpers import available_ids, mask_checked
 
 #: main test metric of each family (``sb3.family_id(env_id)``)
 MAIN_METRIC = {
@@ -284,7 +283,7 @@ def test_maskable_ppo_learns_and_respects_masks(env_id, steps, metric, floor):
     from nlp_envs.agents.baselines import make_baseline
 
     hp = sb3.load_hyperparams(env_id, "sb3-maskable-ppo")
-    env = _MaskCheck(sb3.make_sb3_vec_env(env_id, int(hp["n_envs"]), env_kwargs={"split": "train"}))
+    env = mask_checked(sb3.make_sb3_vec_env(env_id, int(hp["n_envs"]), env_kwargs={"split": "train"}))
     model = sb3.build_model("sb3-maskable-ppo", env, hp, seed=0)
     assert isinstance(model, MaskablePPO)
     model.learn(steps)

@@ -18,13 +18,6 @@ pytestmark = pytest.mark.skipif("NerTag-v0" not in gym.registry, reason="NerTag-
 D = 8
 
 
-@pytest.fixture(scope="module")
-def space():
-    env = gym.make("NerTag-v0")
-    yield env.observation_space
-    env.close()
-
-
 def _obs(space, words: list[list[int]], position: int, prev: list[int] | None = None,
          starts: list[int] | None = None) -> dict[str, th.Tensor]:
     """One observation (batch of 1, floats as SB3 hands them): [CLS]=2, the words' subword ids, [SEP]=3."""
@@ -56,58 +49,60 @@ def _ext(space, **kw):
     return EmbeddingBagExtractor(space, embed_dim=D, **kw)
 
 
-def test_current_word_changes_only_its_slot(space):
-    ext = _ext(space)
+def test_current_word_changes_only_its_slot(ner_obs_space):
+    ext = _ext(ner_obs_space)
     words = [[10], [11, 12], [13], [14]]
-    a = _window(ext, _obs(space, words, 1))
-    b = _window(ext, _obs(space, [[10], [21, 22], [13], [14]], 1))
+    a = _window(ext, _obs(ner_obs_space, words, 1))
+    b = _window(ext, _obs(ner_obs_space, [[10], [21, 22], [13], [14]], 1))
     assert not th.allclose(a[1], b[1])  # the current word differs
     assert th.allclose(a[0], b[0], atol=1e-6) and th.allclose(a[2], b[2], atol=1e-6)  # its neighbours do not
     # the full features too (they also hold the sentence mean)
-    assert not th.allclose(ext(_obs(space, words, 1)), ext(_obs(space, [[10], [21, 22], [13], [14]], 1)))
+    assert not th.allclose(ext(_obs(ner_obs_space, words, 1)),
+                           ext(_obs(ner_obs_space, [[10], [21, 22], [13], [14]], 1)))
 
 
-def test_word_is_mean_of_all_its_subwords(space):
-    ext = _ext(space)
+def test_word_is_mean_of_all_its_subwords(ner_obs_space):
+    ext = _ext(ner_obs_space)
     emb = ext.embedding.weight.detach()
     words = [[10], [11, 12, 15], [13]]
-    cur = _window(ext, _obs(space, words, 1))[1]
+    cur = _window(ext, _obs(ner_obs_space, words, 1))[1]
     assert th.allclose(cur, emb[[11, 12, 15]].mean(0), atol=1e-6)
-    last = _window(ext, _obs(space, words, 2))[1]  # the last word ends before [SEP]
+    last = _window(ext, _obs(ner_obs_space, words, 2))[1]  # the last word ends before [SEP]
     assert th.allclose(last, emb[13], atol=1e-6)
     # the second subword matters with "mean", not with "first"
     other = [[10], [11, 30, 15], [13]]
-    assert not th.allclose(cur, _window(ext, _obs(space, other, 1))[1])
-    first = _ext(space, word_pool="first")
-    assert th.equal(_window(first, _obs(space, words, 1))[1], _window(first, _obs(space, other, 1))[1])
+    assert not th.allclose(cur, _window(ext, _obs(ner_obs_space, other, 1))[1])
+    first = _ext(ner_obs_space, word_pool="first")
+    assert th.equal(_window(first, _obs(ner_obs_space, words, 1))[1],
+                    _window(first, _obs(ner_obs_space, other, 1))[1])
 
 
-def test_position_moves_the_window(space):
-    ext = _ext(space, tag_window=2)
+def test_position_moves_the_window(ner_obs_space):
+    ext = _ext(ner_obs_space, tag_window=2)
     words = [[10], [11, 12], [13], [14], [15]]
-    at1, at2 = _window(ext, _obs(space, words, 1)), _window(ext, _obs(space, words, 2))
+    at1, at2 = _window(ext, _obs(ner_obs_space, words, 1)), _window(ext, _obs(ner_obs_space, words, 2))
     for k in range(4):  # slot k at position 2 is slot k + 1 at position 1
         assert th.allclose(at2[k], at1[k + 1], atol=1e-6)
     assert not th.allclose(at1[2], at2[2])
     assert th.count_nonzero(at1[0]) == 0  # word -1: outside the sentence
-    end = _window(ext, _obs(space, words, 4))
+    end = _window(ext, _obs(ner_obs_space, words, 4))
     assert th.count_nonzero(end[3]) == 0 and th.count_nonzero(end[4]) == 0  # past the last word
-    assert ext.features_dim == ext(_obs(space, words, 1)).shape[1] == D + 5 * D + 16
+    assert ext.features_dim == ext(_obs(ner_obs_space, words, 1)).shape[1] == D + 5 * D + 16
 
 
-def test_word_without_tokens_falls_back_to_sep(space):
+def test_word_without_tokens_falls_back_to_sep(ner_obs_space):
     """A word cut by max_length (or empty) points at [SEP]; the word before it keeps its own span."""
-    ext = _ext(space)
+    ext = _ext(ner_obs_space)
     emb = ext.embedding.weight.detach()
     # words: [10, 11] | (empty: points at [SEP], position 3) | [12]  -> ids [CLS] 10 11 12 [SEP]
-    obs = _obs(space, [[10, 11], [], [12]], 0, starts=[1, 4, 3])
+    obs = _obs(ner_obs_space, [[10, 11], [], [12]], 0, starts=[1, 4, 3])
     w = _window(ext, obs)
     assert th.allclose(w[1], emb[[10, 11]].mean(0), atol=1e-6)  # not through word 2's token
     assert th.allclose(w[2], emb[3], atol=1e-6)  # the empty word: the [SEP] state
     assert th.isfinite(ext(obs)).all()
 
 
-def test_env_observations_and_prev_tag(space):
+def test_env_observations_and_prev_tag(ner_obs_space):
     """Real env observations: finite, batched like single ones; the previous tag enters the features."""
     venv = gym.make_vec("NerTag-v0", num_envs=4, vectorization_mode="vector_entry_point")
     obs, _ = venv.reset(seed=0)
@@ -115,7 +110,7 @@ def test_env_observations_and_prev_tag(space):
     venv.close()
     for cls, kw in ((EmbeddingBagExtractor, {}), (TinyTransformerExtractor, {"num_heads": 2})):
         th.manual_seed(0)
-        ext = cls(space, embed_dim=D, **kw)
+        ext = cls(ner_obs_space, embed_dim=D, **kw)
         t = {k: th.as_tensor(v).float() for k, v in obs.items()}
         out = ext(t)
         assert out.shape == (4, ext.features_dim) and th.isfinite(out).all()
