@@ -699,7 +699,8 @@ class NlpVectorEnv(gym.vector.VectorEnv):
     @abstractmethod
     def _advance(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step the sub-envs in the int array ``active`` with their actions; return
-        ``(rewards, terminated, truncated, infos)`` for those sub-envs (infos: key -> values)."""
+        ``(rewards, terminated, truncated, infos)`` for those sub-envs (infos: key -> values; a ``bool``
+        for ``terminated``/``truncated`` applies to all of them)."""
 
     @abstractmethod
     def _observe(self) -> dict[str, np.ndarray]:

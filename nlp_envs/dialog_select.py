@@ -67,7 +67,7 @@ def select_step(actions: Any, label: Any) -> tuple[Any, Any, Any]:
     true reply is at ``label`` ends the episode with reward 1.0 if correct, else 0.0. Returns
     ``(rewards, terminated, correct)``."""
     correct = actions == label
-    return 1.0 * correct, actions >= 0, correct  # (terminated: always, one choice per episode)
+    return 1.0 * correct, True, correct  # every choice ends its episode (True for the whole batch)
 
 
 class DialogSelectEnv(DialogEnvBase):
@@ -292,28 +292,30 @@ class DialogSelectEnv(DialogEnvBase):
         obs["candidate_mask"] = (self._positions[: self.max_reply_tokens][None, :]
                                  < self._pool_len[self._cand][:, None]).astype(np.int64)
         self._obs_cache = obs
-        return {k: v.copy() for k, v in obs.items()}, self.select_info(self._index64, self._label)
+        info = self.select_info(self._index64, self._position64[self._label])
+        return {k: v.copy() for k, v in obs.items()}, info
 
     def lean_info_spec(self) -> dict[str, Any]:
         return {"index": NO_ID, "turn_index": NO_ID, "label": NO_ID, "prediction": NO_ID, "correct": NO_FLAG}
 
     # -- what the single and the vector env share (arrays or scalars) ----------------------------
     def select_info(self, idx: Any, label: Any) -> dict[str, Any]:
-        """Info of the examples ``idx`` (an index array, or one ``np.int64``), true reply at ``label``."""
+        """Info of the examples ``idx``, true reply at ``label`` (arrays, or ``np.int64`` values)."""
         info = self._base_info(idx)
-        info["label"] = self._position64[label]
+        info["label"] = label
         return info
 
-    def choose(self, idx: Any, actions: Any, label: Any) -> tuple[Any, Any, dict[str, Any]]:
-        """One step (see :func:`select_step`): ``(rewards, terminated, info)``."""
-        rewards, terminated, correct = select_step(actions, label)
+    def choice_info(self, idx: Any, label: Any, predictions: Any, correct: Any) -> dict[str, Any]:
+        """Info of a step that chose the candidates ``predictions`` (see :meth:`select_info`)."""
         info = self.select_info(idx, label)
-        info.update(prediction=self._position64[actions], correct=correct)
-        return rewards, terminated, info
+        info.update(prediction=predictions, correct=correct)
+        return info
 
     # -- single env step -------------------------------------------------------------------------
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        reward, terminated, info = self.choose(self._index64, action, self._label)
+        reward, terminated, correct = select_step(action, self._label)
+        pos = self._position64
+        info = self.choice_info(self._index64, pos[self._label], pos[action], correct)
         return {k: v.copy() for k, v in self._obs_cache.items()}, reward, terminated, False, info
 
     def parse_actions(self, line: str) -> list[int]:
@@ -368,7 +370,9 @@ class DialogSelectVectorEnv(NlpVectorEnv):
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
         env: DialogSelectEnv = self.env  # type: ignore[assignment]
-        rewards, done, infos = env.choose(self._cur[active], actions, self._label[active])
+        label = self._label[active]
+        rewards, done, correct = select_step(actions, label)
+        infos = env.choice_info(self._cur[active], label, actions, correct)
         return rewards, done, np.zeros(len(active), dtype=bool), infos
 
     def _observe(self) -> dict[str, np.ndarray]:

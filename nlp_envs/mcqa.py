@@ -60,15 +60,16 @@ def choose_step(sequential: bool, actions: Any, k: Any, num_options: Any, gold: 
     ``k`` is the option on show (of ``num_options``); :data:`ANSWER` (or the last option) ends the
     episode choosing it, :data:`NEXT` shows the next one. Returns ``(rewards, terminated, k, correct)``:
     ``k`` the option chosen (direct) or on show next (sequential), ``correct`` whether an ending step
-    chose the gold option ``gold``; the reward is 1.0 for a correct answer, else 0.0.
+    chose the gold option ``gold``; the reward is 1.0 for a correct answer, else 0.0. (Direct mode
+    returns ``terminated=True`` for a whole batch.)
     """
     if sequential:
         terminated = (actions == ANSWER) | (k == num_options - 1)
         k = k + (terminated ^ True)
+        correct = terminated & (k == gold)
     else:
-        terminated = actions >= 0  # (always: one answer per episode)
-        k = actions
-    correct = terminated & (k == gold)
+        terminated, k = True, actions  # every answer ends its episode (True for the whole batch)
+        correct = actions == gold
     return 1.0 * correct, terminated, k, correct
 
 
@@ -413,7 +414,8 @@ class MultiChoiceQAEnv(NlpEnv):
         """Fresh action masks of questions with ``num`` options (an array of counts, or one count):
         direct, the first ``num`` positions; sequential, both actions."""
         if self.mode == "direct":
-            return self._masks[num].copy()  # (a view for one count)
+            masks = self._masks[num]
+            return masks if masks.ndim > 1 else masks.copy()  # (a row view for one count)
         return np.ones((*np.shape(num), 2), dtype=bool)
 
     def option_tuples(self) -> np.ndarray:
@@ -437,20 +439,19 @@ class MultiChoiceQAEnv(NlpEnv):
             info.update(question=take_texts(self._questions, idx), options=self.option_tuples()[idx])
         return info
 
-    def choose(self, idx: Any, actions: Any, k: Any, num: Any, gold: Any
-               ) -> tuple[Any, Any, Any, dict[str, Any], dict[str, Any]]:
-        """One step of the questions ``idx`` (see :func:`choose_step`): ``(rewards, terminated, k, info,
-        end)``, ``end`` the info keys of the episodes that end (sequential: ``prediction``, ``correct``;
-        direct: in ``info``, as every step ends)."""
-        rewards, terminated, k, correct = choose_step(self.mode != "direct", actions, k, num, gold)
-        info = {"index": idx, "answer": self._answer[idx], "action_mask": self.option_masks(num),
+    def choice_info(self, idx: Any, answers: Any, num: Any, k: Any, correct: Any
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Info of a step of the questions ``idx`` (gold ``answers``, ``num`` options; ``k`` and
+        ``correct`` from :func:`choose_step`; arrays, or ``np.int64`` values): ``(info, end)``, ``end``
+        the keys of the episodes that end (sequential: ``prediction``, ``correct``; direct: in
+        ``info``, as every step ends)."""
+        info = {"index": idx, "answer": answers, "action_mask": self.option_masks(num),
                 "truncated_input": self._truncated[idx]}
-        end = {"prediction": self._option64[k], "correct": correct}
         if self.mode == "direct":
-            info.update(end)
-            return rewards, terminated, k, info, {}
-        info["option_index"] = self._option64[k]
-        return rewards, terminated, k, info, end
+            info.update(prediction=k, correct=correct)
+            return info, {}
+        info["option_index"] = k
+        return info, {"prediction": k, "correct": correct}
 
     def strict_error(self, action: int, num: int, sub_env: int | None = None) -> InvalidAction:
         """The error of a position past the question's options with ``strict=True`` (direct mode)."""
@@ -468,9 +469,10 @@ class MultiChoiceQAEnv(NlpEnv):
         return a
 
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        i = self._index
-        reward, terminated, self._k, info, end = self.choose(self._index64, action, self._k, self._n,
-                                                             self._gold)
+        i, idx = self._index, self._index64
+        reward, terminated, self._k, correct = choose_step(self.mode != "direct", action, self._k, self._n,
+                                                           self._gold)
+        info, end = self.choice_info(idx, self._answer[idx], self._n, self._option64[self._k], correct)
         if terminated:
             info.update(end)
         if self.mode == "direct":
@@ -552,11 +554,13 @@ class MultiChoiceQAVectorEnv(NlpVectorEnv):
             if len(bad):
                 j = int(bad[0])
                 raise env.strict_error(int(actions[j]), int(num[j]), sub_env=int(active[j]))
-        rewards, done, self._k[active], infos, end = env.choose(idx, actions, self._k[active], num,
-                                                                self._answer[idx])
-        if end:  # sequential: only the sub-envs that answer report their answer
+        answers = self._answer[idx]
+        rewards, done, k, correct = choose_step(self.mode != "direct", actions, self._k[active], num, answers)
+        infos, end = env.choice_info(idx, answers, num, k, correct)
+        if end:  # sequential: k is the option on show; only the sub-envs that answer report their answer
+            self._k[active] = k
             d = np.flatnonzero(done)
-            self._report_subset(active[d], {k: v[d] for k, v in end.items()})
+            self._report_subset(active[d], {key: v[d] for key, v in end.items()})
         return rewards, done, np.zeros(len(active), dtype=bool), infos
 
     def _observe(self) -> dict[str, np.ndarray]:

@@ -338,8 +338,9 @@ class MultiLabelClsEnv(NlpEnv):
 
     def pick_info(self, idx: Any, actions: Any, hit: Any, masks: Any, f1: Any, jaccard: Any
                   ) -> dict[str, Any]:
-        """Step info of the texts ``idx`` after the picks ``actions`` (see :func:`pick_step`)."""
-        return {"index": idx, "prediction": self._action64[actions], "hit": hit, "action_mask": masks,
+        """Step info of the texts ``idx`` after the picks ``actions`` (see :func:`pick_step`; arrays, or
+        ``np.int64`` values)."""
+        return {"index": idx, "prediction": actions, "hit": hit, "action_mask": masks,
                 "f1": f1, "jaccard": jaccard, "truncated_input": self._truncated[idx]}
 
     def episode_labels(self, idx: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -376,7 +377,7 @@ class MultiLabelClsEnv(NlpEnv):
             self._allowed[action] = False
             self._buf[self._chosen_at + action] = 1
             self._buf[self._num_at] = self._n_pred
-        info = self.pick_info(self._index64, action, hit, self._allowed.copy(), f1, jaccard)
+        info = self.pick_info(self._index64, self._action64[action], hit, self._allowed.copy(), f1, jaccard)
         if terminated and self.info_mode == "full":
             chosen = self._buf[None, self._chosen_at : self._num_at]
             pred, gold = self.episode_labels(np.array([self._index]), chosen)

@@ -458,9 +458,9 @@ class NerTagEnv(NlpEnv):
     def tag_info(self, cur: Any, gold: Any, actions: Any, masks: Any, f1: Any, word_at: Any
                  ) -> dict[str, Any]:
         """Step info of the sentences ``cur`` whose word at flat position ``word_at`` (in the split's
-        word arrays) was tagged ``actions`` (gold tag ``gold``), entity F1 ``f1`` so far."""
-        tags = self._tag64
-        info = {"index": cur, "gold_tag": tags[gold], "prediction": tags[actions], "action_mask": masks,
+        word arrays) was tagged ``actions`` (gold tag ``gold``; arrays, or ``np.int64`` values), entity
+        F1 ``f1`` so far."""
+        info = {"index": cur, "gold_tag": gold, "prediction": actions, "action_mask": masks,
                 "entity_f1": f1, "truncated_input": self._truncated[cur],
                 "truncated_words": self._truncated_words[cur]}
         if self.info_mode == "full":
@@ -511,7 +511,7 @@ class NerTagEnv(NlpEnv):
         buf[self._prev_at + t] = action
         buf[self._pos_at] = t + 1
         obs, mask = self._obs(action)
-        info = self.tag_info(self._index64, gold, action, mask, f1, self._base + t)
+        info = self.tag_info(self._index64, self._tag64[gold], self._tag64[action], mask, f1, self._base + t)
         if terminated and self.info_mode == "full":
             pred_tags, gold_tags = self.episode_tags(np.array([self._index]), self._prev_tags[None])
             info["pred_tags"], info["gold_tags"] = pred_tags[0], gold_tags[0]

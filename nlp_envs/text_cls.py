@@ -205,7 +205,7 @@ class TextClsEnv(NlpEnv):
         self._labels, self._truncated = arrays["labels"], arrays["truncated"]
         self._texts: TextColumn = self.prepared.texts["text"]
         self._labels_fast = fast_lookup(self._labels)
-        self._label64 = np.arange(self.num_labels, dtype=np.int64)  # action -> its np.int64 (info value)
+        self._label64 = np.arange(self.num_labels, dtype=np.int64)  # action -> np.int64 (an info value)
         self._answered = 0
         self._rows = BlockRows({"input_ids": self._ids, "attention_mask": self._mask})
 
@@ -244,33 +244,32 @@ class TextClsEnv(NlpEnv):
     def lean_info_spec(self) -> dict[str, Any]:
         return {"index": NO_ID, "label": NO_ID, "truncated_input": NO_FLAG, "prediction": NO_ID, "correct": NO_FLAG}
 
-    def example_info(self, idx: Any) -> dict[str, Any]:
-        """Info of the examples ``idx`` on show (an index array in the vector env, an ``np.int64`` in
-        the single env): after ``reset``, and the part of a step's info about the example answered."""
-        info = {"index": idx, "label": self._labels[idx], "truncated_input": self._truncated[idx]}
+    def example_info(self, idx: Any, labels: Any) -> dict[str, Any]:
+        """Info of the examples ``idx`` on show, gold labels ``labels`` (arrays in the vector env,
+        ``np.int64`` values in the single env): after ``reset``, and in the info of a step."""
+        info = {"index": idx, "label": labels, "truncated_input": self._truncated[idx]}
         if self.info_mode == "full":
             info["text"] = take_texts(self._texts, idx)
         return info
 
-    def answer(self, idx: Any, gold: Any, actions: Any, answered: Any, reward_flat: Any
-               ) -> tuple[Any, Any, Any, dict[str, Any]]:
-        """One step of the envs on examples ``idx`` (gold labels ``gold``; arrays or scalars, see
-        :func:`answer_step`): ``(rewards, answered, terminated, info)``."""
-        rewards, correct, answered, terminated = answer_step(
-            reward_flat, self.num_labels, self.examples_per_episode, gold, actions, answered)
-        info = self.example_info(idx)
-        info["prediction"] = self._label64[actions]
+    def answer_info(self, idx: Any, labels: Any, predictions: Any, correct: Any) -> dict[str, Any]:
+        """Info of a step that answered the examples ``idx`` (see :meth:`example_info`)."""
+        info = self.example_info(idx, labels)
+        info["prediction"] = predictions
         info["correct"] = correct
-        return rewards, answered, terminated, info
+        return info
 
     def _start_episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self._answered = 0
-        return self._obs(index, 0), self.example_info(self._index64)
+        idx = self._index64
+        return self._obs(index, 0), self.example_info(idx, self._labels[idx])
 
     def _step_action(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        i = self._index
-        reward, self._answered, terminated, info = self.answer(self._index64, self._labels_fast[i], action,
-                                                               self._answered, self._reward_flat)
+        i, idx = self._index, self._index64
+        reward, correct, self._answered, terminated = answer_step(
+            self._reward_flat, self.num_labels, self.examples_per_episode, self._labels_fast[i], action,
+            self._answered)
+        info = self.answer_info(idx, self._labels[idx], self._label64[action], correct)
         if terminated:
             return self._obs(i, 1), reward, True, False, info
         return self._obs(self._next_example(), 0), reward, False, False, info
@@ -326,17 +325,18 @@ class TextClsVectorEnv(NlpVectorEnv):
         idx = self._next_indices(env_ids)
         self._cur[env_ids] = idx
         self._count[env_ids] = 0
-        return self.env.example_info(idx)  # type: ignore[attr-defined]
+        return self.env.example_info(idx, self._labels[idx])  # type: ignore[attr-defined]
 
     def _advance(self, actions: np.ndarray, active: np.ndarray):
-        idx = self._cur[active]
         env: TextClsEnv = self.env  # type: ignore[assignment]
-        rewards, self._count[active], done, infos = env.answer(
-            idx, self._labels[idx], actions, self._count[active], self._reward_flat)
+        idx = self._cur[active]
+        gold = self._labels[idx]
+        rewards, correct, self._count[active], done = answer_step(
+            self._reward_flat, env.num_labels, env.examples_per_episode, gold, actions, self._count[active])
         cont = active[~done]
         if len(cont):
             self._cur[cont] = self._next_indices(cont)
-        return rewards, done, np.zeros(len(active), dtype=bool), infos
+        return rewards, done, np.zeros(len(active), dtype=bool), env.answer_info(idx, gold, actions, correct)
 
     def make_evaluator(self) -> ClassificationEvaluator:
         return ClassificationEvaluator(len(self.label_names))
