@@ -71,8 +71,14 @@ def _load(entry: Any) -> Any:
     return getattr(importlib.import_module(mod), attr)
 
 
-def policy_caller(policy: Any, venv: NlpVectorEnv) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray | None]]:
-    """Wrap ``policy`` (see module doc) as ``obs -> (actions, scores or None)``."""
+def policy_caller(policy: Any, venv: NlpVectorEnv, env_id: str | None = None,
+                  ) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray | None]]:
+    """Wrap ``policy`` (see module doc) as ``obs -> (actions, scores or None)``.
+
+    A callable's output must be integer actions of shape ``(num_envs,)`` or scores of shape
+    ``(num_envs, n)`` (``n`` = the size of the Discrete action space); anything else (float actions,
+    a 2-D array of another width) is a ``ValueError`` naming ``env_id`` (default: the env class).
+    """
     if not callable(policy) and hasattr(policy, "predict"):
         wants_masks = "action_masks" in inspect.signature(policy.predict).parameters
 
@@ -89,15 +95,24 @@ def policy_caller(policy: Any, venv: NlpVectorEnv) -> Callable[[dict[str, np.nda
     except (TypeError, ValueError):
         wants_masks = False
 
+    name = env_id or type(venv.env).__name__
+    b = venv.num_envs
+    n = int(venv.single_action_space.n)  # type: ignore[attr-defined]
+    shapes = f"({b},) integer actions or ({b}, {n}) scores (one per action of the Discrete({n}) space)"
+
     def call(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         out = policy(obs, action_masks=venv.action_masks()) if wants_masks else policy(obs)
         arr = np.asarray(out)
         if arr.ndim == 2:
-            if arr.shape[0] != venv.num_envs:
-                raise ValueError(f"policy returned scores of shape {arr.shape}; expected ({venv.num_envs}, n)")
+            if arr.shape != (b, n):
+                raise ValueError(f"{name}: policy returned scores of shape {arr.shape}; expected {shapes}")
             return arr.argmax(axis=1).astype(np.int64), arr
-        if arr.shape != (venv.num_envs,):
-            raise ValueError(f"policy returned shape {arr.shape}; expected ({venv.num_envs},) actions")
+        if arr.shape != (b,):
+            raise ValueError(f"{name}: policy returned shape {arr.shape}; expected ({b},) actions "
+                             f"or ({b}, {n}) scores")
+        if arr.dtype.kind not in "iu":
+            raise ValueError(f"{name}: policy returned actions of dtype {arr.dtype}; expected {shapes} "
+                             "(e.g. scores.argmax(axis=1), or actions.astype(np.int64) if they are whole numbers)")
         return arr.astype(np.int64, copy=False), None
 
     return call
@@ -134,7 +149,7 @@ def evaluate(
     venv = make_vector_env(env_or_id, num_envs=n, **env_kwargs)
     try:
         evaluator: Evaluator = venv.make_evaluator()
-        call = policy_caller(policy, venv)
+        call = policy_caller(policy, venv, _env_name(env_or_id))
         sizes = venv.shard_sizes
         done = np.zeros(n, dtype=np.int64)
         obs, _ = venv.reset(seed=seed)
@@ -155,6 +170,10 @@ def evaluate(
         result = evaluator.compute()
     finally:
         venv.close()
-    env_id = env_or_id if isinstance(env_or_id, str) else getattr(getattr(env_or_id, "spec", None), "id", None)
-    result.update(num_examples=int(sizes.sum()), split=split, env_id=env_id)
+    result.update(num_examples=int(sizes.sum()), split=split, env_id=_env_name(env_or_id))
     return result
+
+
+def _env_name(env_or_id: Any) -> str | None:
+    """The env id of an id or a ``gym.make`` env (None for an env without a spec)."""
+    return env_or_id if isinstance(env_or_id, str) else getattr(getattr(env_or_id, "spec", None), "id", None)

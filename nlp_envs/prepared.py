@@ -47,6 +47,14 @@ from nlp_envs.tokenization import TextEncoder
 DECODED_CACHE_MAX_ROWS = 250_000
 
 
+def _row(i: int, n: int) -> int:
+    """Row ``i`` of ``n`` as a non-negative index (numpy semantics), or ``IndexError``."""
+    j = i + n if i < 0 else i
+    if not 0 <= j < n:
+        raise IndexError(f"row {i} is out of range for a column of {n} rows")
+    return j
+
+
 class TextColumn:
     """A read-only column of strings stored as UTF-8 bytes + offsets.
 
@@ -75,6 +83,7 @@ class TextColumn:
 
     def _decode(self, i: int) -> str:
         o = self._offsets
+        i = _row(i, len(o) - 1)
         return self._bytes[o[i] : o[i + 1]].tobytes().decode("utf-8", "surrogatepass")
 
     def decoded(self) -> np.ndarray | None:
@@ -88,11 +97,18 @@ class TextColumn:
         return self._decoded
 
     def __getitem__(self, i: int) -> str:
+        """Row ``i`` (numpy semantics: ``-1`` is the last row; out of range raises ``IndexError``)."""
         d = self._decoded if self._decoded is not None else self.decoded()
         return d[i] if d is not None else self._decode(i)
 
+    @property
+    def decoded_in_memory(self) -> bool:
+        """Whether the decoded strings are held in memory (a small column after its first access);
+        False for a large column, which decodes each row on demand (a diagnostic)."""
+        return self._decoded is not None
+
     def take(self, indices: np.ndarray) -> np.ndarray:
-        """Strings at ``indices`` as an object array."""
+        """Strings at ``indices`` as an object array (negative indices count from the end)."""
         d = self._decoded if self._decoded is not None else self.decoded()
         if d is not None:
             return d[indices]
@@ -131,7 +147,11 @@ class ListColumn:
         return len(self._offsets) - 1
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return self._values[self._offsets[i] : self._offsets[i + 1]]
+        """Row ``i`` as a view (numpy semantics: ``-1`` is the last row; out of range raises ``IndexError``)."""
+        o = self._offsets
+        if i < 0:
+            i = _row(i, len(o) - 1)
+        return self._values[o[i] : o[i + 1]]
 
     def lengths(self) -> np.ndarray:
         return np.diff(self._offsets)
@@ -191,7 +211,7 @@ def get_prepared(key: str, build: Callable[[], Prepared], *, use_disk: bool = Tr
             _MEMO.move_to_end(key)
             return _MEMO[key]
     if not use_disk:
-        prep = build()
+        prep = check_names(build())
     else:
         root = cache_dir("prepared")
         folder = root / key
@@ -199,13 +219,30 @@ def get_prepared(key: str, build: Callable[[], Prepared], *, use_disk: bool = Tr
             prep = _load_valid(folder)
             if prep is None:
                 _sweep_leftovers(root, key)
-                _save(build(), folder)
+                _save(check_names(build()), folder)
                 prep = _load_valid(folder, full=True, rebuilt=True)  # the memory-mapped copy (or raises)
                 assert prep is not None
     with _LOCK:
         _MEMO[key] = prep
         while len(_MEMO) > _MEMO_SIZE:
             _MEMO.popitem(last=False)
+    return prep
+
+
+def check_names(prep: Prepared) -> Prepared:
+    """``prep`` if every array, text and list name can name its cache files, else ``ValueError``.
+
+    A name becomes part of file names (``a.<name>.npy``, ``t.<name>.values.npy``), whose ``.``-separated
+    parts say what each file holds: a name must be non-empty and hold no ``.`` and no path separator.
+    Checked on every build, cached or not, so that a name is refused where it is made, not lost on reload.
+    """
+    for kind, names in (("arrays", prep.arrays), ("texts", prep.texts), ("lists", prep.lists)):
+        for name in names:
+            if not isinstance(name, str) or not name or any(c in name for c in "./\\\0"):
+                raise ValueError(
+                    f"Prepared.{kind} name {name!r} cannot name a cache file: use a non-empty name without "
+                    "'.', '/', a backslash or NUL (e.g. '_' instead of '.')"
+                )
     return prep
 
 

@@ -345,7 +345,8 @@ def test_the_seed_is_the_vector_env_seed() -> None:
     (lambda obs: 3, ValueError, r"shape \(\); expected \(8,\) actions"),
     (lambda obs: None, ValueError, r"expected \(8,\) actions"),
     (lambda obs: np.zeros((len(obs["input_ids"]), 2, 2)), ValueError, r"shape \(8, 2, 2\)"),
-    (lambda obs: np.zeros((3, 16)), ValueError, r"scores of shape \(3, 16\); expected \(8, n\)"),
+    (lambda obs: np.zeros((3, 16)), ValueError, r"TextCls-v0: policy returned scores of shape \(3, 16\); expected "
+                                                r"\(8,\) integer actions or \(8, 16\) scores"),
     (lambda obs: np.full(len(obs["input_ids"]), 16), gym.error.InvalidAction, r"action 16 of sub-env 0 is out of range"),
     (lambda obs: np.full(len(obs["input_ids"]), -1), gym.error.InvalidAction, r"action -1 .* out of range"),
     (42, TypeError, "policy must be callable"),
@@ -377,21 +378,29 @@ def test_bad_envs_and_settings_are_clear_errors() -> None:
         nlp_envs.evaluate("TextCls-v0", zero, shard_index=16, num_shards=16, **SMALL)
 
 
-@pytest.mark.xfail(strict=True, reason="source gap (reported): policy_caller casts float actions to int64 "
-                                       "(0.9 -> 0) instead of refusing them")
-def test_non_integer_actions_are_refused() -> None:
-    with pytest.raises((TypeError, ValueError)):
-        nlp_envs.evaluate("TextCls-v0", lambda obs: np.full(len(obs["input_ids"]), 2.7), split="test", num_envs=8,
+@pytest.mark.parametrize("value", [2.7, 2.0, True], ids=["fraction", "whole-float", "bool"])
+def test_non_integer_actions_are_refused(value: Any) -> None:
+    """Float (even whole) and bool actions are refused, never cast (2.7 would have played action 2)."""
+    dtype = np.asarray(value).dtype
+    with pytest.raises(ValueError, match=rf"TextCls-v0: policy returned actions of dtype {dtype}; expected \(8,\) "
+                                         r"integer actions or \(8, 16\) scores"):
+        nlp_envs.evaluate("TextCls-v0", lambda obs: np.full(len(obs["input_ids"]), value), split="test", num_envs=8,
                           **SMALL)
 
 
-@pytest.mark.xfail(strict=True, reason="source gap (reported): any (num_envs, m) array is taken for scores, "
-                                       "whatever m: a (num_envs, 1) column of actions becomes action 0 everywhere")
-@pytest.mark.parametrize("width", [1, 3])
+@pytest.mark.parametrize("width", [1, 3, 17])
 def test_scores_of_the_wrong_width_are_refused(width: int) -> None:
-    with pytest.raises(ValueError):
+    """Only ``(num_envs, n)`` is scores: a ``(num_envs, 1)`` column of actions would otherwise be action 0 everywhere."""
+    with pytest.raises(ValueError, match=rf"scores of shape \(8, {width}\); expected \(8,\) integer actions or "
+                                         r"\(8, 16\) scores"):
         nlp_envs.evaluate("TextCls-v0", lambda obs: np.full((len(obs["input_ids"]), width), 3), split="test",
                           num_envs=8, **SMALL)
+
+
+def test_an_env_made_by_gym_make_is_named_in_errors() -> None:
+    env = gym.make("TextCls-v0", **SMALL)
+    with pytest.raises(ValueError, match="TextCls-v0: policy returned actions of dtype float64"):
+        nlp_envs.evaluate(env, lambda obs: np.zeros(len(obs["input_ids"])), split="test", num_envs=8)
 
 
 # -- real data: a shard layout that once reported "an example was scored twice" ----------------------

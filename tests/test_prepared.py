@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -157,19 +158,22 @@ def test_list_column_rows_are_views_of_one_flat_array() -> None:
     assert np.shares_memory(col[3], values)
 
 
-@pytest.mark.xfail(strict=True, reason="source bug (reported): a negative index reads offsets[-1]:offsets[0], an "
-                                       "empty row, where the small TextColumn returns the last row")
 @pytest.mark.parametrize("decoded_max_rows", [prepared.DECODED_CACHE_MAX_ROWS, 2], ids=["small", "large"])
-def test_negative_index_is_the_last_row_or_an_error(decoded_max_rows: int,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_negative_indices_count_from_the_end(decoded_max_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy semantics for small and large columns alike: ``-1`` is the last row, ``-len`` the first, and an index
+    out of range either way raises ``IndexError`` (a large column once returned an empty row for ``-1``)."""
     monkeypatch.setattr(prepared, "DECODED_CACHE_MAX_ROWS", decoded_max_rows)
-    for col, last in ((TextColumn.from_strings(["a", "bb", "ccc"]), "ccc"),
-                      (ListColumn.from_lists([[1], [2, 3], [4, 5, 6]]), [4, 5, 6])):
-        try:
-            got = col[-1]
-        except IndexError:
-            continue  # refusing negative indices would be fine too
-        assert (got.tolist() if isinstance(got, np.ndarray) else got) == last, type(col).__name__
+    text = TextColumn.from_strings(["a", "bb", "ccc"])
+    lists = ListColumn.from_lists([[1], [2, 3], [4, 5, 6]])
+    assert [text[i] for i in (-1, -2, -3)] == ["ccc", "bb", "a"]
+    assert text.take(np.array([-1, 0, -3])).tolist() == ["ccc", "a", "a"]
+    assert [lists[i].tolist() for i in (-1, -2, -3)] == [[4, 5, 6], [2, 3], [1]]
+    assert lists[np.int64(-1)].tolist() == [4, 5, 6]
+    for col in (text, lists):
+        for bad in (3, -4):
+            with pytest.raises(IndexError):
+                col[bad]
+    assert text.decoded_in_memory == (decoded_max_rows >= 3)
 
 
 # -- get_prepared: memo and disk cache ---------------------------------------------------------------
@@ -315,21 +319,24 @@ def test_an_entry_unsound_right_after_writing_is_an_error(prepared_cache: Path, 
         get_prepared(cache_key("unit", "unsound"), lambda: sample(toy_encoder))
 
 
-@pytest.mark.xfail(strict=True, reason="source bug (reported): a column name with a '.' is saved as "
-                                       "a.<name>.npy / t.<name>.values.npy and silently skipped when loading")
-def test_column_names_with_dots_round_trip_or_are_refused(prepared_cache: Path,
-                                                          toy_encoder: TextEncoder) -> None:
+@pytest.mark.parametrize("use_disk", [True, False], ids=["disk", "memory"])
+@pytest.mark.parametrize("kind, name", [("arrays", "ids.v2"), ("texts", "text.raw"), ("lists", "tags.bio"),
+                                        ("arrays", "a/b"), ("texts", "")])
+def test_names_that_cannot_name_a_cache_file_are_refused(prepared_cache: Path, toy_encoder: TextEncoder,
+                                                        kind: str, name: str, use_disk: bool) -> None:
+    """A name with a '.' was saved as ``a.<name>.npy`` and silently skipped on reload: it is refused at build
+    time, with or without the disk cache, and nothing is written."""
     def make() -> Prepared:
         prep = sample(toy_encoder)
-        prep.arrays["ids.v2"] = np.arange(len(TEXTS))
-        prep.texts["text.raw"] = TextColumn.from_strings(TEXTS)
+        col = {"arrays": np.arange(len(TEXTS)), "texts": TextColumn.from_strings(TEXTS),
+               "lists": ListColumn.from_lists([[1]] * len(TEXTS))}[kind]
+        getattr(prep, kind)[name] = col
         return prep
 
-    try:
-        prep = get_prepared(cache_key("unit", "dotted"), make)
-    except ValueError:
-        return  # refusing such names is fine too
-    assert "ids.v2" in prep.arrays and "text.raw" in prep.texts
+    key = cache_key("unit", "bad-name", kind, name, use_disk)
+    with pytest.raises(ValueError, match=rf"Prepared\.{kind} name {re.escape(repr(name))} cannot name a cache file"):
+        get_prepared(key, make, use_disk=use_disk)
+    assert not (prepared_cache / key).exists()
 
 
 # -- tokenize_texts ----------------------------------------------------------------------------------
