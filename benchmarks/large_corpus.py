@@ -50,7 +50,7 @@ print(json.dumps({"construct_s": built,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "num_examples": base.num_examples, "vocab_size": base.encoder.vocab_size,
                   "steps_per_s_after": steps_per_s,
-                  "python_text_objects_held": base._texts._decoded is not None}))
+                  "python_text_objects_held": base.prepared.texts["text"].decoded_in_memory}))
 """
 
 
