@@ -103,7 +103,7 @@ def test_family_heads_unchanged(env_id):
     actions = torch.zeros(4, T, dtype=torch.long)
     step_mask = torch.ones(4, T, dtype=torch.bool)
     with torch.no_grad():
-        want, got = ref.evaluate(o, actions, step_mask), pol.evaluate(o, actions, step_mask)
+        want, got = ref.score_actions(o, actions, step_mask), pol.score_actions(o, actions, step_mask)
         for x, y in zip(_flat(want), _flat(got)):
             torch.testing.assert_close(x, y, atol=1e-4, rtol=1e-4)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import nlp_envs  # noqa: F401
-from nlp_envs.agents.greedy import GreedyPolicy, _next_token_logits
+from nlp_envs.agents.greedy import GreedyPolicy
 from nlp_envs.agents.policy import apply_mask, to_torch
 from nlp_envs.agents.run import build_policy
 
@@ -38,7 +38,7 @@ def test_kv_cached_greedy_equals_full_forward(env_kwargs: dict) -> None:
         with torch.no_grad():
             o = to_torch(obs, torch.device("cpu"))
             n = o["reply_length"].reshape(-1)
-            logits, _ = _next_token_logits(policy, o, n, o["context_ids"].shape[1])
+            logits, _ = policy.next_token_logits(o, n)
             full = apply_mask(logits, None if mask is None else torch.as_tensor(mask)).argmax(-1).numpy()
         live = n.numpy() < o["reply_ids"].shape[1]
         assert (action[live] == full[live]).all()

@@ -55,7 +55,7 @@ def test_bundled_minilm_is_bf16_on_disk_and_loads_as_float32(tmp_path: Path, mon
     import torch
     from safetensors import safe_open
 
-    from nlp_envs.agents.policy import build_encoder
+    from nlp_envs.agents.policy import build_backbone
 
     src = minilm_dir()
     bundle.write_minilm(tmp_path)
@@ -64,7 +64,7 @@ def test_bundled_minilm_is_bf16_on_disk_and_loads_as_float32(tmp_path: Path, mon
     with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
         assert f.get_tensor("encoder.layer.0.attention.self.query.weight").dtype == torch.bfloat16
     monkeypatch.setenv("NLP_ENVS_MINILM_DIR", str(tmp_path))
-    enc, hidden = build_encoder("minilm", 30522, 64)
+    enc, hidden = build_backbone("minilm", 30522, 64)
     assert hidden == 384 and {p.dtype for p in enc.parameters()} == {torch.float32}
 
 

@@ -189,11 +189,11 @@ class Checks:
                 d["imports"][mod] = "ok"
             except Exception as e:  # noqa: BLE001 - reported, not fatal
                 d["imports"][mod] = _error(e)
-        from nlp_envs.agents.policy import build_encoder
+        from nlp_envs.agents.policy import build_backbone
         from nlp_envs.tokenization import minilm_dir
 
         d["minilm_dir"] = str(minilm_dir())
-        enc, hidden = build_encoder("minilm", 30522, 128)
+        enc, hidden = build_backbone("minilm", 30522, 128)
         d["minilm_param_dtype"] = str(next(enc.parameters()).dtype).replace("torch.", "")
         enc.to(self.args.device)
         ids = torch.randint(1000, 2000, (4, 16), device=self.args.device)

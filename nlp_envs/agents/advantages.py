@@ -15,7 +15,7 @@ from nlp_envs.agents.rollout import Episodes
 def score(policy: Policy, ep: Episodes, amp: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Teacher-forced ``(logp, entropy, values)`` of the episodes' actions under ``policy``, each (B, T)."""
     with amp:
-        logits, values = policy.evaluate(ep.first_obs, ep.actions, ep.mask)
+        logits, values = policy.score_actions(ep.first_obs, ep.actions, ep.mask)
     logprobs = torch.log_softmax(apply_mask(logits, ep.action_masks), -1)  # (B, T, A)
     logp = logprobs.gather(-1, ep.actions[..., None]).squeeze(-1)
     entropy = -(logprobs.exp() * logprobs).sum(-1)

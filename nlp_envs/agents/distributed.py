@@ -23,7 +23,7 @@ sub-envs (``num_envs`` is per rank: the global batch is ``world_size * num_envs`
 - **Gradients**: averaged over ranks in :meth:`nlp_envs.agents.run.Run.optimize` between ``backward`` and
   clipping (one all-reduce of the flattened gradients). ``DistributedDataParallel`` is not used: its
   hooks are tied to ``module.forward``, and the policies are driven through ``begin``/``step``/
-  ``evaluate``. Each loss is a mean over a rank's equal-sized batch, so the average of the ranks'
+  ``score_actions``. Each loss is a mean over a rank's equal-sized batch, so the average of the ranks'
   gradients is the gradient of the global batch's loss (exactly for per-example means; per-token
   means weigh each rank's tokens by its own token count).
 - **Control flow**: step counts are summed and logged metrics averaged over ranks (``steps_per_second``

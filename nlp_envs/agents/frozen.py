@@ -280,10 +280,20 @@ def _check_shard(path: Path, tokens: torch.Tensor, offsets: torch.Tensor, hidden
 # ----------------------------------------------------------------------------------------------
 # the frozen encoder
 # ----------------------------------------------------------------------------------------------
-class _FrozenEncoder:
-    """Mixed into the encoder's own class (so the module, its parameters and state_dict keys stay)."""
+class FrozenEncoder:
+    """Mixed into the encoder's own class (so the module, its parameters and state_dict keys stay).
 
-    _frozen_cache: FrozenCache
+    :func:`freeze_backbone` sets a frozen encoder's class to ``Frozen<its class>`` (this mixin first) and its
+    :attr:`frozen_cache`. It overrides ``train``, ``compile`` and ``forward``; its own state and helpers are
+    named ``frozen_*`` / ``_frozen_*`` so that they cannot clash with the wrapped model's attributes.
+
+    Attributes:
+        frozen_cache: the :class:`FrozenCache` this encoder reads and fills (shared by every encoder frozen
+            with the same key in this process; replaced by a fresh in-memory one when loaded weights differ
+            from those the cache encoded).
+    """
+
+    frozen_cache: FrozenCache
 
     def train(self, mode: bool = True):  # always eval: dropout stays off
         return super().train(False)  # type: ignore[misc]
@@ -296,12 +306,13 @@ class _FrozenEncoder:
         dev = next(self.parameters()).device  # type: ignore[attr-defined]
         with torch.no_grad(), torch.autocast(dev.type, enabled=False):
             out = super().forward(input_ids=ids.to(dev), attention_mask=mask.to(dev))  # type: ignore[misc]
-        self._frozen_cache.encoder_calls += 1
+        self.frozen_cache.encoder_calls += 1
         return out.last_hidden_state
 
-    def _frozen_ensure(self, ids: np.ndarray, lengths: np.ndarray, keys: list[bytes] | None = None) -> None:
-        """Encode the rows of ``ids (N, L)`` (real tokens: the first ``lengths``) missing from the table."""
-        cache = self._frozen_cache
+    def frozen_ensure(self, ids: np.ndarray, lengths: np.ndarray, keys: list[bytes] | None = None) -> None:
+        """Encode the rows of ``ids (N, L)`` (real tokens: the first ``lengths``) missing from the table
+        (``keys``: the rows' keys when the caller has them already; used by :func:`precompute`)."""
+        cache = self.frozen_cache
         if keys is None:
             ids = np.ascontiguousarray(ids, dtype=np.int32)
             keys = [ids[i, :n].tobytes() for i, n in enumerate(lengths.tolist())]
@@ -346,8 +357,8 @@ class _FrozenEncoder:
         prefix = (mask_np == (np.arange(L)[None] < lengths[:, None])).all(1)  # right padding
         keys = [ids_np[i, :n].tobytes() for i, n in enumerate(lengths.tolist())]
         lengths_ok = np.where(prefix, lengths, 0)
-        self._frozen_ensure(ids_np, lengths_ok, keys)
-        cache = self._frozen_cache
+        self.frozen_ensure(ids_np, lengths_ok, keys)
+        cache = self.frozen_cache
         index = cache.index
         rows = np.asarray([index.get(k, -1) if n > 0 else -1 for k, n in zip(keys, lengths_ok.tolist())],
                           np.int64)
@@ -366,10 +377,10 @@ _CLASSES: dict[type, type] = {}
 
 
 def _frozen_class(cls: type) -> type:
-    if issubclass(cls, _FrozenEncoder):
+    if issubclass(cls, FrozenEncoder):
         return cls
     if cls not in _CLASSES:
-        _CLASSES[cls] = type(f"Frozen{cls.__name__}", (_FrozenEncoder, cls), {"__module__": __name__})
+        _CLASSES[cls] = type(f"Frozen{cls.__name__}", (FrozenEncoder, cls), {"__module__": __name__})
     return _CLASSES[cls]
 
 
@@ -443,8 +454,8 @@ def freeze_backbone(policy: nn.Module, *, backbone: str, env_id: str, env_kwargs
         fam = getattr(policy, "family", type(policy).__name__)
         raise ValueError(f"freeze_backbone supports encoder policies (classify, tag, select, multilabel, "
                          f"choice), not {fam!r}: a frozen decoder would leave generation nothing to learn")
-    if isinstance(encoder, _FrozenEncoder):
-        return encoder._frozen_cache
+    if isinstance(encoder, FrozenEncoder):
+        return encoder.frozen_cache
     hidden_size = int(encoder.config.hidden_size)
     folder, facts = cache_folder(backbone, env_id, env_kwargs, dtype)
     key = folder.name if disk else f"memory-{uuid.uuid4().hex}"
@@ -468,7 +479,7 @@ def freeze_backbone(policy: nn.Module, *, backbone: str, env_id: str, env_kwargs
     for p in encoder.parameters():
         p.requires_grad_(False)
     encoder.__class__ = _frozen_class(type(encoder))
-    encoder._frozen_cache = cache
+    encoder.frozen_cache = cache
     encoder.eval()
     fingerprint = _weights_fingerprint(encoder)
 
@@ -478,7 +489,7 @@ def freeze_backbone(policy: nn.Module, *, backbone: str, env_id: str, env_kwargs
             warnings.warn("freeze_backbone: the encoder's weights changed after freezing (a checkpoint of a "
                           "fine-tuned encoder?); the cached features are dropped and this policy encodes "
                           "afresh, in memory only", RuntimeWarning, stacklevel=2)
-            module._frozen_cache = FrozenCache(hidden_size, dtype, None)
+            module.frozen_cache = FrozenCache(hidden_size, dtype, None)
             fingerprint = _weights_fingerprint(module)
 
     encoder.register_load_state_dict_post_hook(check_weights)
@@ -488,9 +499,9 @@ def freeze_backbone(policy: nn.Module, *, backbone: str, env_id: str, env_kwargs
 def cache_of(policy: nn.Module) -> FrozenCache:
     """The :class:`FrozenCache` of a frozen policy."""
     enc = getattr(policy, "encoder", None)
-    if not isinstance(enc, _FrozenEncoder):
+    if not isinstance(enc, FrozenEncoder):
         raise ValueError("this policy's encoder is not frozen (call nlp_envs.agents.frozen.freeze_backbone first)")
-    return enc._frozen_cache
+    return enc.frozen_cache
 
 
 def flush(policy: nn.Module | None = None) -> None:
@@ -552,14 +563,14 @@ def precompute(policy: nn.Module, env_id: str, env_kwargs: dict[str, Any] | None
     :func:`flush`; returns the number of rows encoded. Training and evaluation on those splits then
     never run the encoder. ``env_kwargs`` as for the policy (with the backbone's ``tokenizer``)."""
     enc = getattr(policy, "encoder", None)
-    if not isinstance(enc, _FrozenEncoder):
+    if not isinstance(enc, FrozenEncoder):
         raise ValueError("precompute needs a frozen policy: call nlp_envs.agents.frozen.freeze_backbone first")
-    cache = enc._frozen_cache
+    cache = enc.frozen_cache
     before = cache.encoded_rows
     for split in splits:
         for ids, lengths in _split_rows(policy.family, env_id, split, dict(env_kwargs or {})):
             lengths = np.asarray(lengths, np.int64)
             for a in range(0, len(lengths), block):  # bounded temporary memory per block
-                enc._frozen_ensure(np.asarray(ids[a : a + block]), lengths[a : a + block])
+                enc.frozen_ensure(np.asarray(ids[a : a + block]), lengths[a : a + block])
     cache.flush()
     return cache.encoded_rows - before

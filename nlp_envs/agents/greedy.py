@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nlp_envs.agents.policy import NEG, Policy, _positions, apply_mask, left_align, to_torch
+from nlp_envs.agents.policy import NEG, Policy, apply_mask, to_torch
 
 
 class GreedyPolicy:
@@ -48,7 +48,7 @@ class GreedyPolicy:
         scores[torch.arange(B, device=self.device), tok] = 0.0
         off = ~on_plan
         if bool(off.any()):  # not the planned reply: score this step with a full forward
-            logits, _ = _next_token_logits(p, {k: v[off] for k, v in o.items()}, n[off], o["context_ids"].shape[1])
+            logits, _ = p.next_token_logits({k: v[off] for k, v in o.items()}, n[off])
             scores[off] = apply_mask(logits.float(), None if m is None else m[off])
         return scores.cpu().numpy()
 
@@ -88,15 +88,3 @@ class GreedyPolicy:
         m = None if action_masks is None else torch.as_tensor(action_masks, device=self.device)
         return apply_mask(logits, m).cpu().numpy()
 
-
-def _next_token_logits(p: Any, o: dict[str, torch.Tensor], n: torch.Tensor, ctx_len: int):
-    """Logits of the next reply token after ``n`` reply tokens (one full forward)."""
-    ctx, cmask = left_align(o["context_ids"], o["context_mask"])
-    R = o["reply_ids"].shape[1]
-    rmask = (torch.arange(R, device=n.device)[None] < n[:, None]).long()
-    ids = torch.cat([ctx, o["reply_ids"] * rmask], 1)
-    mask = torch.cat([cmask, rmask], 1)
-    logits, value, _ = p._forward(ids, mask, _positions(mask))
-    last = ctx_len - 1 + n  # (B,)
-    rows = torch.arange(len(n), device=n.device)
-    return logits[rows, last], value[rows, last]

@@ -21,8 +21,10 @@ losses of every algorithm and the supervised trainer:
   classification, selection and multiple choice, an MLP for tagging and multi-label picks, one cached
   token for generation); tagging and multi-label read the step's own observation (``per_step_obs``),
   the others get ``obs=None`` from the rollout;
-* ``evaluate(first_obs, actions (B, T), step_mask (B, T)) -> (logits (B, T, A), values (B, T))``:
+* ``score_actions(first_obs, actions (B, T), step_mask (B, T)) -> (logits (B, T, A), values (B, T))``:
   the whole episode teacher-forced in one forward pass (PPO/GRPO re-scoring, supervised learning).
+  (Not :func:`nlp_envs.evaluate`, which runs a policy over a split: the greedy policy of
+  :mod:`nlp_envs.agents.greedy` wraps these entry points for it.)
 
 Pooling is the masked mean of the last hidden states (as sentence-transformers pools MiniLM): from
 scratch it learns several times faster than the ``[CLS]`` vector, which must first learn to attend.
@@ -126,8 +128,12 @@ def env_kwargs_for_backbone(backbone: str, env_kwargs: dict[str, Any] | None) ->
     return kwargs
 
 
-def build_encoder(backbone: str, vocab_size: int, max_positions: int) -> tuple[nn.Module, int]:
-    """A BERT-style encoder (no pooler) and its hidden size."""
+def build_backbone(backbone: str, vocab_size: int, max_positions: int) -> tuple[nn.Module, int]:
+    """The encoder families' backbone: a BERT-style encoder model (no pooler) and its hidden size.
+
+    (Generation's decoder is :func:`build_decoder`; the env's tokenizer is
+    :func:`nlp_envs.tokenization.build_encoder`.)
+    """
     from transformers import AutoModel, BertConfig, BertModel
 
     d = pretrained_dir(backbone)
@@ -237,7 +243,8 @@ def left_align(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tor
 # policies
 # ----------------------------------------------------------------------------------------------
 class Policy(nn.Module):
-    """Base class: the three entry points of the module doc, plus the greedy act used by evaluation."""
+    """Base class: the three entry points of the module doc (``begin``, ``step``, ``score_actions``) and
+    ``max_steps``; greedy evaluation is :class:`nlp_envs.agents.greedy.GreedyPolicy`, built on them."""
 
     family: str = ""
     #: True when ``step`` reads the step's own observation (the rollout then passes it; else ``obs=None``).
@@ -253,7 +260,10 @@ class Policy(nn.Module):
     def step(self, obs: dict[str, torch.Tensor], state: Any, t: int) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
-    def evaluate(self, first_obs: dict[str, torch.Tensor], actions: torch.Tensor, step_mask: torch.Tensor):
+    def score_actions(self, first_obs: dict[str, torch.Tensor], actions: torch.Tensor,
+                      step_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced scores of given episodes: ``(logits (B, T, A), values (B, T))`` for the actions
+        ``(B, T)`` taken from ``first_obs`` (steps where ``step_mask`` is 0 are padding)."""
         raise NotImplementedError
 
     def max_steps(self, first_obs: dict[str, np.ndarray]) -> int:
@@ -268,7 +278,7 @@ class ClassifyPolicy(Policy):
 
     def __init__(self, num_actions: int, backbone: str, vocab_size: int, max_length: int) -> None:
         super().__init__(num_actions)
-        self.encoder, h = build_encoder(backbone, vocab_size, max_length)
+        self.encoder, h = build_backbone(backbone, vocab_size, max_length)
         self.head = nn.Linear(h, num_actions)
         self.value_head = mlp(h, h, 1)
 
@@ -284,7 +294,7 @@ class ClassifyPolicy(Policy):
     def step(self, obs, state, t):
         return state
 
-    def evaluate(self, first_obs, actions, step_mask):
+    def score_actions(self, first_obs, actions, step_mask):
         logits, value = self.begin(first_obs)
         return logits[:, None], value[:, None]  # (B, 1, A), (B, 1)
 
@@ -297,7 +307,7 @@ class TagPolicy(Policy):
 
     def __init__(self, num_actions: int, backbone: str, vocab_size: int, max_length: int) -> None:
         super().__init__(num_actions)
-        self.encoder, h = build_encoder(backbone, vocab_size, max_length)
+        self.encoder, h = build_backbone(backbone, vocab_size, max_length)
         self.tag_emb = nn.Embedding(num_actions + 1, h)  # index num_actions = "no previous tag"
         self.head = mlp(2 * h, h, num_actions)
         self.value_head = mlp(2 * h, h, 1)
@@ -319,7 +329,7 @@ class TagPolicy(Policy):
         prev = prev_all[rows, pos].clamp(0, self.num_actions)  # tag of word pos-1 (or "none")
         return self._heads(state[rows, pos], prev)
 
-    def evaluate(self, first_obs, actions, step_mask):
+    def score_actions(self, first_obs, actions, step_mask):
         words = self.begin(first_obs)[:, : actions.shape[1]]  # (B, T, H)
         prev = torch.cat([torch.full_like(actions[:, :1], self.num_actions), actions[:, :-1]], 1)
         return self._heads(words, prev)
@@ -335,7 +345,7 @@ class SelectPolicy(Policy):
 
     def __init__(self, num_actions: int, backbone: str, vocab_size: int, max_length: int) -> None:
         super().__init__(num_actions)
-        self.encoder, h = build_encoder(backbone, vocab_size, max_length)
+        self.encoder, h = build_backbone(backbone, vocab_size, max_length)
         self.query = nn.Linear(h, h)
         self.value_head = mlp(h, h, 1)
         self.scale = 1.0 / math.sqrt(h)
@@ -355,7 +365,7 @@ class SelectPolicy(Policy):
     def step(self, obs, state, t):
         return state
 
-    def evaluate(self, first_obs, actions, step_mask):
+    def score_actions(self, first_obs, actions, step_mask):
         logits, value = self.begin(first_obs)
         return logits[:, None], value[:, None]
 
@@ -393,6 +403,20 @@ class GeneratePolicy(Policy):
                 self.feed(state, tok)
         return torch.stack(out, 1)
 
+    def next_token_logits(self, obs: dict[str, torch.Tensor], n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits (B, A), value (B,))`` of the next reply token after the first ``n`` ``(B,)`` tokens of
+        ``obs["reply_ids"]``, by one full forward over context + reply (no KV cache): scores a step of any
+        reply, e.g. one the greedy plan of :meth:`greedy_replies` did not choose."""
+        ctx, cmask = left_align(obs["context_ids"], obs["context_mask"])
+        R = obs["reply_ids"].shape[1]
+        rmask = (torch.arange(R, device=n.device)[None] < n[:, None]).long()
+        ids = torch.cat([ctx, obs["reply_ids"] * rmask], 1)
+        mask = torch.cat([cmask, rmask], 1)
+        logits, value, _ = self._forward(ids, mask, _positions(mask))
+        last = ctx.shape[1] - 1 + n  # (B,): the last context token, then n reply tokens
+        rows = torch.arange(len(n), device=n.device)
+        return logits[rows, last], value[rows, last]
+
     def begin(self, obs):
         from transformers import DynamicCache
 
@@ -411,7 +435,7 @@ class GeneratePolicy(Policy):
         state["pos"] = state["pos"] + 1
         state["logits"], state["value"] = logits[:, -1], value[:, -1]
 
-    def evaluate(self, first_obs, actions, step_mask):
+    def score_actions(self, first_obs, actions, step_mask):
         ctx, cmask = left_align(first_obs["context_ids"], first_obs["context_mask"])
         Lc, T = ctx.shape[1], actions.shape[1]
         ids = torch.cat([ctx, actions], 1)
@@ -433,7 +457,7 @@ class MultiLabelPolicy(Policy):
     one mean vector must otherwise carry every aspect at once). Each step adds a set-aware term:
     ``logits = [s, 0] + MLP([p; W chosen])``, so STOP acts as a learned, set-dependent threshold on the
     label scores; the value head reads the same ``[p; W chosen]``. ``step`` reads the step's
-    ``chosen`` multi-hot (``per_step_obs``); ``evaluate`` rebuilds it from the episode's actions
+    ``chosen`` multi-hot (``per_step_obs``); ``score_actions`` rebuilds it from the episode's actions
     (cumulative one-hot of the earlier picks, STOP excluded). Picked labels get the masked logit (the
     env masks them too), so the greedy policy never repeats one even when called without masks.
     """
@@ -444,7 +468,7 @@ class MultiLabelPolicy(Policy):
     def __init__(self, num_actions: int, backbone: str, vocab_size: int, max_length: int) -> None:
         super().__init__(num_actions)
         self.num_labels = k = num_actions - 1
-        self.encoder, h = build_encoder(backbone, vocab_size, max_length)
+        self.encoder, h = build_backbone(backbone, vocab_size, max_length)
         self.label_query = nn.Parameter(torch.randn(k, h) / math.sqrt(h))
         self.label_weight = nn.Parameter(torch.randn(k, h) / math.sqrt(h))
         self.label_bias = nn.Parameter(torch.zeros(k))
@@ -472,7 +496,7 @@ class MultiLabelPolicy(Policy):
     def step(self, obs, state, t):
         return self._heads(state, obs["chosen"])
 
-    def evaluate(self, first_obs, actions, step_mask):
+    def score_actions(self, first_obs, actions, step_mask):
         text, scores = self.begin(first_obs)  # (B, H), (B, K)
         T = actions.shape[1]
         picks = F.one_hot(actions.clamp(0, self.num_labels), self.num_actions)[..., : self.num_labels]  # STOP: 0
@@ -523,7 +547,7 @@ class ChoicePolicy(Policy):
                  max_options: int | None = None) -> None:
         super().__init__(num_actions)
         self.max_options = int(max_options or num_actions)
-        self.encoder, h = build_encoder(backbone, vocab_size, max_length)
+        self.encoder, h = build_backbone(backbone, vocab_size, max_length)
         self.query = nn.Linear(h, h)
         self.maxsim_weight = nn.Linear(h, 2)  # (word-embedding MaxSim, contextual MaxSim) weights from q
         self.value_head = mlp(h, h, 1)
@@ -551,7 +575,7 @@ class ChoicePolicy(Policy):
     def step(self, obs, state, t):
         return state
 
-    def evaluate(self, first_obs, actions, step_mask):
+    def score_actions(self, first_obs, actions, step_mask):
         logits, value = self.begin(first_obs)
         return logits[:, None], value[:, None]
 

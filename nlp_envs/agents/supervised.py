@@ -1,7 +1,7 @@
 """Supervised reference: the same backbones and heads, trained with cross-entropy on the gold actions.
 
 Gold comes from the env's prepared arrays (``env.unwrapped.prepared.arrays`` and friends), and each
-example is scored teacher-forced by ``policy.evaluate`` exactly as PPO re-scores an episode:
+example is scored teacher-forced by ``policy.score_actions`` exactly as PPO re-scores an episode:
 
 | family     | first observation (per example)                 | gold actions                                  |
 |------------|-------------------------------------------------|-----------------------------------------------|
@@ -168,7 +168,7 @@ class GoldData:
 def loss_on(run: Run, obs: dict[str, torch.Tensor], actions: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Teacher-forced cross-entropy over the real steps, and the accuracy of the argmax."""
     with run.amp:
-        logits, _ = run.policy.evaluate(obs, actions, mask)  # (B, T, A)
+        logits, _ = run.policy.score_actions(obs, actions, mask)  # (B, T, A)
     logits = logits.float()[mask]  # (N, A)
     gold = actions[mask]
     smoothing = getattr(run.cfg, "label_smoothing", 0.0)
