@@ -713,7 +713,8 @@ class NlpVectorEnv(gym.vector.VectorEnv):
         return self.env.flatten_obs(obs, batched=True) if self.obs_mode == "flat" else obs
 
     def _begin_infos(self, env_ids: np.ndarray) -> dict[str, Any]:
-        return _vector_info(self._begin(env_ids), env_ids, self.num_envs)
+        """Reset infos of the sub-envs ``env_ids`` (distinct and sorted: ``np.flatnonzero``)."""
+        return _vector_info(self._begin(env_ids), env_ids, self.num_envs, ordered=True)
 
     def _finish_infos(self, infos: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
         """Lean keys for every sub-env of ``rows`` (bool mask), defaults where a key did not apply;
@@ -722,7 +723,7 @@ class NlpVectorEnv(gym.vector.VectorEnv):
         for k, default in self._lean_spec.items():
             if k in infos:
                 arr, mask = infos[k], infos[f"_{k}"]
-                if default is not None and not np.array_equal(mask, rows):
+                if default is not None and (mask ^ rows).any():  # (num_envs,) bools: a cheap array_equal
                     arr = arr.copy()
                     arr[rows & ~mask] = default
             elif default is None:
@@ -813,7 +814,7 @@ class NlpVectorEnv(gym.vector.VectorEnv):
             rewards[active] = r
             terminated[active] = te
             truncated[active] = tr
-            infos = _vector_info(step_infos, active, n)
+            infos = _vector_info(step_infos, active, n, ordered=True)
             for ids, values in self._subset_infos:
                 infos = _merge_vector_infos(infos, _vector_info(values, ids, n))
             self._subset_infos.clear()
@@ -867,18 +868,32 @@ class NlpVectorEnv(gym.vector.VectorEnv):
         self.env.close()
 
 
-def _vector_info(values: dict[str, Any], env_ids: np.ndarray, num_envs: int) -> dict[str, Any]:
-    """Per-env values for ``env_ids`` as Gymnasium vector infos (``key`` array + ``_key`` mask)."""
+def _vector_info(values: dict[str, Any], env_ids: np.ndarray, num_envs: int, ordered: bool = False
+                 ) -> dict[str, Any]:
+    """Per-env values for ``env_ids`` as Gymnasium vector infos (``key`` array + ``_key`` mask).
+
+    ``ordered``: ``env_ids`` are distinct and sorted (``np.flatnonzero``), so that when there are
+    ``num_envs`` of them they are every sub-env in order and a numeric value is copied as it is."""
     out: dict[str, Any] = {}
+    every = ordered and len(env_ids) == num_envs
     for k, v in values.items():
         v = np.asarray(v) if not isinstance(v, np.ndarray) else v
-        if v.ndim > 1:  # per-env arrays (e.g. action masks) are stacked, as in SyncVectorEnv
+        kind = v.dtype.kind
+        if every and kind in "iufb" and v.shape[:1] == (num_envs,):
+            if v.ndim > 1:  # per-env arrays (e.g. action masks) are stacked, as in SyncVectorEnv
+                arr = np.array(v)  # (a fresh, contiguous copy)
+            else:
+                arr = v.astype(np.int64 if kind in "iu" else np.float64 if kind == "f" else bool)
+            out[k] = arr
+            out[f"_{k}"] = np.ones(num_envs, dtype=bool)
+            continue
+        if v.ndim > 1:
             arr = np.zeros((num_envs, *v.shape[1:]), dtype=v.dtype)
-        elif v.dtype.kind in "iu":
+        elif kind in "iu":
             arr = np.zeros(num_envs, dtype=np.int64)
-        elif v.dtype.kind == "f":
+        elif kind == "f":
             arr = np.zeros(num_envs, dtype=np.float64)
-        elif v.dtype.kind == "b":
+        elif kind == "b":
             arr = np.zeros(num_envs, dtype=bool)
         else:
             arr = np.full(num_envs, None, dtype=object)
