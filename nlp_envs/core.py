@@ -44,14 +44,17 @@ Example order
     examples in index order, for evaluation; with ``shard_index``/``num_shards`` an env visits only
     ``indices[shard_index::num_shards]`` (the vector env shards the split across its sub-envs, so one
     pass of all of them visits every example exactly once). ``reset(seed=...)`` restarts the pass.
+    The native vector env's order is public for trainers: :meth:`NlpVectorEnv.order_state` /
+    :meth:`~NlpVectorEnv.set_order_state` (a checkpoint's copy, replayed exactly),
+    :meth:`~NlpVectorEnv.reseed_sub_envs` (sub-envs given one seed play the same examples) and
+    :meth:`~NlpVectorEnv.restart_order`.
 """
 
 from __future__ import annotations
 
 import operator
 from abc import abstractmethod
-from collections.abc import Mapping
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, SupportsFloat
 
 import gymnasium as gym
@@ -677,6 +680,85 @@ class NlpVectorEnv(gym.vector.VectorEnv):
         """Sub-envs whose next ``step`` is an autoreset (NEXT_STEP; their action will be ignored), or
         (DISABLED) that must be reset before the next step."""
         return self._autoreset.copy()
+
+    # -- the example order: where each sub-env stands (checkpoints, GRPO's grouped waves) ----------------
+    def order_state(self) -> dict[str, Any]:
+        """Where every sub-env stands in its example order, as a copy for :meth:`set_order_state` (what a
+        trainer's checkpoint saves).
+
+        Keys: ``env_rngs``, each sub-env's generator state (``bit_generator.state`` dicts: JSON values);
+        ``perm``, the ``(num_envs, n)`` permutations being walked (``order="shuffle"``; None in sequential
+        order); ``pos``, each sub-env's ``(num_envs,)`` position in its pass. ``json.dumps(state,
+        default=nlp_envs.jsonable.json_default)`` writes it as JSON; :meth:`set_order_state` takes the lists
+        back. Before the first ``reset`` it describes generators that the first reset replaces.
+        """
+        vo = self._vorder
+        perm = getattr(vo, "perm", None)
+        return {"env_rngs": [r.bit_generator.state for r in self._rngs],
+                "perm": None if perm is None else perm.copy(), "pos": vo.pos.copy()}
+
+    def set_order_state(self, state: Mapping[str, Any]) -> None:
+        """Put every sub-env back where :meth:`order_state` found it (of this env or of one built with the
+        same arguments): the examples its next resets and autoresets start are those the saved env would
+        have started next. The episodes under way are left as they are.
+
+        Call it after the first ``reset`` (which draws every sub-env's generator afresh: ``ResetNeeded``
+        before). Raises ``ValueError``, changing nothing, when ``state`` does not fit this env (keys, number
+        of sub-envs, the order's kind or size).
+        """
+        self._require_started("set_order_state")
+        missing = {"env_rngs", "perm", "pos"} - set(state)
+        if missing:
+            raise ValueError(f"order state lacks the keys {sorted(missing)}: expected env_rngs, perm and pos "
+                             "(see order_state())")
+        rngs = list(state["env_rngs"])
+        if len(rngs) != self.num_envs:
+            raise ValueError(f"an order state of {len(rngs)} sub-envs does not fit this env of {self.num_envs} sub-envs")
+        vo = self._vorder
+        pos = np.asarray(state["pos"])
+        if pos.shape != vo.pos.shape or pos.dtype.kind not in "iu" or ((pos < 0) | (pos > vo.sizes)).any():
+            raise ValueError(f"order state pos {pos.tolist()!r} does not fit this env: expected {self.num_envs} "
+                             f"positions in [0, {vo.sizes.tolist()}]")
+        perm = getattr(vo, "perm", None)
+        if (perm is None) != (state["perm"] is None):
+            raise ValueError(f"order state perm is {'None' if state['perm'] is None else 'an array'}: it is of a "
+                             f"{'sequential' if state['perm'] is None else 'shuffled'} order, this env's order is "
+                             f"{self.order!r}")
+        if perm is not None:
+            new_perm = np.asarray(state["perm"])
+            if new_perm.shape != perm.shape:
+                raise ValueError(f"order state perm has shape {new_perm.shape}; this env's order has {perm.shape} "
+                                 "(num_envs, examples per pass): was it saved for another split or shard?")
+        for r, s in zip(self._rngs, rngs):
+            r.bit_generator.state = s
+        if perm is not None:
+            perm[...] = new_perm
+        vo.pos[...] = pos
+
+    def reseed_sub_envs(self, seeds: Sequence[int]) -> None:
+        """Give sub-env ``i`` a new generator seeded with ``seeds[i]`` and restart its example order, as
+        ``reset(seed=seeds)`` does, without starting episodes: each sub-env's next reset or autoreset draws
+        from its new order. Sub-envs given one seed then play the same examples (GRPO's groups).
+
+        Call it after the first ``reset`` (``ResetNeeded`` before: the first reset draws fresh generators).
+        """
+        self._require_started("reseed_sub_envs")
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} sub-envs")
+        for i, s in enumerate(seeds):
+            self._rngs[i] = seeding.np_random(s)[0]
+        self._vorder.restart()
+
+    def restart_order(self, env_ids: Sequence[int] | np.ndarray | None = None) -> None:
+        """Start a new pass of the example order at the next draw of the sub-envs ``env_ids`` (None: all):
+        in sequential order sub-env ``i`` starts again at example ``i``; in shuffle order it draws a new
+        permutation from its generator (which is not reseeded)."""
+        self._vorder.restart(slice(None) if env_ids is None else np.asarray(env_ids, dtype=np.int64))
+
+    def _require_started(self, what: str) -> None:
+        if not self._started:
+            raise ResetNeeded(f"call reset() before {what}(): the first reset draws every sub-env's generator afresh")
 
     def _report_subset(self, env_ids: np.ndarray, values: dict[str, Any]) -> None:
         """From :meth:`_advance`: info values for some of the stepped sub-envs only (e.g. the ones

@@ -36,14 +36,10 @@ class WaveSampler:
     def start(self) -> dict[str, np.ndarray]:
         if self.group_size > 1:
             # Same as reset(seed=[s_0]*G + [s_1]*G + ...): the G sub-envs of a group get one generator.
-            from gymnasium.utils import seeding
-
             seeds = self.rng.integers(0, 2**31 - 1, size=self.num_envs // self.group_size)
             if not self.started:
                 self.venv.reset(seed=self.seed)
-            for i, s in enumerate(np.repeat(seeds, self.group_size)):
-                self.base._rngs[i] = seeding.np_random(int(s))[0]
-            self.base._vorder.restart()
+            self.base.reseed_sub_envs(np.repeat(seeds, self.group_size).tolist())
             obs, self.last_info = self.venv.reset()
         elif not self.started:
             obs, self.last_info = self.venv.reset(seed=self.seed)
@@ -59,24 +55,18 @@ class WaveSampler:
     def step(self, actions: np.ndarray):
         return self.venv.step(actions)
 
-    # data order (checkpoints): the vector env's per-sub-env generators and permutation cursors
+    # data order (checkpoints): this sampler's generator and the vector env's order (per-sub-env generators
+    # and permutation cursors, NlpVectorEnv.order_state); the keys are those of older checkpoints
     def state_dict(self) -> dict[str, Any]:
-        vo = self.base._vorder
         return {"started": self.started, "episodes": self.episodes, "rng": self.rng.bit_generator.state,
-                "env_rngs": [r.bit_generator.state for r in self.base._rngs],
-                "perm": getattr(vo, "perm", None), "pos": vo.pos.copy()}
+                **self.base.order_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.episodes = int(state.get("episodes", 0))
         if state["started"]:
             self.venv.reset(seed=self.seed)  # marks the env started; the order is overwritten below
-            for r, s in zip(self.base._rngs, state["env_rngs"]):
-                r.bit_generator.state = s
-            vo = self.base._vorder
-            if state["perm"] is not None:
-                vo.perm[...] = state["perm"]
-            vo.pos[...] = state["pos"]
+            self.base.set_order_state({k: state[k] for k in ("env_rngs", "perm", "pos")})
         self.started = state["started"]
 
     def close(self) -> None:
