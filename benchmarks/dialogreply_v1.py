@@ -49,14 +49,14 @@ def corpus_stats() -> dict[str, Any]:
 
     import nlp_envs  # noqa: F401 - registers the ids
     from nlp_envs.corpora import dialog_v1
-    from nlp_envs.metrics import _tokens
+    from nlp_envs.metrics import normalize_answer
 
     values = dialog_v1.value_words()
     out: dict[str, Any] = {}
     for split in ("train", "validation", "test"):
         env = gym.make(ENV_ID, split=split).unwrapped
-        refs = list(env._references)
-        words = [_tokens(r) for r in refs]
+        refs = list(env.references)
+        words = [normalize_answer(r).split() for r in refs]  # the reply metrics' tokens
         n_words = sum(len(w) for w in words)
         out[split] = {
             "dialogues": int(env.prepared.meta["num_dialogues"]),
@@ -66,8 +66,8 @@ def corpus_stats() -> dict[str, Any]:
             "reply_tokens_mean": float(np.mean(env.reference_lengths - 1)),
             "reply_tokens_max": int(env.reference_lengths.max() - 1),
             "value_word_share": sum(w in values for ws in words for w in ws) / n_words,
-            "context_tokens_max": int(env._ctx_len.max()),
-            "context_truncated_share": float(np.mean(env._ctx_truncated)),
+            "context_tokens_max": int(env.context_lengths.max()),
+            "context_truncated_share": float(np.mean(env.context_truncated)),
             "vocab_size": int(env.vocab_size),
         }
         env.close()
@@ -80,16 +80,16 @@ def context_free_references(seed: int = 0, sample: int = 200) -> dict[str, Any]:
     import numpy as np
 
     from nlp_envs.corpora import dialog_v1
-    from nlp_envs.metrics import _tokens, unigram_f1
+    from nlp_envs.metrics import normalize_answer, unigram_f1
 
     values = dialog_v1.value_words()
-    test = list(gym.make(ENV_ID, split="test").unwrapped._references)
-    train = list(dict.fromkeys(gym.make(ENV_ID, split="train").unwrapped._references))
+    test = list(gym.make(ENV_ID, split="test").unwrapped.references)
+    train = list(dict.fromkeys(gym.make(ENV_ID, split="train").unwrapped.references))
     rng = np.random.default_rng(seed)
     candidates = [train[i] for i in rng.choice(len(train), min(sample, len(train)), replace=False)]
     scores = [float(np.mean([unigram_f1(c, r) for r in test])) for c in candidates]
     best = int(np.argmax(scores))
-    template = [" ".join(w for w in _tokens(r) if w not in values) for r in test]
+    template = [" ".join(w for w in normalize_answer(r).split() if w not in values) for r in test]
     return {
         "best_constant_of_sample": {"f1": scores[best], "reply": candidates[best], "sample": len(candidates),
                                     "sample_seed": seed, "mean_f1_of_sample": float(np.mean(scores))},
@@ -133,7 +133,7 @@ def copy_recall(run_dir: Path, batch: int = 256) -> dict[str, float]:
 
     from nlp_envs.agents.run import load_policy
     from nlp_envs.corpora import dialog_v1
-    from nlp_envs.metrics import _tokens
+    from nlp_envs.metrics import normalize_answer
 
     values = dialog_v1.value_words()
     env_id, kwargs, greedy = load_policy(run_dir, device="cpu")
@@ -141,16 +141,17 @@ def copy_recall(run_dir: Path, batch: int = 256) -> dict[str, float]:
     hits = Counter()
     totals = Counter()
     cols = np.arange(env.max_context_tokens)[None]
-    for a in range(0, len(env._references), batch):
-        idx = np.arange(a, min(a + batch, len(env._references)))
-        obs = {"context_ids": torch.as_tensor(env._ctx_ids[idx].astype(np.int64)),
-               "context_mask": torch.as_tensor((cols < env._ctx_len[idx][:, None]).astype(np.int64)),
+    refs = env.references
+    for a in range(0, len(refs), batch):
+        idx = np.arange(a, min(a + batch, len(refs)))
+        obs = {"context_ids": torch.as_tensor(env.context_ids[idx].astype(np.int64)),
+               "context_mask": torch.as_tensor((cols < env.context_lengths[idx][:, None]).astype(np.int64)),
                "reply_ids": torch.zeros(len(idx), env.max_reply_tokens, dtype=torch.long)}
         replies = greedy.policy.greedy_replies(obs).numpy()
         for i, row in zip(idx, replies):
             end = np.flatnonzero(row == env.eos_id)
-            pred = Counter(_tokens(env.encoder.decode(row[: end[0]] if len(end) else row)))
-            for w, c in Counter(_tokens(env._references[i])).items():
+            pred = Counter(normalize_answer(env.encoder.decode(row[: end[0]] if len(end) else row)).split())
+            for w, c in Counter(normalize_answer(refs[i]).split()).items():
                 kind = "value" if w in values else "template"
                 hits[kind] += min(c, pred[w])
                 totals[kind] += c

@@ -52,6 +52,13 @@ def dialog_encoder(data: Any, spec: Any, vocab_size: int) -> TextEncoder:
     return build_encoder(spec, train_texts=texts, vocab_size=vocab_size, extra_special_tokens=DIALOG_SPECIAL_TOKENS)
 
 
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    """A view of ``arr`` that cannot be written (the env's prepared arrays are shared by every env of the split)."""
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
 def ids_dtype(vocab_size: int) -> Any:
     """Smallest dtype holding every token id (prepared arrays are widened to int64 when observed)."""
     return np.uint16 if vocab_size <= np.iinfo(np.uint16).max else np.int32
@@ -241,6 +248,30 @@ class DialogEnvBase(NlpEnv):
 
     def _prep_settings(self) -> Any:
         return {"reply_speaker": self.reply_speaker, "max_reply_tokens": self.max_reply_tokens}
+
+    # -- read-only views of the split (analyses, baselines; never written) --------------------------------
+    @property
+    def references(self) -> TextColumn:
+        """The reference reply of each example, ``references[i]`` a string (a read-only column of
+        ``num_examples`` rows; ``len``, ``[i]``, ``take(indices)``, iteration)."""
+        return self._references
+
+    @property
+    def context_ids(self) -> np.ndarray:
+        """Context token ids of each example, ``(num_examples, max_context_tokens)``, right-padded with 0 (the
+        observation's ``context_ids`` before ``int64``; a read-only view)."""
+        return _read_only(self._ctx_ids)
+
+    @property
+    def context_lengths(self) -> np.ndarray:
+        """Tokens in each row of :attr:`context_ids` (the observation's ``context_mask`` sums; read-only)."""
+        return _read_only(self._ctx_len)
+
+    @property
+    def context_truncated(self) -> np.ndarray:
+        """``bool (num_examples,)``: the context was longer than ``max_context_tokens`` and keeps only its last
+        tokens (``info["truncated_context"]``; read-only)."""
+        return _read_only(self._ctx_truncated)
 
     def _prepare_common(self, split: str) -> tuple[TextEncoder, DialogPairs, dict[str, np.ndarray], dict[str, TextColumn]]:
         """Encoder, the split's pairs and the context arrays/texts every dialogue env stores."""

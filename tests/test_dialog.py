@@ -26,7 +26,7 @@ def test_pairs_and_context(byo_dialogues) -> None:
     for k, (did, i, ref) in enumerate(expected):
         _, info = env.reset(options={"index": k})
         assert (info["dialogue_id"], info["turn_index"]) == (did, i)
-        assert env._references[k] == ref
+        assert env.references[k] == ref
         turns = next(d for d in dialogues if d["id"] == did)["messages"][:i]
         assert env.context_turns(k) == [{"speaker": t["role"], "text": t["utterance"]} for t in turns]
     # the context: speaker markers, the turns, then [SYS]; left-truncated to the LAST tokens
@@ -41,6 +41,27 @@ def test_pairs_and_context(byo_dialogues) -> None:
     short = gym.make("DialogReply-v0", info_mode="full", split="test", max_context_tokens=6, **kwargs).unwrapped
     obs, info = short.reset(options={"index": len(expected) - 1})
     assert obs["context_ids"].tolist() == full[-6:] and info["truncated_context"]
+
+
+def test_read_only_views_of_the_split(byo_dialogues) -> None:
+    """``references``, ``context_ids``, ``context_lengths`` and ``context_truncated`` are what each example's
+    reset shows, and cannot be written (the prepared arrays are shared by every env of the split)."""
+    kwargs, _ = byo_dialogues
+    for max_context_tokens in (128, 6):
+        env = gym.make("DialogReply-v0", info_mode="full", split="test", max_context_tokens=max_context_tokens,
+                       **kwargs).unwrapped
+        n = env.num_examples
+        assert len(env.references) == n and env.context_ids.shape == (n, max_context_tokens)
+        assert env.context_lengths.shape == env.context_truncated.shape == (n,)
+        for k in range(n):
+            obs, info = env.reset(options={"index": k})
+            length = int(env.context_lengths[k])
+            assert obs["context_ids"].tolist() == env.context_ids[k].tolist() and obs["context_mask"].sum() == length
+            assert bool(info["truncated_context"]) == bool(env.context_truncated[k])
+        assert env.context_truncated.any() == (max_context_tokens == 6)
+        for arr in (env.context_ids, env.context_lengths, env.context_truncated):
+            with pytest.raises(ValueError, match="read-only"):
+                arr[0] = 0
 
 
 def test_eos_terminates_and_length_truncates() -> None:
