@@ -65,6 +65,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 
 from nlp_envs.data import TaskData, load_task_data
+from nlp_envs.family import Family, GoldEpisodes
 from nlp_envs.prepared import Prepared, cache_key, get_prepared
 
 ORDERS = ("shuffle", "sequential")
@@ -237,13 +238,16 @@ class BlockRows:
 class NlpEnv(gym.Env[dict, np.int64]):
     """Base class of every nlp-envs environment (see the module doc for what it owns).
 
-    Subclasses set :attr:`task` (a data-layer family) and implement :meth:`_prepare_split`,
-    :meth:`_start_episode`, :meth:`_step_action` (through the family's step kernel, see the module
-    doc) and :meth:`_render_text`.
+    Subclasses implement :meth:`_prepare_split`, :meth:`_start_episode`, :meth:`_step_action` (through
+    the family's step kernel, see the module doc), :meth:`_render_text` and :meth:`gold_episodes`; their
+    module declares the family's contract (:class:`nlp_envs.family.Family`) at its bottom, which sets
+    :attr:`family` and :attr:`task`.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
-    #: data-layer task family (``"classification"``, ``"ner"``...)
+    #: the family's contract (set by :func:`nlp_envs.family.register_family`)
+    family: ClassVar[Family]
+    #: data-layer task (``"classification"``, ``"ner"``...: ``family.data.name``, set with :attr:`family`)
     task: ClassVar[str]
     #: the default dataset name (an embedded generator)
     default_dataset: ClassVar[str]
@@ -395,6 +399,15 @@ class NlpEnv(gym.Env[dict, np.int64]):
     @abstractmethod
     def _render_text(self) -> str:
         """The current state as text (for ``render``)."""
+
+    def gold_episodes(self) -> GoldEpisodes:
+        """Every example of the split played by the gold policy: the first observations, the gold actions
+        and the real steps (:class:`nlp_envs.family.GoldEpisodes`), for supervised training and the majority
+        baselines. Families whose contract has ``gold="episodes"`` implement it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no gold episodes (its family's contract says gold={self.family.gold!r}); "
+            "implement gold_episodes() and declare gold='episodes' in the contract to train it supervised"
+        )
 
     def parse_actions(self, line: str) -> list[int]:
         """Turn what a person typed in ``nlp-envs play`` into actions (a label name or number for
@@ -622,6 +635,8 @@ class NlpVectorEnv(gym.vector.VectorEnv):
 
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
     env_class: ClassVar[type[NlpEnv]]
+    #: the family's contract (set by :func:`nlp_envs.family.register_family`)
+    family: ClassVar[Family]
 
     def __init__(self, num_envs: int = 1, *, order: str = "shuffle", shard_index: int = 0, num_shards: int = 1,
                  render_mode: str | None = None, autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,

@@ -13,6 +13,12 @@
 The result is a :class:`TaskData`: plain column dicts per split in the family's schema. Data files
 are only read, never written; caches live in the user cache dir (:mod:`nlp_envs.cache`).
 
+What differs between tasks is declared by each family's contract (:class:`nlp_envs.family.DataSchema`,
+looked up by task name with :func:`nlp_envs.family.data_schema`): its columns, embedded generators,
+bring-your-own file reader, ``datasets`` column mapping and class-label columns, and what carving keeps
+in train. The callables a schema names live here (:func:`read_table_file`, :func:`read_conll_file`,
+:func:`class_of_rows`...); this module has no branch on a task's name.
+
 Bring-your-own splits (any source):
 
 * ``split=`` takes a Hugging Face style slice of a split (:func:`parse_split`): ``"train[:80%]"``,
@@ -43,19 +49,15 @@ import numpy as np
 
 from nlp_envs import readers
 from nlp_envs.cache import hub_offline
+from nlp_envs.family import DataSchema, data_schema
 from nlp_envs.readers import DataError
 
 SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"dev": "validation", "valid": "validation", "val": "validation", "eval": "validation"}
 
-#: Column schema of each task family.
-TASK_COLUMNS: dict[str, tuple[str, ...]] = {
-    "classification": ("text", "label"),
-    "multilabel": ("text", "label"),
-    "ner": ("tokens", "tags"),
-    "dialog": ("id", "turns"),
-    "mcqa": ("question", "options", "answer"),
-}
+def task_columns(task: str) -> tuple[str, ...]:
+    """The columns of a task's splits (its family's :class:`~nlp_envs.family.DataSchema`)."""
+    return data_schema(task).columns
 
 
 Loaded = tuple[dict[str, dict[str, list]], "tuple[str, ...] | None", dict[str, Any]]
@@ -126,7 +128,7 @@ def parse_split(split: str) -> SplitSpec:
 
 
 class TaskData:
-    """Raw data of one dataset, in the schema of its task family (:data:`TASK_COLUMNS`), loaded lazily.
+    """Raw data of one dataset, in the schema of its task family (:func:`task_columns`), loaded lazily.
 
     The fingerprint is known without reading the data (generator settings, file sizes and times,
     a dataset's own fingerprint), so an env whose prepared split is cached never reads the raw
@@ -251,6 +253,22 @@ class KnownDataset:
     description: str = ""
 
 
+def files_in(task: str, folder: str, files: Mapping[str, str], **columns: Any) -> Callable[[Path], Any]:
+    """A :class:`KnownDataset` loader for a dataset whose files its family's bring-your-own reader reads
+    (``DataSchema.read_file``: CSV/TSV/JSONL tables, CoNLL, JSONL dialogues): ``files`` maps each split to a
+    file name in ``data_dir/folder``; ``columns`` are the reader's options (``tag_column=``...). Such a
+    dataset needs no loader of its own in :mod:`nlp_envs.readers`, only its entry in :data:`KNOWN_DATASETS`."""
+
+    def load(data_dir: Path) -> dict[str, dict[str, list]]:
+        read = data_schema(task).read_file
+        if read is None:
+            raise DataError(f"{task} has no bring-your-own file reader: give the dataset a loader of its own")
+        return {split: read(readers.data_file(data_dir, folder, name), columns) for split, name in files.items()}
+
+    load.__name__ = f"files_in_{folder}"
+    return load
+
+
 def _loader(fn_name: str, **kw: Any) -> Callable[[Path], Any]:
     def load(data_dir: Path) -> Any:
         return getattr(readers, fn_name)(data_dir, **kw)
@@ -287,8 +305,10 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
     ]
 }
 
-def _embedded(module: str, labels_attr: str | None) -> Callable[..., Any]:
-    """A lazy wrapper around ``nlp_envs.corpora.<module>.generate`` (imported on first use)."""
+def embedded_generator(module: str, labels_attr: str | None = None) -> Callable[..., Any]:
+    """A lazy wrapper around ``nlp_envs.corpora.<module>.generate`` (imported on first use), for a
+    :class:`~nlp_envs.family.DataSchema`'s ``embedded``: ``fn(**kwargs) -> (splits, label_names or None)``,
+    the label names read from the module's ``labels_attr`` (None: the env derives them)."""
 
     def gen(**kwargs: Any) -> tuple[dict[str, dict[str, list]], tuple[str, ...] | None]:
         import importlib
@@ -301,24 +321,85 @@ def _embedded(module: str, labels_attr: str | None) -> Callable[..., Any]:
     return gen
 
 
-#: Embedded generators per task family: name -> callable(**kwargs) -> (splits, label_names or None).
-_EMBEDDED: dict[str, dict[str, Callable[..., tuple[dict[str, dict[str, list]], tuple[str, ...] | None]]]] = {
-    "classification": {"intents": _embedded("intents", "LABEL_NAMES")},
-    "ner": {"entities": _embedded("ner", None), "entities-v1": _embedded("ner_v1", None)},
-    "dialog": {"dialogs": _embedded("dialog", None), "dialogs-v1": _embedded("dialog_v1", None)},
-    "multilabel": {"topics": _embedded("multilabel", "LABEL_NAMES")},
-    "mcqa": {"quiz": _embedded("mcqa", None)},
-}
+#: Embedded generators registered at run time (:func:`register_embedded`), per task, on top of the schemas'.
+_REGISTERED: dict[str, dict[str, Callable[..., Any]]] = {}
 
 
 def register_embedded(task: str, name: str, fn: Callable[..., Any]) -> None:
     """Register an embedded generator ``fn(**kwargs) -> (splits, label_names or None)`` for a family."""
-    _EMBEDDED.setdefault(task, {})[name] = fn
+    data_schema(task)  # an unknown task fails here, naming the known ones
+    _REGISTERED.setdefault(task, {})[name] = fn
+
+
+def _embedded_of(schema: DataSchema) -> dict[str, Callable[..., Any]]:
+    return {**schema.embedded, **_REGISTERED.get(schema.name, {})}
 
 
 def embedded_names(task: str) -> list[str]:
     """Names of the embedded generators of a task family."""
-    return sorted(_EMBEDDED.get(task, {}))
+    return sorted(_embedded_of(data_schema(task)))
+
+
+# -- what the schemas name: bring-your-own readers, datasets column maps, rows kept in train ---------------
+
+
+def read_table_file(path: Path, columns: Mapping[str, Any]) -> dict[str, list]:
+    """One CSV/TSV/JSONL/Parquet file of single labels (``text_column=``, ``label_column=``)."""
+    kw = {k: columns[k] for k in ("text_column", "label_column", "label_separator") if k in columns}
+    return readers.read_table(path, label_list=False, **kw)
+
+
+def read_label_lists_file(path: Path, columns: Mapping[str, Any]) -> dict[str, list]:
+    """One table of label lists (``label_separator=`` splits a string cell)."""
+    kw = {k: columns[k] for k in ("text_column", "label_column", "label_separator") if k in columns}
+    return readers.read_table(path, label_list=True, **kw)
+
+
+def read_conll_file(path: Path, columns: Mapping[str, Any]) -> dict[str, list]:
+    """One CoNLL file of token and tag columns (``token_column=``, ``tag_column=``, ``scheme=``)."""
+    kw = {k: columns[k] for k in ("token_column", "tag_column", "scheme") if k in columns}
+    return readers.read_conll(path, **kw)
+
+
+def read_dialogues_file(path: Path, columns: Mapping[str, Any]) -> dict[str, list]:
+    """One JSONL file of dialogues (``speaker_key=``, ``text_key=``, ``turns_key=``)."""
+    kw = {k: columns[k] for k in ("speaker_key", "text_key", "turns_key") if k in columns}
+    return readers.read_dialogues_jsonl(path, **kw)
+
+
+def reply_selection_extras(root: Path, folder: str) -> dict[str, Any]:
+    """A known dialogue dataset's provided reply-selection candidate sets (``{"selection": ...}``), or none:
+    selection envs then draw distractors."""
+    try:
+        return {"selection": readers.load_reply_selection(root, folder)}
+    except DataError:
+        return {}
+
+
+def text_label_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """``datasets`` columns of a text classification: ``text_column=``, ``label_column=``."""
+    return {"text": columns.get("text_column", "text"), "label": columns.get("label_column", "label")}
+
+
+def token_tag_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """``datasets`` columns of a tagging task: ``token_column=``, ``tag_column=`` (names only)."""
+    mapping = {"tokens": columns.get("token_column", "tokens"), "tags": columns.get("tag_column", "tags")}
+    return {k: (v if isinstance(v, str) else k) for k, v in mapping.items()}
+
+
+def class_of_rows(cols: dict[str, list]) -> list[Any]:
+    """Per row, its label (single-label classification: carving is stratified by it)."""
+    return [str(v) for v in cols["label"]]
+
+
+def label_sets_of_rows(cols: dict[str, list]) -> list[Any]:
+    """Per row, its label set (multi-label)."""
+    return [frozenset(str(x) for x in (v if isinstance(v, (list, tuple)) else [v])) for v in cols["label"]]
+
+
+def entity_types_of_rows(cols: dict[str, list]) -> list[Any]:
+    """Per row, the entity types of its tags (``B-PER`` -> ``PER``; ``O`` is none)."""
+    return [frozenset(str(t).split("-", 1)[-1] for t in tags if str(t) != "O") for tags in cols["tags"]]
 
 
 def data_dir_from(data_dir: str | os.PathLike | None) -> Path | None:
@@ -368,8 +449,7 @@ def _resolve(
     dataset_kwargs: Mapping[str, Any] | None = None,
     **columns: Any,
 ) -> TaskData:
-    if task not in TASK_COLUMNS:
-        raise ValueError(f"unknown task family {task!r}; known: {sorted(TASK_COLUMNS)}")
+    schema = data_schema(task)  # an unknown task: a ValueError naming the known ones
     kwargs = dict(dataset_kwargs or {})
     if _is_hf_dataset(dataset):
         return _from_hf(task, dataset, name=f"datasets.{type(dataset).__name__}", **columns)
@@ -381,7 +461,7 @@ def _resolve(
             f"dataset must be a name, a path, a dict of split paths or a datasets.Dataset(Dict), not {type(dataset).__name__}"
         )
     name = str(dataset)
-    embedded = _EMBEDDED.get(task, {})
+    embedded = _embedded_of(schema)
     if name in embedded:
         gen = embedded[name]
         fp = _digest("embedded", task, name, sorted(kwargs.items()), _generator_code(gen))
@@ -426,15 +506,10 @@ def _check_size(name: str, size: Any) -> float | int | None:
 
 
 def _row_labels(task: str, cols: dict[str, list]) -> list[Any] | None:
-    """Per row, what must stay represented in train: the label (classification, stratified), the label
-    set (multi-label) or the entity types (NER); None: no labels (dialogue, QA)."""
-    if task == "classification":
-        return [str(v) for v in cols["label"]]
-    if task == "multilabel":
-        return [frozenset(str(x) for x in (v if isinstance(v, (list, tuple)) else [v])) for v in cols["label"]]
-    if task == "ner":
-        return [frozenset(str(t).split("-", 1)[-1] for t in tags if str(t) != "O") for tags in cols["tags"]]
-    return None
+    """Per row, what must stay represented in train (the schema's ``row_labels``: the label, stratified,
+    for classification; the label set for multi-label; the entity types for NER); None: no labels."""
+    rows = data_schema(task).row_labels
+    return None if rows is None else rows(cols)
 
 
 def _allocate(total: int, counts: np.ndarray, caps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -472,7 +547,7 @@ def carve_rows(task: str, cols: dict[str, list], sizes: Mapping[str, float | int
     rng = np.random.default_rng(seed)
     labels = _row_labels(task, cols)
     out: dict[str, list[int]] = {"train": []}
-    if task == "classification":
+    if data_schema(task).stratify:
         assert labels is not None
         classes = sorted(set(labels))
         by_class = {c: [] for c in classes}
@@ -614,25 +689,11 @@ def _from_hf(task: str, ds: Any, *, name: str, **columns: Any) -> TaskData:
     import datasets
 
     dd = ds if isinstance(ds, datasets.DatasetDict) else datasets.DatasetDict({"train": ds})
-    want = TASK_COLUMNS[task]
-    mapping = _column_mapping(task, columns)
+    mapping = data_schema(task).hub_columns(columns)
 
     fps = [(s, getattr(d, "_fingerprint", None) or id(d)) for s, d in dd.items()]
     return TaskData(name, task, _digest("hf", fps, sorted(mapping.items())),
                     functools.partial(_load_hf, task, dd, name, mapping))
-
-
-def _column_mapping(task: str, columns: Mapping[str, Any]) -> dict[str, Any]:
-    mapping = {}
-    if task in ("classification", "multilabel"):
-        mapping = {"text": columns.get("text_column", "text"), "label": columns.get("label_column", "label")}
-    elif task == "ner":
-        mapping = {"tokens": columns.get("token_column", "tokens"), "tags": columns.get("tag_column", "tags")}
-        if not isinstance(mapping["tokens"], str):
-            mapping["tokens"] = "tokens"
-        if not isinstance(mapping["tags"], str):
-            mapping["tags"] = "tags"
-    return mapping
 
 
 def _split_files(path: Path) -> dict[str, Path]:
@@ -663,7 +724,7 @@ def _from_files(task: str, files: Mapping[str, Path], *, name: str, **columns: A
     for split, f in files.items():
         if not Path(f).exists():
             raise DataError(f"{split} file {f} does not exist")
-    if task not in ("classification", "multilabel", "ner", "dialog"):
+    if data_schema(task).read_file is None:
         raise DataError(f"bring-your-own files are not supported for {task} yet; pass a datasets.DatasetDict")
 
     fp = _digest("files", [(s, _file_signature(Path(f))) for s, f in sorted(files.items())],
@@ -694,7 +755,7 @@ def _generator_code(gen: Callable[..., Any]) -> str:
 
 
 def _load_embedded(task: str, name: str, kwargs: dict[str, Any]) -> Loaded:
-    splits, labels = _EMBEDDED[task][name](**kwargs)
+    splits, labels = _embedded_of(data_schema(task))[name](**kwargs)
     return splits, labels, {}
 
 
@@ -702,19 +763,16 @@ def _load_known(name: str, root: Path) -> Loaded:
     known = KNOWN_DATASETS[name]
     out = known.loader(root)
     splits, labels = out if isinstance(out, tuple) else (out, None)
-    extras: dict[str, Any] = {}
-    if known.task == "dialog":
-        try:
-            extras["selection"] = readers.load_reply_selection(root, known.folder)
-        except DataError:
-            pass  # no provided candidate sets: selection envs draw distractors
+    extras_of = data_schema(known.task).known_extras  # e.g. SGD's provided reply-selection candidate sets
+    extras: dict[str, Any] = {} if extras_of is None else dict(extras_of(root, known.folder))
     return splits, labels, extras
 
 
 def _load_hf(task: str, dd: Any, name: str, mapping: dict[str, Any]) -> Loaded:
     import datasets
 
-    want = TASK_COLUMNS[task]
+    schema = data_schema(task)
+    want = schema.columns
     splits: dict[str, dict[str, list]] = {}
     label_names: tuple[str, ...] | None = None
     for split_name, d in dd.items():
@@ -731,29 +789,20 @@ def _load_hf(task: str, dd: Any, name: str, mapping: dict[str, Any]) -> Loaded:
             inner = getattr(feat, "feature", None)  # Sequence(ClassLabel) / List(ClassLabel)
             cl = feat if isinstance(feat, datasets.ClassLabel) else (
                 inner if isinstance(inner, datasets.ClassLabel) else None)
-            if cl is not None and ours in ("label", "tags"):
+            if cl is not None and ours in schema.class_labels:
                 label_names = tuple(cl.names)
-                if ours == "tags" or task == "multilabel":
+                if schema.class_labels[ours]:  # lists of ids (tags, label sets)
                     cols[ours] = [[cl.names[i] for i in row] for row in cols[ours]]
                 else:
                     cols[ours] = [cl.names[i] for i in cols[ours]]
         splits[_SPLIT_ALIASES.get(split_name, split_name)] = cols
-    return splits, (label_names if task in ("classification", "multilabel") else None), {}
+    return splits, (label_names if schema.hub_label_names else None), {}
 
 
 def _load_files(task: str, files: dict[str, Path], columns: dict[str, Any]) -> Loaded:
-    splits: dict[str, dict[str, list]] = {}
-    for split, f in files.items():
-        if task in ("classification", "multilabel"):
-            kw = {k: columns[k] for k in ("text_column", "label_column", "label_separator") if k in columns}
-            splits[split] = readers.read_table(f, label_list=task == "multilabel", **kw)
-        elif task == "ner":
-            kw = {k: columns[k] for k in ("token_column", "tag_column", "scheme") if k in columns}
-            splits[split] = readers.read_conll(f, **kw)
-        else:
-            kw = {k: columns[k] for k in ("speaker_key", "text_key", "turns_key") if k in columns}
-            splits[split] = readers.read_dialogues_jsonl(f, **kw)
-    return splits, None, {}
+    read = data_schema(task).read_file
+    assert read is not None  # checked by _from_files
+    return {split: read(f, columns) for split, f in files.items()}, None, {}
 
 
 def _file_signature(p: Path) -> tuple[str, int, int]:

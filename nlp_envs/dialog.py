@@ -15,7 +15,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
+from nlp_envs import data
 from nlp_envs.core import NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, int_box, take_texts
+from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, register_family
 from nlp_envs.metrics import distinct_n, rouge_l, sentence_bleu, unigram_f1
 from nlp_envs.prepared import ListColumn, Prepared, TextColumn, cache_key, get_prepared
 from nlp_envs.readers import DataError, dialogue_pairs
@@ -203,7 +205,6 @@ class DialogEnvBase(NlpEnv):
     """What DialogReply and DialogSelect share: data options, the vocabulary, the context arrays and
     rendering of the context (see :class:`DialogReplyEnv` for the documentation)."""
 
-    task = "dialog"
     default_dataset = "dialogs"
 
     def __init__(
@@ -562,6 +563,18 @@ class DialogReplyEnv(DialogEnvBase):
         """Tokens in each row of :attr:`reference_ids` (``[EOS]`` included)."""
         return self._ref_len
 
+    def gold_episodes(self) -> GoldEpisodes:
+        """Each pair's first observation (the context; an empty reply so far, as read-only zeros) and its
+        reference reply, one token per step then ``[EOS]`` (:attr:`reference_ids`, :attr:`reference_lengths`)."""
+        n, C, R = self.num_examples, self.max_context_tokens, self.max_reply_tokens
+        zeros = np.broadcast_to(np.zeros((1, R), dtype=np.int64), (n, R))
+        obs = {"context_ids": np.asarray(self._ctx_ids, dtype=np.int64),
+               "context_mask": (np.arange(C)[None] < np.asarray(self._ctx_len)[:, None]).astype(np.int64),
+               "reply_ids": zeros, "reply_mask": zeros, "reply_length": zeros[:, :1]}
+        actions = np.asarray(self.reference_ids, dtype=np.int64)
+        mask = np.arange(actions.shape[1])[None] < np.asarray(self.reference_lengths)[:, None]
+        return GoldEpisodes(obs, actions, mask)
+
     def action_masks(self) -> np.ndarray:
         """Allowed actions, ``bool (vocab_size,)`` (constant; all True without ``action_mask``)."""
         return self._mask.copy()
@@ -809,3 +822,29 @@ class GenerationEvaluator:
             "mean_reply_tokens": float(np.mean(self._tokens)) if self._tokens else 0.0,
             "mean_reply_words": float(np.mean([len(p.split()) for p in self._replies])) if pairs else 0.0,
         }
+
+
+#: The data schema of dialogues (``DialogReply`` and ``DialogSelect``): an id and the turns of each dialogue.
+DIALOG_DATA = DataSchema(
+    name="dialog",
+    columns=("id", "turns"),
+    embedded={"dialogs": data.embedded_generator("dialog"), "dialogs-v1": data.embedded_generator("dialog_v1")},
+    read_file=data.read_dialogues_file,
+    known_extras=data.reply_selection_extras,
+)
+
+#: The family contract of ``DialogReply`` (:mod:`nlp_envs.family`).
+DIALOG_REPLY = register_family(Family(
+    name="DialogReply",
+    env_class=DialogReplyEnv,
+    vector_env_class=DialogReplyVectorEnv,
+    data=DIALOG_DATA,
+    policy="generate",
+    action_layout="Discrete(vocab_size): the next token of the reply (`[EOS]` ends it)",
+    gold=GOLD_EPISODES,
+    evaluator=GenerationEvaluator,
+    main_metric="f1",
+    second_metric="bleu",
+    sb3_extractor="generation",
+    majority="generation",
+))

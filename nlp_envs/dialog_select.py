@@ -9,7 +9,8 @@ from gymnasium import spaces
 
 from nlp_envs.core import NO_FLAG, NO_ID, NlpVectorEnv, int_box
 from nlp_envs.data import parse_split
-from nlp_envs.dialog import DialogEnvBase, dialog_encoder, ids_dtype, pack_rows, ragged_ids
+from nlp_envs.dialog import DIALOG_DATA, DialogEnvBase, dialog_encoder, ids_dtype, pack_rows, ragged_ids
+from nlp_envs.family import GOLD_RESET_INFO, Family, register_family
 from nlp_envs.prepared import Prepared, TextColumn
 from nlp_envs.readers import DataError
 
@@ -223,6 +224,12 @@ class DialogSelectEnv(DialogEnvBase):
         """Position of the true reply in the current episode."""
         return self._label
 
+    @property
+    def pool_ids(self) -> np.ndarray:
+        """Token ids of the replies candidates are drawn from (the split's references, or its provided
+        candidates), ``(pool size, max_reply_tokens)``, 0-padded (read-only)."""
+        return self._pool_ids
+
     # -- preparation ------------------------------------------------------------------------------
     def _prepare_split(self, split: str) -> Prepared:
         data = self.data
@@ -433,3 +440,21 @@ class SelectionEvaluator:
         if self._rr and len(self._rr) == len(self._correct):
             out["mrr"] = float(np.mean(self._rr))
         return out
+
+
+#: The family contract of ``DialogSelect`` (:mod:`nlp_envs.family`): it reads the dialogues of ``DialogReply``.
+DIALOG_SELECT = register_family(Family(
+    name="DialogSelect",
+    env_class=DialogSelectEnv,
+    vector_env_class=DialogSelectVectorEnv,
+    data=DIALOG_DATA,
+    policy="select",
+    action_layout="Discrete(num_candidates): the position of the chosen reply among the candidates (one step)",
+    gold=GOLD_RESET_INFO,  # candidates are drawn at reset: the gold position is the reset info's "label"
+    gold_info_key="label",
+    evaluator=SelectionEvaluator,
+    main_metric="hits_at_1",
+    second_metric="mrr",
+    sb3_extractor="candidates",
+    majority="selection",
+))

@@ -12,7 +12,9 @@ from gymnasium.error import InvalidAction
 from nlp_envs.core import (
     NO_FLAG, NO_ID, BlockRows, NlpEnv, NlpVectorEnv, check_flag, fast_lookup, int_box, take_texts,
 )
+from nlp_envs import data
 from nlp_envs.data import TaskData, load_task_data
+from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, register_family
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
 from nlp_envs.tokenization import build_encoder
@@ -211,7 +213,6 @@ class MultiChoiceQAEnv(NlpEnv):
     * v0: initial release.
     """
 
-    task = "mcqa"
     default_dataset = "quiz"
 
     def __init__(
@@ -293,7 +294,7 @@ class MultiChoiceQAEnv(NlpEnv):
                     f"dataset {self.data.name!r} has no train split to learn a vocabulary from; pass "
                     "tokenizer=<name, path or object> or vocab_dataset=<a dataset with a train split>"
                 )
-            self._vocab_data = load_task_data("mcqa", name, data_dir=self._data_dir)
+            self._vocab_data = load_task_data(self.task, name, data_dir=self._data_dir)
             if "train" not in self._vocab_data.splits:
                 raise DataError(f"vocab_dataset {name!r} has no train split; available: {sorted(self._vocab_data.splits)}")
             vocab = self._vocab_data.fingerprint
@@ -374,6 +375,28 @@ class MultiChoiceQAEnv(NlpEnv):
         return {"question_ids": r["question_ids"][j], "question_mask": r["question_mask"][j],
                 "option_ids": r["option_ids"][j], "option_mask": r["option_mask"][j],
                 "num_options": r["num_options"][j]}
+
+    @property
+    def answers(self) -> np.ndarray:
+        """The gold option position of each question, ``(num_examples,)`` (read-only)."""
+        return self._answer
+
+    def gold_episodes(self) -> GoldEpisodes:
+        """Each question's first observation and its gold answer: direct, the answer's position (one step);
+        sequential, ``NEXT`` up to the answer's option, then ``ANSWER`` there."""
+        n = self.num_examples
+        q = {"question_ids": self._q_ids, "question_mask": self._q_mask}
+        num = np.asarray(self._num, dtype=np.int64)[:, None]
+        answer = np.asarray(self._answer, dtype=np.int64)
+        if self.mode == "direct":
+            obs = {**q, "option_ids": self._o_flat_ids, "option_mask": self._o_flat_mask, "num_options": num}
+            return GoldEpisodes(obs, answer[:, None], np.ones((n, 1), dtype=bool))
+        obs = {**q, "option_ids": self._o_ids[:, 0], "option_mask": self._o_mask[:, 0],
+               "option_index": np.zeros((n, 1), dtype=np.int64), "num_options": num}
+        T = self.max_options
+        steps = np.arange(T)[None]
+        actions = np.where(steps < answer[:, None], NEXT, ANSWER).astype(np.int64)
+        return GoldEpisodes(obs, actions, steps <= answer[:, None])
 
     def _seq_obs(self) -> dict[str, np.ndarray]:
         b = self._buf.copy()  # new arrays every step: users keep observations
@@ -604,3 +627,27 @@ class MultiChoiceEvaluator:
         if len(np.unique(index)) != len(index):
             raise RuntimeError("an example was scored twice: the evaluation pass is broken")
         return {"accuracy": float(correct.mean())}
+
+
+#: The data schema of multiple-choice questions (``MultiChoiceQA``); no bring-your-own files yet.
+MCQA_DATA = DataSchema(
+    name="mcqa",
+    columns=("question", "options", "answer"),
+    embedded={"quiz": data.embedded_generator("mcqa")},
+)
+
+#: The family contract of ``MultiChoiceQA`` (:mod:`nlp_envs.family`).
+MULTI_CHOICE_QA = register_family(Family(
+    name="MultiChoiceQA",
+    env_class=MultiChoiceQAEnv,
+    vector_env_class=MultiChoiceQAVectorEnv,
+    data=MCQA_DATA,
+    policy="choice",
+    action_layout="direct: Discrete(max_options), the chosen option (one step); sequential: Discrete(2), "
+                  "ANSWER the option on show or see the NEXT",
+    gold=GOLD_EPISODES,
+    evaluator=MultiChoiceEvaluator,
+    main_metric="accuracy",
+    sb3_extractor="options",
+    majority="mcqa",
+))

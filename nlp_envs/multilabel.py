@@ -9,7 +9,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
+from nlp_envs import data
 from nlp_envs.core import NO_FLAG, NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, int_box, take_texts
+from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, register_family
 from nlp_envs.metrics import multilabel_metrics
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
@@ -222,7 +224,6 @@ class MultiLabelClsEnv(NlpEnv):
     * v0: initial release.
     """
 
-    task = "multilabel"
     default_dataset = "topics"
 
     def __init__(
@@ -305,6 +306,23 @@ class MultiLabelClsEnv(NlpEnv):
     def gold(self) -> np.ndarray:
         """Gold multi-hot labels of the split, bool ``(num_examples, num_labels)`` (read-only)."""
         return self._gold
+
+    def gold_episodes(self) -> GoldEpisodes:
+        """Each text's first observation (nothing chosen) and its gold labels picked in ascending id order,
+        then ``STOP``; no ``STOP`` when the ``max_labels``-th pick ends the episode."""
+        gold = np.asarray(self._gold, dtype=bool)  # (n, K)
+        n, K = gold.shape
+        obs = {"input_ids": self._ids, "attention_mask": self._mask,
+               "chosen": np.zeros((n, K), dtype=np.int64), "num_chosen": np.zeros((n, 1), dtype=np.int64)}
+        picks = np.minimum(gold.sum(1), self.max_labels)  # the max_labels-th pick ends the episode
+        steps = picks + (picks < self.max_labels)  # ... else STOP ends it
+        T = int(steps.max())
+        # ascending label ids first: sort key = label id for gold labels, K (after them) for the others
+        ranked = np.sort(np.where(gold, np.arange(K)[None], K), axis=1)
+        actions = np.full((n, T), self.stop_action, dtype=np.int64)
+        w = min(T, K)
+        actions[:, :w] = np.where(np.arange(w)[None] < picks[:, None], ranked[:, :w], self.stop_action)
+        return GoldEpisodes(obs, actions, np.arange(T)[None] < steps[:, None])
 
     # -- episode ---------------------------------------------------------------------------------
     def _obs(self) -> dict[str, np.ndarray]:
@@ -534,3 +552,32 @@ class MultiLabelEvaluator:
         if len(set(self._index)) != len(self._index):
             raise RuntimeError("an example was scored twice: the evaluation pass is broken")
         return dict(multilabel_metrics(self._pred, self._gold, self.num_labels))
+
+
+#: The data schema of multi-label text classification (``MultiLabelCls``): a text and its label list.
+MULTILABEL_DATA = DataSchema(
+    name="multilabel",
+    columns=("text", "label"),
+    embedded={"topics": data.embedded_generator("multilabel", "LABEL_NAMES")},
+    read_file=data.read_label_lists_file,
+    hub_columns=data.text_label_columns,
+    class_labels={"label": True},
+    hub_label_names=True,
+    row_labels=data.label_sets_of_rows,
+)
+
+#: The family contract of ``MultiLabelCls`` (:mod:`nlp_envs.family`).
+MULTI_LABEL_CLS = register_family(Family(
+    name="MultiLabelCls",
+    env_class=MultiLabelClsEnv,
+    vector_env_class=MultiLabelClsVectorEnv,
+    data=MULTILABEL_DATA,
+    policy="multilabel",
+    action_layout="Discrete(num_labels + 1): pick one more label, or STOP (the last action) to end the set",
+    gold=GOLD_EPISODES,
+    evaluator=MultiLabelEvaluator,
+    main_metric="example_f1",
+    second_metric="micro_f1",
+    sb3_extractor="text",
+    majority="multilabel",
+))

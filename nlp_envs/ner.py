@@ -9,7 +9,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
+from nlp_envs import data
 from nlp_envs.core import NO_FLAG, NO_ID, NO_SCORE, NlpEnv, NlpVectorEnv, check_flag, int_box, take_texts
+from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, register_family
 from nlp_envs.metrics import (
     TagScheme,
     entity_f1_step,
@@ -257,7 +259,6 @@ class NerTagEnv(NlpEnv):
       reproducible.
     """
 
-    task = "ner"
     default_dataset = "entities"
 
     def __init__(
@@ -543,6 +544,21 @@ class NerTagEnv(NlpEnv):
         return {"input_ids": self._ids, "attention_mask": self._mask, "word_starts": self._starts,
                 "num_words": num_words, "gold_tags": gold}
 
+    def gold_episodes(self) -> GoldEpisodes:
+        """Each sentence's first observation (all keys, read-only views) and its gold tag per word: actions
+        ``(n, max_words)``, real steps ``word < num_words`` (see :meth:`gold_arrays`)."""
+        gold = self.gold_arrays()
+        keys = ("input_ids", "attention_mask", "word_starts", "position", "prev_tags", "num_words")  # _slices' order
+        obs = {k: self._initial[:, sl] for k, sl in zip(keys, self._slices)}
+        mask = np.arange(self.max_words)[None] < gold["num_words"][:, None]
+        return GoldEpisodes(obs, np.asarray(gold["gold_tags"], dtype=np.int64), mask)
+
+    @property
+    def allowed_tags(self) -> np.ndarray:
+        """Tags allowed after each previous tag under the scheme (BIO...), bool ``(num_tags + 1, num_tags)``
+        (read-only); row ``num_tags`` is the sentence start. ``action_masks()`` is its row of the last tag."""
+        return self._allowed
+
     # -- play / render -------------------------------------------------------------------------------
     def parse_actions(self, line: str) -> list[int]:
         """One or more tags separated by spaces, each a tag name (case-insensitive) or a tag number:
@@ -758,3 +774,32 @@ class NerEvaluator:
             "num_gold_entities": ent["num_gold"],
             "num_pred_entities": ent["num_pred"],
         }
+
+
+#: The data schema of word tagging (``NerTag``): CoNLL-style token and tag columns.
+NER_DATA = DataSchema(
+    name="ner",
+    columns=("tokens", "tags"),
+    embedded={"entities": data.embedded_generator("ner"), "entities-v1": data.embedded_generator("ner_v1")},
+    read_file=data.read_conll_file,
+    hub_columns=data.token_tag_columns,
+    class_labels={"tags": True},
+    row_labels=data.entity_types_of_rows,
+)
+
+#: The family contract of ``NerTag`` (:mod:`nlp_envs.family`).
+NER_TAG = register_family(Family(
+    name="NerTag",
+    env_class=NerTagEnv,
+    vector_env_class=NerTagVectorEnv,
+    data=NER_DATA,
+    policy="tag",
+    action_layout="Discrete(num_tags): the tag of the word at `position`, one word per step (the previous "
+                  "tags are in `prev_tags`)",
+    gold=GOLD_EPISODES,
+    evaluator=NerEvaluator,
+    main_metric="entity_f1",
+    second_metric="token_accuracy",
+    sb3_extractor="tagging",
+    majority="ner",
+))

@@ -222,6 +222,10 @@ def _data_file(data_dir: PathLike, folder: str, filename: str) -> Path:
     )
 
 
+#: The public name of the data-folder file lookup (:func:`nlp_envs.data.files_in` reads known datasets with it).
+data_file = _data_file
+
+
 # --------------------------------------------------------------------------------------------------
 # read_table
 # --------------------------------------------------------------------------------------------------

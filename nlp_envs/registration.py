@@ -68,7 +68,12 @@ def _is_ours(env_id: Any) -> bool:
     except Exception:  # unknown id: let Gymnasium report it
         return False
     entry = spec.vector_entry_point
-    return isinstance(entry, str) and entry.startswith("nlp_envs.")
+    if not isinstance(entry, str):
+        return False
+    from nlp_envs.family import FAMILIES  # a family declared outside the package (nlp_envs.family) is ours too
+
+    return entry.startswith("nlp_envs.") or any(
+        entry == f"{f.vector_env_class.__module__}:{f.vector_env_class.__name__}" for f in FAMILIES.values())
 
 
 def install_make_vec_kwargs() -> None:

@@ -10,7 +10,9 @@ import numpy as np
 from gymnasium import spaces
 
 from nlp_envs.metrics import classification_metrics
+from nlp_envs import data
 from nlp_envs.core import NO_FLAG, NO_ID, BlockRows, NlpEnv, NlpVectorEnv, fast_lookup, int_box, take_texts
+from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, register_family
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
 from nlp_envs.tokenization import build_encoder
@@ -167,7 +169,6 @@ class TextClsEnv(NlpEnv):
     * v0: initial release.
     """
 
-    task = "classification"
     default_dataset = "intents"
 
     def __init__(
@@ -213,6 +214,13 @@ class TextClsEnv(NlpEnv):
     def labels(self) -> np.ndarray:
         """Gold label ids of the split (read-only array)."""
         return self._labels
+
+    def gold_episodes(self) -> GoldEpisodes:
+        """One row per example (an episode of ``examples_per_episode`` examples is that many rows): its
+        observation and its gold label id, one step."""
+        labels = np.asarray(self._labels)[:, None]
+        return GoldEpisodes({"input_ids": self._ids, "attention_mask": self._mask}, labels,
+                            np.ones_like(labels, dtype=bool))
 
     def _prepare_split(self, split: str) -> Prepared:
         data = self.data
@@ -368,3 +376,33 @@ class ClassificationEvaluator:
         if len(np.unique(index)) != len(index):
             raise RuntimeError("an example was scored twice: the evaluation pass is broken")
         return dict(classification_metrics(pred, gold, self.num_labels))
+
+
+#: The data schema of single-label text classification (``TextCls``).
+CLASSIFICATION_DATA = DataSchema(
+    name="classification",
+    columns=("text", "label"),
+    embedded={"intents": data.embedded_generator("intents", "LABEL_NAMES")},
+    read_file=data.read_table_file,
+    hub_columns=data.text_label_columns,
+    class_labels={"label": False},
+    hub_label_names=True,
+    row_labels=data.class_of_rows,
+    stratify=True,
+)
+
+#: The family contract of ``TextCls`` (:mod:`nlp_envs.family`).
+TEXT_CLS = register_family(Family(
+    name="TextCls",
+    env_class=TextClsEnv,
+    vector_env_class=TextClsVectorEnv,
+    data=CLASSIFICATION_DATA,
+    policy="classify",
+    action_layout="Discrete(num_labels): the label of the text on show",
+    gold=GOLD_EPISODES,
+    evaluator=ClassificationEvaluator,
+    main_metric="accuracy",
+    second_metric="macro_f1",
+    sb3_extractor="text",
+    majority="classification",
+))
