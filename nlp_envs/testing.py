@@ -18,7 +18,11 @@ Checks:
   values only, ``action_mask`` on every step of a masked env (the terminal one included);
 * :func:`check_make_vec_autoreset` - ``make_vec(..., vector_kwargs={"autoreset_mode": m})`` and the
   kwarg build the native vector env in mode ``m`` (``metadata["autoreset_mode"]``);
-* :func:`check_flat_obs` - ``obs_mode="flat"``: one ``int64`` Box equal to the flattened Dict.
+* :func:`check_flat_obs` - ``obs_mode="flat"``: one ``int64`` Box equal to the flattened Dict;
+* :func:`check_family_contract` - the id's family contract (:mod:`nlp_envs.family`) is registered, its env
+  classes point to it, the vector env builds its evaluator, whose output holds its main metric;
+* :func:`check_gold_episodes` - the contract's gold: ``gold_episodes()`` rows are the reset observations, and
+  the gold actions replayed end each episode exactly at its last real step.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 from gymnasium.error import InvalidAction, ResetNeeded
 
 from nlp_envs.data import KNOWN_DATASETS, data_dir_from
+from nlp_envs.family import FAMILIES, GOLD_EPISODES, GOLD_RESET_INFO, family_of_env
 
 
 def env_available(env_id: str) -> tuple[bool, str]:
@@ -358,7 +363,7 @@ def check_make_vec_autoreset(env_id: str, num_envs: int = 2, **kwargs: Any) -> N
             venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **how, **kwargs)
             try:
                 assert venv.metadata["autoreset_mode"] == mode and venv.unwrapped.autoreset_mode == mode, (env_id, how)
-                assert type(venv.unwrapped).__module__.startswith("nlp_envs."), type(venv.unwrapped)
+                assert isinstance(venv.unwrapped, family_of_env(env_id).vector_env_class), type(venv.unwrapped)
             finally:
                 venv.close()
 
@@ -405,6 +410,90 @@ def _assert_infos_equal(a: dict[str, Any], b: dict[str, Any], where: str) -> Non
             assert_equal_nested(a[k][i], b[k][i], f"{where} info[{k!r}][{i}]")
 
 
+def _eval_split(env_id: str, kwargs: dict[str, Any]) -> str:
+    return str(kwargs.get("split") or gym.spec(env_id).kwargs.get("split") or "test")
+
+
+def check_family_contract(env_id: str, examples: int = 16, **kwargs: Any) -> None:
+    """The family contract of ``env_id``: registered under its name, pointed to by the env classes (``family``,
+    ``task``), its evaluator the one the vector env builds, and its main (and second) metric in the output of
+    ``nlp_envs.evaluate`` (random scores over the first ``examples`` of the evaluation split)."""
+    from nlp_envs.evaluation import evaluate, make_vector_env
+
+    fam = family_of_env(env_id)
+    assert FAMILIES.get(fam.name) is fam, f"{env_id}: family {fam.name!r} is not the registered one"
+    env = _make(env_id, **kwargs)
+    try:
+        base = env.unwrapped
+        assert isinstance(base, fam.env_class), f"{env_id}: {type(base).__name__} is not {fam.env_class.__name__}"
+        assert type(base).family is fam and base.task == fam.data.name, f"{env_id}: the env class's family/task"
+        n = int(env.action_space.n)  # type: ignore[attr-defined]
+    finally:
+        env.close()
+    split = f"{_eval_split(env_id, kwargs)}[:{examples}]"
+    rest = {k: v for k, v in kwargs.items() if k != "split"}
+    venv = make_vector_env(env_id, num_envs=1, split=split, order="sequential", info_mode="full", **rest)
+    try:
+        assert isinstance(venv.unwrapped, fam.vector_env_class), f"{env_id}: vector env is not the contract's"
+        evaluator = venv.make_evaluator()
+        assert isinstance(evaluator, fam.evaluator), (
+            f"{env_id}: make_evaluator() gives {type(evaluator).__name__}, the contract says {fam.evaluator.__name__}")
+    finally:
+        venv.close()
+    rng = np.random.default_rng(0)
+
+    def random_scores(obs: dict[str, np.ndarray], action_masks: np.ndarray) -> np.ndarray:
+        return np.where(np.asarray(action_masks, dtype=bool), rng.random((len(action_masks), n)), -1.0)
+
+    result = evaluate(env_id, random_scores, split=split, num_envs=4, **rest)
+    for metric in filter(None, (fam.main_metric, fam.second_metric)):
+        assert metric in result, f"{env_id}: the evaluator's output has no {metric!r} (keys {sorted(result)})"
+    assert np.isfinite(float(result[fam.main_metric])), f"{env_id}: {fam.main_metric} = {result[fam.main_metric]}"
+
+
+def check_gold_episodes(env_id: str, examples: int = 8, **kwargs: Any) -> None:
+    """The gold the family contract declares. ``gold="episodes"``: ``gold_episodes()`` has one row per example,
+    row ``i`` of its observations equals ``reset(options={"index": i})``'s, and its gold actions, replayed,
+    end the episode exactly at the row's last real step (checked on ``examples`` examples, the first and the
+    last included). ``gold="reset_info"``: the reset info holds a valid gold action."""
+    fam = family_of_env(env_id)
+    env = _make(env_id, **kwargs)
+    base = env.unwrapped
+    n = int(env.action_space.n)  # type: ignore[attr-defined]
+    try:
+        if fam.gold == GOLD_RESET_INFO:
+            _, info = env.reset(seed=0)
+            assert 0 <= int(info[fam.gold_info_key]) < n, f"{env_id}: reset info {fam.gold_info_key!r} is no action"
+            return
+        if fam.gold != GOLD_EPISODES:
+            return
+        gold = base.gold_episodes()
+        count = int(base.num_examples)
+        assert len(gold) == count and gold.mask.shape == gold.actions.shape, f"{env_id}: gold shapes"
+        assert gold.actions.dtype == np.int64 and gold.mask.dtype == bool, f"{env_id}: gold dtypes"
+        assert gold.mask[:, 0].all(), f"{env_id}: a gold episode without a step"
+        pick = np.random.default_rng(0).choice(count, size=min(examples, count), replace=False)
+        for i in sorted({0, count - 1, *pick.tolist()}):
+            obs, _ = env.reset(options={"index": i})
+            want = {k: np.asarray(v[i]) for k, v in gold.obs.items()}
+            if base.obs_mode == "flat":
+                want = {"flat": base.flatten_obs(want)}
+                obs = {"flat": obs}
+            assert set(want) == set(obs), f"{env_id}: gold observation keys {sorted(want)} vs {sorted(obs)}"
+            for k in obs:
+                assert np.array_equal(want[k], obs[k]), f"{env_id} example {i}: gold observation {k!r} differs"
+            steps = int(gold.mask[i].sum())
+            for t in range(steps):
+                a = int(gold.actions[i, t])
+                assert 0 <= a < n, f"{env_id} example {i} step {t}: gold action {a} is not in [0, {n})"
+                _, _, term, trunc, _ = env.step(a)
+                assert (term or trunc) == (t == steps - 1), (
+                    f"{env_id} example {i}: the gold episode has {steps} steps, the env "
+                    f"{'ended at step ' + str(t + 1) if term or trunc else 'goes on'}")
+    finally:
+        env.close()
+
+
 def check_all(env_id: str, *, episodes: int = 50, **kwargs: Any) -> None:
     """Run every check on ``env_id``."""
     check_gymnasium(env_id, **kwargs)
@@ -418,3 +507,5 @@ def check_all(env_id: str, *, episodes: int = 50, **kwargs: Any) -> None:
     check_info_batches(env_id, **kwargs)
     check_make_vec_autoreset(env_id, **kwargs)
     check_flat_obs(env_id, **kwargs)
+    check_family_contract(env_id, **kwargs)
+    check_gold_episodes(env_id, **kwargs)

@@ -101,6 +101,16 @@ def test_flat_observation(env_id: str) -> None:
 
 
 @pytest.mark.parametrize("env_id", IDS)
+def test_family_contract(env_id: str) -> None:
+    testing.check_family_contract(env_id)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_gold_episodes(env_id: str) -> None:
+    testing.check_gold_episodes(env_id)
+
+
+@pytest.mark.parametrize("env_id", IDS)
 def test_render_modes(env_id: str) -> None:
     env = gym.make(env_id, render_mode="ansi")
     env.reset(seed=0)

@@ -87,3 +87,22 @@ def test_data_dir_is_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NLP_ENVS_CACHE_DIR", str(tmp_path.parent / "cache-elsewhere"))
     gym.make("TextCls-v0", dataset=str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_known_dataset_in_a_readable_format_is_one_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real dataset whose files the family's bring-your-own reader reads needs only its ``KnownDataset``
+    entry (``files_in``), no loader of its own (CONTRIBUTING.md, "Add a dataset")."""
+    from nlp_envs import data
+
+    folder = tmp_path / "toyner"
+    folder.mkdir()
+    (folder / "train.txt").write_text("Ada B-PER\nsaid O\n\nin O\nParis B-LOC\n")
+    (folder / "test.txt").write_text("Bob B-PER\nleft O\n")
+    known = data.KnownDataset("toyner", "ner", "toyner", data.files_in("ner", "toyner", {"train": "train.txt",
+                                                                                           "test": "test.txt"}), None)
+    monkeypatch.setitem(data.KNOWN_DATASETS, "toyner", known)
+    env = gym.make("NerTag-v0", dataset="toyner", data_dir=str(tmp_path), split="test").unwrapped
+    assert env.num_examples == 1 and set(env.tag_names) >= {"B-PER", "B-LOC", "O"}
+    (folder / "test.txt").unlink()
+    with pytest.raises(DataError, match="test.txt: file not found"):
+        load_task_data("ner", "toyner", data_dir=tmp_path).splits
