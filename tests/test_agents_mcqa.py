@@ -10,7 +10,7 @@ import gymnasium as gym
 import pytest
 import torch
 
-from nlp_envs.agents.policy import NEG, family_of
+from nlp_envs.agents.policy import NEG, make_policy, policy_family
 from nlp_envs.agents.train import train
 from tests.helpers import (
     assert_reloaded_run_scores_the_same,
@@ -26,9 +26,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_family_and_sequential_mode_refused() -> None:
-    assert family_of(gym.make(QA).observation_space.spaces) == "choice"
+    assert policy_family(QA) == "choice"  # the family contract's policy
+    seq = gym.make(QA, mode="sequential")
     with pytest.raises(ValueError, match="sequential"):
-        family_of(gym.make(QA, mode="sequential").observation_space.spaces)
+        make_policy(seq.observation_space, seq.action_space, "tiny", 100, policy_family(seq))
 
 
 def test_rollouts_respect_masks_and_teacher_forcing_matches(tmp_path) -> None:

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from nlp_envs.agents.policy import family_of
+from nlp_envs.agents.policy import policy_family
 from nlp_envs.agents.supervised import GoldData
 from nlp_envs.agents.train import train
 from tests.helpers import (
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_family() -> None:
-    assert family_of(gym.make(ML).observation_space.spaces) == "multilabel"
+    assert policy_family(ML) == policy_family(gym.make(ML)) == "multilabel"
 
 
 def test_rollouts_respect_masks_and_teacher_forcing_matches(tmp_path) -> None:

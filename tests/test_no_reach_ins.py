@@ -31,13 +31,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("benchmarks/peers_nlpgym_child.py", "SeqTagEnv._tokenize"):
         "the peer benchmark patches the third-party NLPGym SeqTagEnv's tokenizer (a downloaded model) with a "
         "whitespace split, offline; NLPGym has no option for it",
-    # removed by the family contract (issue 19): the baselines' and the supervised trainer's gold access moves
-    # to public, documented env APIs; drop these entries with it (test_every_allowed_reach_in_still_exists
-    # fails on an entry whose access is gone)
-    **{("nlp_envs/agents/baselines.py", f"env.{name}"): "removed by the family contract"
-       for name in ("_ids", "_starts", "_num_words", "_facts", "_offsets", "_allowed", "_answer")},
-    **{("nlp_envs/agents/supervised.py", f"env.{name}"): "removed by the family contract"
-       for name in ("_ctx_ids", "_ctx_len")},
 }
 
 

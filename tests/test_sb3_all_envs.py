@@ -23,15 +23,10 @@ from nlp_envs.agents.baselines import MajorityPolicy
 from nlp_envs.agents.extractors import EmbeddingBagExtractor, TinyTransformerExtractor
 from nlp_envs import cli
 from nlp_envs.registration import eval_only_split, family_id, registered_ids, train_siblings
+from nlp_envs.family import family_of_env
 from nlp_envs.testing import env_available
 from tests.helpers import available_ids, mask_checked
 
-#: main test metric of each family (``sb3.family_id(env_id)``)
-MAIN_METRIC = {
-    "TextCls-v0": "accuracy", "NerTag-v0": "entity_f1", "NerTag-v1": "entity_f1", "DialogReply-v0": "f1", "DialogReply-v1": "f1",
-    "DialogSelect-v0": "hits_at_1",
-    "MultiLabelCls-v0": "example_f1", "MultiChoiceQA-v0": "accuracy",
-}
 #: families without action masks (all actions always valid): plain PPO; the others use MaskablePPO
 UNMASKED = ("TextCls-v0", "DialogSelect-v0")
 EVAL_ONLY = "MultiChoiceQA-ARCChallenge-v0"
@@ -76,7 +71,7 @@ def test_every_registered_id_is_covered():
 
     table = yaml.safe_load(sb3.HYPERPARAMS_PATH.read_text())
     for env_id in registered_ids():
-        assert sb3.family_id(env_id) in MAIN_METRIC, f"{env_id}: add its family to MAIN_METRIC"
+        family_of_env(env_id)  # every id has a family contract (its main metric is checked below)
         if env_id == EVAL_ONLY:
             continue
         for algo in {"sb3-ppo", algo_for(env_id)}:
@@ -111,7 +106,7 @@ def test_hyperparams_inheritance(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", available_ids())
 def test_cli_train_then_eval(env_id, tmp_path, capsys):
-    metric = MAIN_METRIC[sb3.family_id(env_id)]
+    metric = family_of_env(env_id).main_metric
     out = tmp_path / "run"
     if env_id == EVAL_ONLY:
         with pytest.raises(SystemExit, match="evaluation-only"):

@@ -1,7 +1,9 @@
 """Stable-Baselines3 features extractors for the Dict token observations of nlp-envs.
 
-Both extractors read the observation space to find what to do with each key, so one class serves
-every family:
+One class serves every family: every text of the space is pooled and every other Box key is a feature;
+on top, the family's *head* (``head=``, a key of :data:`HEADS`; the family contract names it,
+``Family.sb3_extractor``, and :func:`nlp_envs.agents.sb3.build_model` passes it) reads its own keys. A space
+built outside the registry (``head=None``) gets the head whose keys it holds (:func:`head_of_space`).
 
 | keys present                                             | features (``d`` = ``embed_dim``)                      |
 |----------------------------------------------------------|--------------------------------------------------------|
@@ -47,6 +49,25 @@ from torch import nn
 _TAGGING_KEYS = ("word_starts", "position", "prev_tags", "num_words")
 _CANDIDATES = ("candidate_ids", "candidate_mask")
 _OPTIONS = ("option_ids", "option_mask", "num_options")
+
+#: The family heads (``Family.sb3_extractor``) -> the keys each needs (see the module table): ``text``
+#: (pooled texts and Box features only), ``tagging``, ``generation``, ``candidates``, ``options``.
+HEADS: dict[str, tuple[str, ...]] = {
+    "text": (),
+    "tagging": ("word_starts", "position"),
+    "generation": ("reply_ids", "reply_length"),
+    "candidates": _CANDIDATES,
+    "options": _OPTIONS,
+}
+
+
+def head_of_space(observation_space: spaces.Dict) -> str:
+    """The head of a space built outside the registry (``head=None``): the first of :data:`HEADS` whose keys
+    it holds (``options`` without ``option_index``), else ``"text"``."""
+    keys = observation_space.spaces
+    found = [h for h, need in HEADS.items() if need and all(k in keys for k in need)]
+    found = [h for h in found if h != "options" or "option_index" not in keys]
+    return found[0] if found else "text"
 
 
 def flat_options(observation_space: spaces.Dict) -> tuple[int, int] | None:
@@ -94,10 +115,12 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
     :param tag_dim: size of the previous-tag and reply-length embeddings.
     :param tag_window: tagging: words on each side of the current one (``1``: previous, current, next).
     :param word_pool: tagging: ``"mean"`` of all the word's token states, or its ``"first"`` token's.
+    :param head: the family head (a key of :data:`HEADS`, ``Family.sb3_extractor``); None:
+        :func:`head_of_space`.
     """
 
     def __init__(self, observation_space: spaces.Dict, embed_dim: int = 64, tag_dim: int = 16,
-                 tag_window: int = 1, word_pool: str = "mean") -> None:
+                 tag_window: int = 1, word_pool: str = "mean", head: str | None = None) -> None:
         if tag_window < 0:
             raise ValueError(f"tag_window={tag_window} must be >= 0")
         if word_pool not in ("mean", "first"):
@@ -106,11 +129,20 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
         if not isinstance(observation_space, spaces.Dict):
             raise TypeError(f"{type(self).__name__} needs a Dict observation space, got {observation_space}")
         obs = observation_space.spaces
+        head = head_of_space(observation_space) if head is None else head
+        if head not in HEADS:
+            raise ValueError(f"head={head!r}: expected one of {sorted(HEADS)} (Family.sb3_extractor)")
+        missing = [k for k in HEADS[head] if k not in obs]
+        if missing:
+            raise ValueError(f"head={head!r} needs the observation keys {list(HEADS[head])}; the space lacks "
+                             f"{missing} (keys {sorted(obs)})")
+        self.head = head
         self.pairs = text_pairs(observation_space)
-        self.options = flat_options(observation_space)  # (K, O) or None
+        # options: (K, O) or None (MultiChoiceQA's sequential mode shows one option: an ordinary text)
+        self.options = flat_options(observation_space) if head == "options" else None
         if self.options is not None:  # the flat options get their own head, not one pooled text
             self.pairs = [p for p in self.pairs if p[0] != "option_ids"]
-        self.has_candidates = all(k in obs for k in _CANDIDATES) and len(obs["candidate_ids"].shape) == 2
+        self.has_candidates = head == "candidates" and len(obs["candidate_ids"].shape) == 2
         id_keys = [ids for ids, _ in self.pairs] + (["candidate_ids"] if self.has_candidates else [])
         id_keys += ["option_ids"] if self.options is not None else []
         if not id_keys:
@@ -118,10 +150,10 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
         self.vocab_size = max(_high(obs[k]) for k in id_keys) + 1
         lengths = [obs[k].shape[-1] for k in id_keys if k != "option_ids"]
         self.max_length = max(lengths + ([self.options[1]] if self.options is not None else []))
-        self.tagging = "word_starts" in obs and "position" in obs
+        self.tagging = head == "tagging"
         if self.tagging and not any(ids == "input_ids" for ids, _ in self.pairs):
             raise ValueError("tagging observations need input_ids/attention_mask next to word_starts")
-        self.generation = "reply_ids" in obs and "reply_length" in obs
+        self.generation = head == "generation"
         used = {k for pair in self.pairs for k in pair}
         if self.has_candidates:
             used.update(_CANDIDATES)
@@ -278,6 +310,7 @@ class TinyTransformerExtractor(TokenFeaturesExtractor):
     :param tag_dim: size of the previous-tag / reply-length embeddings.
     :param tag_window: tagging: words on each side of the current one.
     :param word_pool: tagging: ``"mean"`` or ``"first"`` token state of each word.
+    :param head: the family head (:data:`HEADS`; None: read from the space).
     """
 
     def __init__(
@@ -290,11 +323,12 @@ class TinyTransformerExtractor(TokenFeaturesExtractor):
         tag_dim: int = 16,
         tag_window: int = 1,
         word_pool: str = "mean",
+        head: str | None = None,
     ) -> None:
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
         super().__init__(observation_space, embed_dim=embed_dim, tag_dim=tag_dim, tag_window=tag_window,
-                         word_pool=word_pool)
+                         word_pool=word_pool, head=head)
         self.position = nn.Embedding(self.max_length, embed_dim)
         layer = nn.TransformerEncoderLayer(
             embed_dim, num_heads, dim_feedforward=ff_dim or 2 * embed_dim, dropout=0.0,
@@ -325,5 +359,5 @@ def extractor_class(name: str) -> type[TokenFeaturesExtractor]:
     raise ValueError(f"unknown extractor {name!r}; expected one of {sorted(EXTRACTORS)}")
 
 
-__all__: list[Any] = ["EmbeddingBagExtractor", "TinyTransformerExtractor", "TokenFeaturesExtractor",
-                      "extractor_class", "flat_options", "text_pairs"]
+__all__: list[Any] = ["HEADS", "EmbeddingBagExtractor", "TinyTransformerExtractor", "TokenFeaturesExtractor",
+                      "extractor_class", "flat_options", "head_of_space", "text_pairs"]

@@ -525,9 +525,10 @@ def clear_memo() -> None:
 atexit.register(flush)
 
 
-def _split_rows(family: str, env_id: str, split: str,
+def _split_rows(policy: nn.Module, env_id: str, split: str,
                 env_kwargs: dict[str, Any]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(ids (N, L), lengths (N,))`` blocks of every sequence a ``family`` policy encodes on ``split``."""
+    """``(ids (N, L), lengths (N,))`` blocks of every sequence ``policy`` encodes on ``split`` (its class's
+    :meth:`~nlp_envs.agents.policy.Policy.frozen_rows`)."""
     import gymnasium as gym
 
     import nlp_envs  # noqa: F401  (registers the ids)
@@ -535,24 +536,7 @@ def _split_rows(family: str, env_id: str, split: str,
     kwargs = {k: v for k, v in env_kwargs.items() if k != "split"}
     env = gym.make(env_id, split=split, disable_env_checker=True, **kwargs).unwrapped
     try:
-        a = env.prepared.arrays
-        if family in ("classify", "multilabel"):
-            return [(a["input_ids"], np.asarray(a["attention_mask"]).sum(1))]
-        if family == "tag":
-            g = env.gold_arrays()
-            return [(g["input_ids"], np.asarray(g["attention_mask"]).sum(1))]
-        if family == "select":
-            return [(a["context_ids"], np.asarray(a["context_len"])),
-                    (a["pool_ids"], np.minimum(a["pool_len"], np.shape(a["pool_ids"])[1]))]
-        if family == "choice":  # question rows, and the real options' rows (arrays (n, M, O))
-            q, qm = np.asarray(a["question_ids"]), np.asarray(a["question_mask"])
-            n = len(q)
-            om = np.asarray(a["option_mask"])
-            o = np.asarray(a["option_ids"]).reshape(n, -1, om.shape[-1])
-            om = om.reshape(n, -1, om.shape[-1])
-            valid = np.arange(o.shape[1])[None] < np.asarray(a["num_options"]).reshape(n, 1)
-            return [(q.reshape(n, -1), qm.reshape(n, -1).sum(1)), (o[valid], om[valid].sum(1))]
-        raise ValueError(f"precompute: no frozen encoder for family {family!r}")
+        return type(policy).frozen_rows(env)
     finally:
         env.close()
 
@@ -568,7 +552,7 @@ def precompute(policy: nn.Module, env_id: str, env_kwargs: dict[str, Any] | None
     cache = enc.frozen_cache
     before = cache.encoded_rows
     for split in splits:
-        for ids, lengths in _split_rows(policy.family, env_id, split, dict(env_kwargs or {})):
+        for ids, lengths in _split_rows(policy, env_id, split, dict(env_kwargs or {})):
             lengths = np.asarray(lengths, np.int64)
             for a in range(0, len(lengths), block):  # bounded temporary memory per block
                 enc.frozen_ensure(np.asarray(ids[a : a + block]), lengths[a : a + block])

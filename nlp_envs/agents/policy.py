@@ -1,7 +1,11 @@
 """Transformer policies for every nlp-envs family: one backbone, one action head per action type.
 
-A policy is built from the env's spaces (:func:`make_policy`). The *family* is read from the
-observation keys (:func:`family_of`):
+A policy is built from the env's spaces (:func:`make_policy`) for the *policy family* the env's family
+contract names (``Family.policy``, :func:`policy_family`; :mod:`nlp_envs.family`). :data:`POLICIES` is the
+one table of the agents' per-family code: each policy class carries its head, its sizes from the spaces
+(:meth:`Policy.build`), its greedy decoding (:meth:`Policy.greedy_scores`), the rollout hook
+(:meth:`Policy.after_step`), whether RL starts with a supervised warm start (:attr:`Policy.warm_start`), and
+the rows a frozen encoder precomputes (:meth:`Policy.frozen_rows`):
 
 | family     | obs keys (besides masks)              | backbone            | action head                                         |
 |------------|---------------------------------------|---------------------|-----------------------------------------------------|
@@ -54,35 +58,24 @@ PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"layers": 2, "hidden": 128, "heads": 2, "ff": 512},
     "small": {"layers": 4, "hidden": 256, "heads": 4, "ff": 1024},
 }
-FAMILIES = ("classify", "tag", "select", "generate", "multilabel", "choice")
 NEG = -1e9  # masked logit (finite: keeps entropy and log-softmax free of NaN)
 
 
 # ----------------------------------------------------------------------------------------------
 # families and backbones
 # ----------------------------------------------------------------------------------------------
-def family_of(obs_keys: Any) -> str:
-    """The action type of an env from its observation keys (see the module table)."""
-    keys = set(obs_keys)
-    if "option_index" in keys:
-        raise ValueError(
-            "MultiChoiceQA mode='sequential' (keys with 'option_index') has no transformer policy: its later "
-            "options are not in the first observation, so an episode cannot be re-scored teacher-forced; "
-            "train on mode='direct' (the default)"
-        )
-    if {"question_ids", "option_ids", "num_options"} <= keys:
-        return "choice"
-    if {"input_ids", "chosen"} <= keys:
-        return "multilabel"
-    if "candidate_ids" in keys:
-        return "select"
-    if "reply_ids" in keys:
-        return "generate"
-    if "word_starts" in keys:
-        return "tag"
-    if keys == {"input_ids", "attention_mask"}:
-        return "classify"
-    raise ValueError(f"no policy for observations with keys {sorted(keys)}: expected one of the nlp-envs layouts")
+def policy_family(env_or_id: Any) -> str:
+    """The policy family of an env id, an env or an env class: its family contract's ``policy``
+    (:func:`nlp_envs.family.family_of_env`)."""
+    from nlp_envs.family import family_of_env
+
+    return family_of_env(env_or_id).policy
+
+
+def warm_starts(env_or_id: Any) -> bool:
+    """Whether RL on this env starts with the supervised warm start (its policy class's ``warm_start``:
+    generation)."""
+    return policy_class(policy_family(env_or_id)).warm_start
 
 
 def pretrained_dir(backbone: str) -> Path | None:
@@ -239,20 +232,53 @@ def left_align(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tor
     return ids.gather(1, src), mask.gather(1, src)
 
 
+def _text_rows(cls: type, env: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``frozen_rows`` of the policies that encode one text (``input_ids``) per episode."""
+    obs = env.gold_episodes().obs
+    return [(obs["input_ids"], np.asarray(obs["attention_mask"]).sum(1))]
+
+
 # ----------------------------------------------------------------------------------------------
 # policies
 # ----------------------------------------------------------------------------------------------
 class Policy(nn.Module):
     """Base class: the three entry points of the module doc (``begin``, ``step``, ``score_actions``) and
-    ``max_steps``; greedy evaluation is :class:`nlp_envs.agents.greedy.GreedyPolicy`, built on them."""
+    ``max_steps``, plus what each family does differently: building from the spaces (:meth:`build`), greedy
+    decoding (:meth:`greedy_scores`, which :class:`nlp_envs.agents.greedy.GreedyPolicy` calls), the rollout
+    hook (:meth:`after_step`), the warm start (:attr:`warm_start`) and frozen rows (:meth:`frozen_rows`)."""
 
     family: str = ""
     #: True when ``step`` reads the step's own observation (the rollout then passes it; else ``obs=None``).
     per_step_obs: bool = False
+    #: True when RL starts with supervised MLE on the gold episodes and a frozen KL reference (generation).
+    warm_start: bool = False
 
     def __init__(self, num_actions: int) -> None:
         super().__init__()
         self.num_actions = num_actions
+
+    @classmethod
+    def build(cls, observation_space: Any, action_space: Any, backbone: str, vocab_size: int) -> Policy:
+        """The policy for an env's single spaces; by default every sequence fits the longest key."""
+        max_len = max(s.shape[-1] for s in observation_space.spaces.values() if s.shape)
+        return cls(int(action_space.n), backbone, vocab_size, max_len + 2)
+
+    def after_step(self, state: Any, actions: torch.Tensor) -> None:
+        """Called by the rollout after each sampled step with the actions (generation feeds its cache)."""
+
+    def greedy_scores(self, obs: dict[str, torch.Tensor], mask: torch.Tensor | None,
+                      cache: dict[str, Any]) -> torch.Tensor:
+        """Masked scores ``(B, A)`` of the greedy policy for one batch of observations of a vector env
+        (:class:`nlp_envs.agents.greedy.GreedyPolicy`); ``cache`` persists across its calls (per-sub-env
+        encodings). One-step families: ``begin``'s logits."""
+        logits, _ = self.step(obs, self.begin(obs), 0)
+        return apply_mask(logits, mask)
+
+    @classmethod
+    def frozen_rows(cls, env: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(ids (N, L), lengths (N,))`` blocks of every sequence this policy's encoder reads on ``env``'s
+        split (:func:`nlp_envs.agents.frozen.precompute`)."""
+        raise ValueError(f"precompute: no frozen encoder rows for policy family {cls.family!r}")
 
     def begin(self, obs: dict[str, torch.Tensor]) -> Any:
         raise NotImplementedError
@@ -275,6 +301,7 @@ class ClassifyPolicy(Policy):
     """Encoder over the text, masked-mean pooled -> label logits and value."""
 
     family = "classify"
+    frozen_rows = classmethod(_text_rows)
 
     def __init__(self, num_actions: int, backbone: str, vocab_size: int, max_length: int) -> None:
         super().__init__(num_actions)
@@ -303,6 +330,7 @@ class TagPolicy(Policy):
     """Encode the sentence once; each word step is an MLP on [word vector; previous-tag embedding]."""
 
     family = "tag"
+    frozen_rows = classmethod(_text_rows)
     per_step_obs = True
 
     def __init__(self, num_actions: int, backbone: str, vocab_size: int, max_length: int) -> None:
@@ -337,6 +365,22 @@ class TagPolicy(Policy):
     def max_steps(self, first_obs):
         return int(first_obs["word_starts"].shape[-1])
 
+    def greedy_scores(self, obs, mask, cache):
+        """The sentence encoding is cached per sub-env, re-encoded only where ``position == 0``."""
+        new = obs["position"].reshape(-1) == 0
+        words = cache.get("words")
+        if words is None or words.shape[0] != len(new):
+            new[:] = True
+            words = None
+        if bool(new.any()):
+            enc = self.begin({k: v[new] for k, v in obs.items()})
+            if words is None:
+                words = cache["words"] = enc
+            else:
+                words[new] = enc.to(words.dtype)
+        logits, _ = self.step(obs, words, 0)
+        return apply_mask(logits, mask)
+
 
 class SelectPolicy(Policy):
     """Dual encoder: score ``<W h_context, h_candidate> / sqrt(H)`` for each of the K candidates."""
@@ -369,16 +413,35 @@ class SelectPolicy(Policy):
         logits, value = self.begin(first_obs)
         return logits[:, None], value[:, None]
 
+    @classmethod
+    def frozen_rows(cls, env):
+        """The contexts and the candidate pool (the replies candidates are drawn from)."""
+        a = env.prepared.arrays
+        return [(a["context_ids"], np.asarray(a["context_len"])),
+                (a["pool_ids"], np.minimum(a["pool_len"], np.shape(a["pool_ids"])[1]))]
+
 
 class GeneratePolicy(Policy):
     """GPT-2 over ``context + reply``; rollouts pre-fill the context once and decode with the KV cache."""
 
     family = "generate"
+    warm_start = True
 
     def __init__(self, num_actions: int, backbone: str, vocab_size: int, max_length: int) -> None:
         super().__init__(num_actions)
         self.lm, h = build_decoder(backbone, max(vocab_size, num_actions), max_length)
         self.value_head = mlp(h, h, 1)
+
+    @classmethod
+    def build(cls, observation_space, action_space, backbone, vocab_size):
+        """GPT-2 reads context + reply as one sequence."""
+        spaces = observation_space.spaces
+        max_len = spaces["context_ids"].shape[-1] + spaces["reply_ids"].shape[-1]
+        return cls(int(action_space.n), backbone, vocab_size, max_len + 2)
+
+    @classmethod
+    def frozen_rows(cls, env):
+        raise ValueError("precompute: generation has no frozen encoder (its backbone is a decoder)")
 
     def _forward(self, ids, mask, positions, cache=None):
         base = self.lm.base_model
@@ -428,6 +491,9 @@ class GeneratePolicy(Policy):
     def step(self, obs, state, t):
         return state["logits"], state["value"]  # the prefill's, then those `feed` computed
 
+    def after_step(self, state, actions):
+        self.feed(state, actions)
+
     def feed(self, state: dict[str, Any], actions: torch.Tensor) -> None:
         """Append the chosen tokens to the cache and compute the next distribution (one token)."""
         state["mask"] = torch.cat([state["mask"], torch.ones_like(state["mask"][:, :1])], 1)
@@ -446,6 +512,34 @@ class GeneratePolicy(Policy):
     def max_steps(self, first_obs):
         return int(first_obs["reply_ids"].shape[-1])
 
+    def greedy_scores(self, obs, mask, cache):
+        """The whole greedy reply of a sub-env is decoded with the KV cache when its episode starts
+        (``reply_length == 0``; batched over the sub-envs starting together) and then played token by token;
+        a sub-env whose reply so far differs from the plan (someone else chose its tokens) is scored by one
+        full forward over context + reply instead (:meth:`next_token_logits`)."""
+        device = obs["reply_ids"].device
+        n = obs["reply_length"].reshape(-1)
+        B, R = obs["reply_ids"].shape
+        new = n == 0
+        plan = cache.get("plan")
+        if plan is None or plan.shape[0] != B:
+            plan = cache["plan"] = torch.zeros(B, R, dtype=torch.long, device=device)
+            new = new | True
+        if bool(new.any()):
+            rows = {k: v[new] for k, v in obs.items()}
+            plan[new] = self.greedy_replies(rows, None if mask is None else mask[new])
+        steps = torch.arange(R, device=device)[None]
+        so_far = steps < n[:, None]
+        on_plan = ((obs["reply_ids"] == plan) | ~so_far).all(1) & (n < R)
+        tok = plan.gather(1, n.clamp(max=R - 1)[:, None]).squeeze(1)
+        scores = torch.full((B, self.num_actions), NEG, device=device)
+        scores[torch.arange(B, device=device), tok] = 0.0
+        off = ~on_plan
+        if bool(off.any()):  # not the planned reply: score this step with a full forward
+            logits, _ = self.next_token_logits({k: v[off] for k, v in obs.items()}, n[off])
+            scores[off] = apply_mask(logits.float(), None if mask is None else mask[off])
+        return scores
+
 
 class MultiLabelPolicy(Policy):
     """Encode the text once per episode (label-wise attention); each pick is a cheap head on the chosen set.
@@ -463,7 +557,13 @@ class MultiLabelPolicy(Policy):
     """
 
     family = "multilabel"
+    frozen_rows = classmethod(_text_rows)
     per_step_obs = True
+
+    @classmethod
+    def build(cls, observation_space, action_space, backbone, vocab_size):
+        max_len = observation_space.spaces["input_ids"].shape[-1]
+        return cls(int(action_space.n), backbone, vocab_size, max_len + 2)
 
     def __init__(self, num_actions: int, backbone: str, vocab_size: int, max_length: int) -> None:
         super().__init__(num_actions)
@@ -508,6 +608,21 @@ class MultiLabelPolicy(Policy):
     def max_steps(self, first_obs):
         return self.num_labels + 1  # with masks: every label once, then STOP (max_labels may end it sooner)
 
+    def greedy_scores(self, obs, mask, cache):
+        """The text encoding is cached per sub-env, redone where the text (``input_ids``) changed."""
+        ids, c = obs["input_ids"], cache.get("text")  # (input_ids, *begin's state) per sub-env
+        new = torch.ones(len(ids), dtype=torch.bool, device=ids.device)
+        if c is not None and c[0].shape == ids.shape:
+            new = (ids != c[0]).any(1)
+        if bool(new.any()):
+            enc = self.begin({k: v[new] for k, v in obs.items()})
+            if c is None or c[0].shape != ids.shape:
+                c = cache["text"] = tuple(x.new_zeros(len(ids), *x.shape[1:]) for x in (ids, *enc))
+            for cached, fresh in zip(c, (ids[new], *enc)):
+                cached[new] = fresh.to(cached.dtype)
+        logits, _ = self.step(obs, c[1:], 0)  # reads this step's obs["chosen"]
+        return apply_mask(logits, mask)
+
 
 def _maxsim(o: torch.Tensor, o_mask: torch.Tensor, q: torch.Tensor, q_mask: torch.Tensor) -> torch.Tensor:
     """ColBERT's MaxSim: mean over the option's tokens of the best cosine to a question token: (N, O, H),
@@ -542,6 +657,33 @@ class ChoicePolicy(Policy):
 
     family = "choice"
     maxsim_scale = 5.0  # cosine in [-1, 1] -> a logit range that matters from the start
+
+    @classmethod
+    def build(cls, observation_space, action_space, backbone, vocab_size):
+        """The question and each option are encoded apart; only ``mode="direct"`` (all options in the
+        first observation) can be re-scored teacher-forced."""
+        spaces = observation_space.spaces
+        if "option_index" in spaces:
+            raise ValueError(
+                "MultiChoiceQA mode='sequential' (keys with 'option_index') has no transformer policy: its "
+                "later options are not in the first observation, so an episode cannot be re-scored "
+                "teacher-forced; train on mode='direct' (the default)"
+            )
+        k = int(np.max(spaces["num_options"].high))
+        max_len = max(spaces["question_ids"].shape[-1], spaces["option_ids"].shape[-1] // k)
+        return cls(int(action_space.n), backbone, vocab_size, max_len + 2, max_options=k)
+
+    @classmethod
+    def frozen_rows(cls, env):
+        """Question rows, and the real options' rows."""
+        obs = env.gold_episodes().obs
+        q, qm = np.asarray(obs["question_ids"]), np.asarray(obs["question_mask"])
+        n = len(q)
+        k = int(np.max(env.dict_observation_space["num_options"].high))
+        om = np.asarray(obs["option_mask"]).reshape(n, k, -1)
+        o = np.asarray(obs["option_ids"]).reshape(n, k, -1)
+        valid = np.arange(k)[None] < np.asarray(obs["num_options"]).reshape(n, 1)
+        return [(q.reshape(n, -1), qm.reshape(n, -1).sum(1)), (o[valid], om[valid].sum(1))]
 
     def __init__(self, num_actions: int, backbone: str, vocab_size: int, max_length: int,
                  max_options: int | None = None) -> None:
@@ -580,27 +722,27 @@ class ChoicePolicy(Policy):
         return logits[:, None], value[:, None]
 
 
+#: The agents' one table of per-family code: policy family (``Family.policy``) -> its policy class.
 POLICIES: dict[str, type[Policy]] = {
     "classify": ClassifyPolicy, "tag": TagPolicy, "select": SelectPolicy, "generate": GeneratePolicy,
     "multilabel": MultiLabelPolicy, "choice": ChoicePolicy,
 }
 
 
-def make_policy(observation_space: Any, action_space: Any, backbone: str, vocab_size: int) -> Policy:
-    """The policy for an env's single observation/action spaces (see the module table)."""
-    family = family_of(observation_space.spaces.keys())
-    spaces = observation_space.spaces
-    kwargs: dict[str, Any] = {}
-    if family == "generate":  # GPT-2 reads context + reply as one sequence
-        max_len = spaces["context_ids"].shape[-1] + spaces["reply_ids"].shape[-1]
-    elif family == "choice":  # the question and each option are encoded apart
-        kwargs["max_options"] = k = int(np.max(spaces["num_options"].high))
-        max_len = max(spaces["question_ids"].shape[-1], spaces["option_ids"].shape[-1] // k)
-    elif family == "multilabel":
-        max_len = spaces["input_ids"].shape[-1]
-    else:
-        max_len = max(s.shape[-1] for s in spaces.values() if s.shape)
-    return POLICIES[family](int(action_space.n), backbone, vocab_size, max_len + 2, **kwargs)
+def policy_class(family: str) -> type[Policy]:
+    """The policy class of a policy family; a clear error for one :data:`POLICIES` lacks."""
+    try:
+        return POLICIES[family]
+    except KeyError:
+        raise ValueError(f"no transformer policy for policy family {family!r}; known: {sorted(POLICIES)}. "
+                         f"A new family reuses one of these in its contract (Family.policy) or adds its "
+                         f"class here") from None
+
+
+def make_policy(observation_space: Any, action_space: Any, backbone: str, vocab_size: int,
+                family: str) -> Policy:
+    """The policy of policy family ``family`` (the env's ``Family.policy``) for an env's single spaces."""
+    return policy_class(family).build(observation_space, action_space, backbone, vocab_size)
 
 
 def to_torch(obs: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:

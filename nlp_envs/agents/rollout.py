@@ -57,7 +57,7 @@ def collect(policy: Policy, sampler: WaveSampler, device: torch.device, amp: Any
     live = np.ones(B, dtype=bool)
     acts, logps, vals, rews, alive, amasks = [], [], [], [], [], []
     limit = policy.max_steps(obs) + 1
-    per_step_obs = getattr(policy, "per_step_obs", policy.family == "tag")
+    per_step_obs = policy.per_step_obs
     while live.any():
         if len(acts) > limit:
             raise RuntimeError(f"episodes ran past {limit} steps: the env and the policy disagree on the episode length")
@@ -77,9 +77,8 @@ def collect(policy: Policy, sampler: WaveSampler, device: torch.device, amp: Any
         rews.append(torch.as_tensor(np.where(live, r, 0.0), dtype=torch.float32, device=device))
         alive.append(torch.as_tensor(live, device=device))
         amasks.append(masks if masks is not None else torch.ones(B, logits.shape[-1], dtype=torch.bool, device=device))
-        if policy.family == "generate":
-            with amp:
-                policy.feed(state, a)
+        with amp:
+            policy.after_step(state, a)  # generation feeds the sampled tokens to its KV cache
         live = live & ~(term | trunc)
     masks_t = torch.stack(amasks, 1)
     return Episodes(first, torch.stack(acts, 1), torch.stack(logps, 1), torch.stack(vals, 1), torch.stack(rews, 1),

@@ -27,7 +27,7 @@ from nlp_envs.agents.config import Config
 from nlp_envs.agents.devices import autocast, pick_device
 from nlp_envs.agents.greedy import GreedyPolicy
 from nlp_envs.agents.loggers import Logger, QuietLogger
-from nlp_envs.agents.policy import Policy, env_kwargs_for_backbone, make_policy
+from nlp_envs.agents.policy import Policy, env_kwargs_for_backbone, make_policy, policy_family
 from nlp_envs.agents.runfolder import (PREVIOUS, CheckpointError, checkpoint_dir, checkpoint_problem, load_state,
                                        read_json, read_run_json, reading, save_state, verify_checkpoint,
                                        write_manifest)
@@ -42,7 +42,7 @@ def build_policy(env_id: str, env_kwargs: dict[str, Any], backbone: str, freeze:
     env = gym.make(env_id, disable_env_checker=True, **env_kwargs)
     try:
         vocab = int(env.unwrapped.encoder.vocab_size)
-        policy = make_policy(env.observation_space, env.action_space, backbone, vocab)
+        policy = make_policy(env.observation_space, env.action_space, backbone, vocab, policy_family(env))
     finally:
         env.close()
     if freeze:

@@ -64,11 +64,12 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 import nlp_envs  # noqa: F401  (registers the ids)
-from nlp_envs.agents.extractors import extractor_class
+from nlp_envs.agents.extractors import TokenFeaturesExtractor, extractor_class
 from nlp_envs.agents.recipes import env_entry, merge
 from nlp_envs.agents.runfolder import RunError, check_out, load_sb3_tensors, read_run_json, reading
 from nlp_envs.core import NlpVectorEnv
 from nlp_envs.evaluation import make_vector_env
+from nlp_envs.family import family_of_env
 from nlp_envs.jsonable import json_default
 from nlp_envs.registration import eval_only_split, family_id, train_siblings  # noqa: F401  (family_id: used by callers of nlp_envs.agents.sb3)
 
@@ -285,12 +286,17 @@ def _algo_class(algo: str) -> type[BaseAlgorithm]:
 
 
 def build_model(algo: str, env: VecEnv, hp: dict[str, Any], *, seed: int,
-                tensorboard_log: str | None = None, verbose: int = 0) -> BaseAlgorithm:
-    """The SB3 model of ``algo`` on ``env`` with hyperparameters ``hp`` (see the module doc)."""
+                tensorboard_log: str | None = None, verbose: int = 0,
+                env_id: str | None = None) -> BaseAlgorithm:
+    """The SB3 model of ``algo`` on ``env`` with hyperparameters ``hp`` (see the module doc); ``env_id``
+    gives the extractor its family head (the contract's ``Family.sb3_extractor``)."""
     kwargs = {k: v for k, v in hp.items() if k not in _META_KEYS}
     policy_kwargs = dict(kwargs.pop("policy_kwargs", None) or {})
     policy_kwargs.setdefault("features_extractor_class", extractor_class(hp.get("extractor", "bag")))
-    policy_kwargs.setdefault("features_extractor_kwargs", dict(hp.get("extractor_kwargs") or {}))
+    extractor_kwargs = dict(policy_kwargs.get("features_extractor_kwargs", hp.get("extractor_kwargs") or {}))
+    if env_id is not None and issubclass(policy_kwargs["features_extractor_class"], TokenFeaturesExtractor):
+        extractor_kwargs.setdefault("head", family_of_env(env_id).sb3_extractor)
+    policy_kwargs["features_extractor_kwargs"] = extractor_kwargs
     if "net_arch" in hp:
         policy_kwargs.setdefault("net_arch", hp["net_arch"])
     for k in ("learning_rate", "clip_range"):
@@ -367,7 +373,8 @@ def train(
     try:
         env = VecMonitor(make_sb3_vec_env(env_id, n_envs, env_kwargs={**env_kwargs, "split": "train"},
                                           vec_env=hp.get("vec_env", "native")))
-        model = build_model(algo, env, hp, seed=seed, tensorboard_log=str(out / "tb"), verbose=verbose)
+        model = build_model(algo, env, hp, seed=seed, tensorboard_log=str(out / "tb"), verbose=verbose,
+                            env_id=env_id)
         import sb3_contrib
         import stable_baselines3
         import torch
@@ -426,7 +433,8 @@ def load_sb3_policy(run_dir: str | Path) -> tuple[str, dict[str, Any], BaseAlgor
     params, variables = load_sb3_tensors(path)  # the .pth entries only, weights_only=True; never `data`
     env = make_sb3_vec_env(env_id, int(hp.get("n_envs", 16)), env_kwargs={**env_kwargs, "split": "train"})
     try:
-        model = build_model(algo, env, hp, seed=seed)  # spaces, policy class, schedules: from our config
+        # spaces, policy class, schedules: from our config
+        model = build_model(algo, env, hp, seed=seed, env_id=env_id)
     finally:
         env.close()
     model.env = None

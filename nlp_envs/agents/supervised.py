@@ -1,22 +1,20 @@
 """Supervised reference: the same backbones and heads, trained with cross-entropy on the gold actions.
 
-Gold comes from the env's prepared arrays (``env.unwrapped.prepared.arrays`` and friends), and each
+Gold comes from the env, as its family contract says (``Family.gold``, :mod:`nlp_envs.family`), and each
 example is scored teacher-forced by ``policy.score_actions`` exactly as PPO re-scores an episode:
 
-| family     | first observation (per example)                 | gold actions                                  |
-|------------|-------------------------------------------------|-----------------------------------------------|
-| `classify` | `input_ids`, `attention_mask`                   | `env.unwrapped.labels` (1 step)               |
-| `tag`      | `input_ids`, `attention_mask`, `word_starts`    | `env.unwrapped.gold_arrays()["gold_tags"]`    |
-| `select`   | reset observation of the vector env (random distractors) | `info["label"]` of that reset        |
-| `generate` | `context_ids`, `context_mask`                   | `env.unwrapped.reference_ids` (reply + EOS)   |
-| `multilabel` | `input_ids`, `attention_mask`, `chosen` = 0   | the gold labels of `env.unwrapped.gold` in ascending id order, then STOP (no STOP when `max_labels` picks end the episode) |
-| `choice`   | `question_ids`, `question_mask`, `option_ids`, `option_mask`, `num_options` | `prepared.arrays["answer"]` (1 step) |
+* ``gold="episodes"``: the env's public ``gold_episodes()`` gives every train example's first observation,
+  gold actions and real steps (TextCls: the label, 1 step; NerTag: the gold tag of each word; DialogReply:
+  the reference reply then ``[EOS]``; MultiLabelCls: the gold labels in ascending id order, then STOP (no
+  STOP when ``max_labels`` picks end the episode); MultiChoiceQA: the answer's position, 1 step);
+* ``gold="reset_info"`` (DialogSelect, whose candidates are drawn per episode): the reset observations of
+  the vector env, the gold action in the reset info (``Family.gold_info_key``, ``"label"``).
 
 The budget ``total_steps`` counts examples. The result is evaluated through ``nlp_envs.evaluate``.
 
 Early stopping (``SupervisedConfig.early_stopping``, on by default): every ``eval_every`` examples (0: one
 pass over the train split) the greedy policy is evaluated on ``val_split`` with the family's main metric
-(:data:`MAIN_METRIC`); the best weights are kept (a CPU copy, and ``best-<examples>.safetensors`` in the run
+(``Family.main_metric``, :func:`main_metric`); the best weights are kept (a CPU copy, and ``best-<examples>.safetensors`` in the run
 directory so that a resumed run restores them), training stops after ``patience`` evaluations without
 improvement or at ``total_steps`` (the final weights are then one more candidate), and the best weights are
 restored before the final checkpoint and test evaluation. ``final_metrics.json`` gains ``early_stopping``,
@@ -43,11 +41,7 @@ from nlp_envs.agents import distributed
 from nlp_envs.agents.policy import to_torch
 from nlp_envs.agents.run import Run
 from nlp_envs.agents.state import DataOrder, EarlyStoppingState, WarmStartSummary
-
-#: The main validation metric of each family (higher is better); the same metrics as ``MAIN_METRIC`` of
-#: benchmarks/bench.py, keyed by family so that every env id of a family (real data included) has one.
-MAIN_METRIC = {"classify": "accuracy", "tag": "entity_f1", "generate": "f1", "select": "hits_at_1",
-               "multilabel": "example_f1", "choice": "accuracy"}
+from nlp_envs.family import FAMILIES, GOLD_RESET_INFO, family_of_env
 
 #: Warm start (``fit``): examples between two validation evaluations when the config has no ``eval_every``
 #: (the RL configs). DialogReply-v0 has 6021 train replies: about three evaluations per pass, each ~10-20 s
@@ -56,16 +50,9 @@ WARM_START_EVAL_EVERY = 2000
 
 
 def main_metric(family_or_env_id: str) -> str:
-    """The early-stopping metric of a family (``"tag"``) or of an env id (``"NerTag-v0"``)."""
-    if family_or_env_id in MAIN_METRIC:
-        return MAIN_METRIC[family_or_env_id]
-    from nlp_envs.agents.policy import family_of
-
-    env = gym.make(family_or_env_id, disable_env_checker=True)
-    try:
-        return MAIN_METRIC[family_of(env.observation_space.spaces)]
-    finally:
-        env.close()
+    """The early-stopping metric of a family (``"NerTag"``) or of an env id (``"NerTag-v0"``): its family
+    contract's ``main_metric`` (the benchmark's too; ``Family.higher_is_better`` gives its direction)."""
+    return (FAMILIES.get(family_or_env_id) or family_of_env(family_or_env_id)).main_metric
 
 
 def has_split(env_id: str, env_kwargs: dict[str, Any], split: str) -> bool:
@@ -87,53 +74,23 @@ class GoldData:
     (``run.state.orders[key]``, saved in the checkpoints)."""
 
     def __init__(self, run: Run, key: str = "order") -> None:
-        self.run, self.key, self.family = run, key, run.family
+        self.run, self.key = run, key
+        fam = family_of_env(run.env_id)
         # several ranks: one global batch of world_size * num_envs from the shared seeded permutation,
         # rank r keeps examples r, r + world_size, ... (so N ranks x B examples = 1 rank x N*B)
         self.batch_size = run.cfg.num_envs * run.world_size
-        kwargs = {**run.env_kwargs, "split": "train"}
-        if self.family == "select":  # candidates are drawn per episode: read them from the vector env
+        self.info_key: str | None = None
+        if fam.gold == GOLD_RESET_INFO:  # episodes drawn at reset (random candidates): read them from the vector env
             self.sampler = run.make_sampler() if run.sampler is None else run.sampler
+            self.info_key = fam.gold_info_key
             self.n = None
             return
-        env = gym.make(run.env_id, disable_env_checker=True, **kwargs).unwrapped
-        arrays = env.prepared.arrays
-        if self.family == "classify":
-            self.obs = {"input_ids": arrays["input_ids"], "attention_mask": arrays["attention_mask"]}
-            self.actions = np.asarray(env.labels)[:, None]
-            self.mask = np.ones_like(self.actions, dtype=bool)
-        elif self.family == "tag":
-            gold = env.gold_arrays()
-            self.obs = {k: np.asarray(gold[k]) for k in ("input_ids", "attention_mask", "word_starts")}
-            W = self.obs["word_starts"].shape[1]
-            self.mask = np.arange(W)[None] < gold["num_words"][:, None]
-            self.actions = np.asarray(gold["gold_tags"], dtype=np.int64)
-        elif self.family == "generate":
-            L = env._ctx_ids.shape[1]
-            self.obs = {"context_ids": np.asarray(env._ctx_ids, dtype=np.int64),
-                        "context_mask": (np.arange(L)[None] < np.asarray(env._ctx_len)[:, None]).astype(np.int64)}
-            self.actions = np.asarray(env.reference_ids, dtype=np.int64)
-            self.mask = np.arange(self.actions.shape[1])[None] < np.asarray(env.reference_lengths)[:, None]
-        elif self.family == "multilabel":
-            gold = np.asarray(env.gold, dtype=bool)  # (n, K)
-            n, K = gold.shape
-            self.obs = {"input_ids": arrays["input_ids"], "attention_mask": arrays["attention_mask"],
-                        "chosen": np.zeros((n, K), dtype=np.int64), "num_chosen": np.zeros((n, 1), dtype=np.int64)}
-            picks = np.minimum(gold.sum(1), env.max_labels)  # the max_labels-th pick ends the episode
-            steps = picks + (picks < env.max_labels)  # ... else STOP ends it
-            T = int(steps.max())
-            # ascending label ids first: sort key = label id for gold labels, K (after them) for the others
-            ranked = np.sort(np.where(gold, np.arange(K)[None], K), axis=1)
-            self.actions = np.full((n, T), env.stop_action, dtype=np.int64)
-            w = min(T, K)
-            self.actions[:, :w] = np.where(np.arange(w)[None] < picks[:, None], ranked[:, :w], env.stop_action)
-            self.mask = np.arange(T)[None] < steps[:, None]
-        elif self.family == "choice":
-            self.obs = {k: arrays[k].reshape(len(arrays[k]), -1)
-                        for k in ("question_ids", "question_mask", "option_ids", "option_mask")}
-            self.obs["num_options"] = np.asarray(arrays["num_options"], dtype=np.int64)[:, None]
-            self.actions = np.asarray(arrays["answer"], dtype=np.int64)[:, None]
-            self.mask = np.ones_like(self.actions, dtype=bool)
+        if not fam.has_gold:
+            raise ValueError(f"{run.env_id}: family {fam.name} declares no gold actions (Family.gold=None), so it "
+                             "cannot be trained supervised")
+        env = gym.make(run.env_id, disable_env_checker=True, **{**run.env_kwargs, "split": "train"}).unwrapped
+        gold = env.gold_episodes()
+        self.obs, self.actions, self.mask = gold.obs, gold.actions, gold.mask
         env.close()
         self.n = len(self.actions)
         state = run.state.orders.get(key)
@@ -143,9 +100,9 @@ class GoldData:
 
     def next_batch(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         dev = self.run.device
-        if self.family == "select":
+        if self.info_key is not None:
             obs = self.sampler.start()
-            labels = np.asarray(self.sampler.last_info["label"], dtype=np.int64)
+            labels = np.asarray(self.sampler.last_info[self.info_key], dtype=np.int64)
             return to_torch(obs, dev), torch.as_tensor(labels, device=dev)[:, None], torch.ones(len(labels), 1, dtype=torch.bool, device=dev)
         s = self.state
         idx = []
@@ -188,7 +145,8 @@ def num_examples(env_id: str, env_kwargs: dict[str, Any], split: str) -> int:
 
 class EarlyStopping:
     """Validation of the greedy policy every ``every`` examples; keeps the best weights; ``stop`` after
-    ``patience`` evaluations without improvement (strictly higher main metric).
+    ``patience`` evaluations without improvement (a strictly better main metric: higher, or lower when the
+    family contract says ``higher_is_better=False``).
 
     Evaluations fall on the first batch reaching each multiple of ``every`` before ``budget``, plus one on
     the last batch of the budget when there was an earlier one (the final weights are a candidate too; a
@@ -204,7 +162,8 @@ class EarlyStopping:
                  saved: bool = False, save_dir: Path | None = None) -> None:
         self.run, self.every, self.patience, self.split = run, max(int(every), 1), int(patience), split
         self.budget, self.num_train, self.save_dir = int(budget), int(num_train), save_dir
-        self.metric = MAIN_METRIC[run.family]
+        fam = family_of_env(run.env_id)
+        self.metric, self.higher_is_better = fam.main_metric, fam.higher_is_better
         state = run.state.early_stopping if saved else None
         if state is None:
             state = EarlyStoppingState(next=self.every)
@@ -235,7 +194,7 @@ class EarlyStopping:
         s.seconds = s.seconds + time.time() - start
         s.curve.append([int(examples), value])
         s.next = (int(examples) // self.every + 1) * self.every
-        if s.best is None or value > s.best:
+        if s.best is None or (value > s.best if self.higher_is_better else value < s.best):
             s.best, s.best_examples, s.bad = value, int(examples), 0
             self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in run.policy.state_dict().items()}
             if self.save_dir is not None:
@@ -351,7 +310,7 @@ def warm_start(run: Run) -> None:
     ``warm_start_lr`` when set; RL's rates come back afterwards), then a frozen copy of the policy becomes the
     KL reference ``run.ref``; the summary is ``run.state.warm_start`` (saved in the checkpoints). Other
     families, and a resumed run that has its reference: nothing."""
-    if run.family != "generate" or run.ref is not None:
+    if not run.policy.warm_start or run.ref is not None:
         return
     if run.cfg.warm_start_examples > 0:
         peaks = [(g["lr"], g.get("base_lr", g["lr"])) for g in run.optimizer.param_groups]
