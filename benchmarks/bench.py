@@ -74,36 +74,25 @@ SWEEP_CONFIG = HERE / "sweep.yml"
 SWEEP_OUT = HERE / "results" / "sweep"
 QUICK_OUT = Path("runs/bench-quick/results")
 
-#: the main test metric per env family (first match on the env id's prefix), and whether higher is better
-MAIN_METRIC = {
-    "TextCls": "accuracy",
-    "NerTag": "entity_f1",
-    "DialogReply": "f1",
-    "DialogSelect": "hits_at_1",
-    "MultiLabelCls": "example_f1",
-    "MultiChoiceQA": "accuracy",
-}
-#: a second metric shown in the tables
-SECOND_METRIC = {
-    "TextCls": "macro_f1",
-    "NerTag": "token_accuracy",
-    "DialogReply": "bleu",
-    "DialogSelect": "mrr",
-    "MultiLabelCls": "micro_f1",
-    "MultiChoiceQA": "",
-}
 KINDS = ("baseline", "sb3", "transformer")
 
 
+def _family(env_id: str) -> Any:
+    import nlp_envs  # noqa: F401  (registers the ids)
+    from nlp_envs.family import family_of_env
+
+    return family_of_env(env_id)
+
+
 def main_metric(env_id: str) -> str:
-    for prefix, name in MAIN_METRIC.items():
-        if env_id.startswith(prefix):
-            return name
-    raise KeyError(f"no main metric for {env_id!r}: add its family to MAIN_METRIC in {__file__}")
+    """The main test metric of ``env_id``: its family contract's (``Family.main_metric``; higher is better
+    for every family so far, ``Family.higher_is_better``)."""
+    return _family(env_id).main_metric
 
 
 def second_metric(env_id: str) -> str:
-    return next((m for p, m in SECOND_METRIC.items() if env_id.startswith(p)), "")
+    """The second metric the tables show (``Family.second_metric``; "" for none)."""
+    return _family(env_id).second_metric
 
 
 # ----------------------------------------------------------------------------------------------
@@ -186,12 +175,13 @@ def agent_settings(spec: dict[str, Any]) -> dict[str, Any]:
         return load_hyperparams(spec["env_id"], spec["algo"])
     if spec["kind"] == "transformer":
         from nlp_envs.agents.config import make_config
+        from nlp_envs.agents.policy import warm_starts
         from nlp_envs.agents.recipes import recipe
 
         recipe_set, recipe_env = recipe(spec["env_id"], spec["algo"], spec["backbone"]) if spec.get("recipe", True) else ({}, {})
         cfg = make_config(spec["algo"], **{**recipe_set, **spec["set"]}).to_dict()
         out = {k: v for k, v in cfg.items() if k not in NOT_HASHED and NEUTRAL.get(k, _MISSING) != v}
-        if spec["env_id"].startswith("DialogReply") and spec["algo"] != "supervised":
+        if warm_starts(spec["env_id"]) and spec["algo"] != "supervised":
             out["warm_start_rule"] = "early-stopped on validation f1"  # nlp_envs/agents/supervised.py fit, since the sweep
         return {**out, "recipe_env_kwargs": recipe_env} if recipe_env else out
     return {}

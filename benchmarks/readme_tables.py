@@ -259,14 +259,18 @@ def agent_targets(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-GPU_METRIC = {"TextCls": "accuracy", "NerTag": "entity_f1", "DialogSelect": "hits_at_1", "DialogReply": "f1",
-              "MultiLabelCls": "example_f1", "MultiChoiceQA": "accuracy"}
+def main_metric(env_id: str) -> str:
+    """The main metric of an env id: its family contract's (``Family.main_metric``)."""
+    import nlp_envs  # noqa: F401  (registers the ids)
+    from nlp_envs.family import family_of_env
+
+    return family_of_env(env_id).main_metric
 
 
 def gpu_results(d: dict[str, Any]) -> str:
     """The GPU checks (benchmarks/gpu/checks.py): ``d`` maps each stage to its JSON file."""
     pre, t, f, fam, c = (d.get(k) or {} for k in ("preflight", "throughput", "finetune", "families", "compile"))
-    metric = lambda env: GPU_METRIC[env.split("-")[0]]  # noqa: E731
+    metric = main_metric
     num = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
     lines = [f"{pre.get('gpu') or pre.get('device')}, torch {pre.get('torch')}, git `{pre.get('git_sha')}`"
              f"{' (smoke run)' if pre.get('smoke') else ''}; command and files: "

@@ -272,6 +272,8 @@ class Checks:
             f.save()
 
     def families(self, f: StageFile, deadline: float) -> None:
+        from nlp_envs.agents.policy import warm_starts
+
         f.data["runs"] = {}
         items = [(env, FAMILIES[env]) for env in self.args.families.split(",") if env]
         for i, (env, (algo, backbone)) in enumerate(items):
@@ -281,7 +283,7 @@ class Checks:
             run_deadline = time.monotonic() + (deadline - time.monotonic()) / (len(items) - i)
             backbone = "tiny" if self.smoke else backbone
             extra: dict[str, Any] = {}
-            if env.startswith("DialogReply"):
+            if warm_starts(env):  # generation: RL after a supervised warm start
                 extra["warm_start_examples"] = 16 if self.smoke else 512
             if algo == "supervised":
                 extra["early_stopping"] = False
