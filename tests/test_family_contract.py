@@ -294,8 +294,9 @@ def test_toy_family_passes_the_conformance_suite(toy) -> None:
 def test_toy_family_baselines_and_agents(toy, tmp_path: Path, one_torch_thread: None) -> None:
     """The majority and random baselines, PPO (a few hundred steps, tiny backbone) and the supervised trainer
     (the contract says gold is available) run on the toy family, and the run reloads."""
-    from nlp_envs.agents import load_policy, train
+    from nlp_envs.agents import load_policy
     from nlp_envs.agents.baselines import MajorityPolicy, make_baseline
+    from nlp_envs.agents.train import train  # (nlp_envs.agents.train is also the submodule's name)
 
     majority = MajorityPolicy.fit(TOY_ID)
     assert majority.family == "classification"
