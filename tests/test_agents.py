@@ -154,3 +154,20 @@ def test_cli_and_config_errors(tmp_path):
     with pytest.raises(ValueError, match="tokenizer"):
         env_kwargs_for_backbone("minilm", {"tokenizer": "wordpiece"})
     assert env_kwargs_for_backbone("minilm", None)["tokenizer"] == "minilm"
+
+
+def test_public_train_stays_callable_after_its_module_is_imported() -> None:
+    """``nlp_envs.agents.train`` is the public function and the ``-m`` module: importing the module (the CLI,
+    torchrun and tests do) must not turn the package attribute into something that cannot be called."""
+    import importlib
+
+    import nlp_envs.agents
+
+    module = importlib.import_module("nlp_envs.agents.train")
+    assert callable(nlp_envs.agents.train) and callable(module)
+    from nlp_envs.agents import train
+
+    assert callable(train)
+    with pytest.raises(ValueError, match="algo"):
+        train("TextCls-v0", algo="no-such-algo", total_steps=1)
+    assert callable(nlp_envs.agents.train.main)  # the module's CLI entry is still reachable

@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,22 @@ def _drop_option(argv: list[str], name: str) -> list[str]:
             out.append(a)
     return out
 
+
+class _TrainModule(types.ModuleType):
+    """This module, callable as :func:`train`.
+
+    ``nlp_envs.agents.train`` names two things: the public function (``from nlp_envs.agents import train``) and
+    this module (``python -m`` / ``torchrun -m nlp_envs.agents.train``). Importing a submodule rebinds its
+    package's attribute to the module, so ``nlp_envs.agents.train`` turned from the function into the module
+    the first time anything imported it; calling the module is calling :func:`train`, so both spellings work
+    in any import order.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _TrainModule
 
 if __name__ == "__main__":
     raise SystemExit(main())
