@@ -4,6 +4,7 @@ per-token KL penalty to the warm start (:func:`kl_shaped_rewards`)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -51,3 +52,22 @@ def kl_shaped_rewards(ep: Episodes, ref: Policy | None, kl_coef: float, amp: Any
         ref_logp, _, _ = score(ref, ep, amp)
     kl = (ep.logp - ref_logp) * ep.mask
     return ep.rewards - kl_coef * kl, float(masked_mean(kl, ep.mask))
+
+
+def clipped_surrogate(advantages: torch.Tensor, ratio: torch.Tensor, clip_coef: float, mask: torch.Tensor) -> torch.Tensor:
+    """PPO's clipped policy-gradient loss: the masked mean of ``max(-A r, -A clip(r, 1 - eps, 1 + eps))``."""
+    pg_loss1 = -advantages * ratio
+    pg_loss2 = -advantages * torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef)
+    return masked_mean(torch.max(pg_loss1, pg_loss2), mask)
+
+
+def episode_charts(ep: Episodes, t0: float, kl_ref: float) -> tuple[int, dict[str, float]]:
+    """The env steps of a wave of whole episodes and its ``charts/`` metrics (return, length, steps per
+    second since ``t0``, the reference KL), as the REINFORCE-style trainers log them."""
+    steps = int(ep.mask.sum())
+    return steps, {
+        "charts/episode_return": float(ep.returns.mean()),
+        "charts/episode_length": float(ep.mask.sum(1).float().mean()),
+        "charts/steps_per_second": steps / (time.perf_counter() - t0),
+        "charts/kl_ref": kl_ref,
+    }

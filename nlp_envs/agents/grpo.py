@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from nlp_envs.agents.advantages import kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.advantages import clipped_surrogate, episode_charts, kl_shaped_rewards, masked_mean, score
 from nlp_envs.agents.rollout import collect
 from nlp_envs.agents.run import Run
 from nlp_envs.agents.supervised import warm_start
@@ -61,19 +61,14 @@ def train(run: Run) -> dict[str, Any]:
         for _ in range(cfg.update_epochs):
             newlogp, entropy, _ = score(run.policy, ep, run.amp)
             ratio = (newlogp - ep.logp).exp()
-            pg_loss1 = -advantages * ratio
-            pg_loss2 = -advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
-            pg_loss = masked_mean(torch.max(pg_loss1, pg_loss2), ep.mask)
+            pg_loss = clipped_surrogate(advantages, ratio, cfg.clip_coef, ep.mask)
             entropy_mean = masked_mean(entropy, ep.mask)
             loss = pg_loss - cfg.ent_coef * entropy_mean
             grad_norm = run.optimize(loss)
 
-        steps = int(ep.mask.sum())
+        steps, charts = episode_charts(ep, t0, kl_ref)
         run.end_iteration(steps, {
-            "charts/episode_return": float(ep.returns.mean()),
-            "charts/episode_length": float(ep.mask.sum(1).float().mean()),
-            "charts/steps_per_second": steps / (time.perf_counter() - t0),
-            "charts/kl_ref": kl_ref,
+            **charts,
             "grpo/group_return_std": float(group_std.mean()),
             "grpo/frac_zero_std_groups": float(flat.float().mean()),
             "losses/loss": loss.item(), "losses/policy_loss": pg_loss.item(),

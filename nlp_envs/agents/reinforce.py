@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from nlp_envs.agents.advantages import gae, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.advantages import clipped_surrogate, episode_charts, gae, kl_shaped_rewards, masked_mean, score
 from nlp_envs.agents.rollout import collect
 from nlp_envs.agents.run import Run
 from nlp_envs.agents.supervised import warm_start
@@ -52,9 +52,7 @@ def train(run: Run) -> dict[str, Any]:
         for _ in range(cfg.update_epochs):
             logp, entropy, values = score(run.policy, ep, run.amp)
             ratio = (logp - ep.logp).exp()
-            pg_loss1 = -advantages * ratio
-            pg_loss2 = -advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
-            pg_loss = masked_mean(torch.max(pg_loss1, pg_loss2), ep.mask)
+            pg_loss = clipped_surrogate(advantages, ratio, cfg.clip_coef, ep.mask)
             with torch.no_grad():
                 clipfracs.append(float(masked_mean(((ratio - 1.0).abs() > cfg.clip_coef).float(), ep.mask)))
             if cfg.baseline == "learned":
@@ -65,12 +63,9 @@ def train(run: Run) -> dict[str, Any]:
             loss = pg_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * v_loss
             grad_norm = run.optimize(loss)
 
-        steps = int(ep.mask.sum())
+        steps, charts = episode_charts(ep, t0, kl_ref)
         run.end_iteration(steps, {
-            "charts/episode_return": float(ep.returns.mean()),
-            "charts/episode_length": float(ep.mask.sum(1).float().mean()),
-            "charts/steps_per_second": steps / (time.perf_counter() - t0),
-            "charts/kl_ref": kl_ref,
+            **charts,
             "charts/baseline": float(run.state.ema_baseline or 0.0),
             "losses/loss": loss.item(), "losses/policy_loss": pg_loss.item(), "losses/value_loss": v_loss.item(),
             "losses/entropy": entropy_mean.item(), "losses/grad_norm": grad_norm,
