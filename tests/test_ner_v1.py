@@ -20,13 +20,15 @@ from nlp_envs.data import load_task_data
 from nlp_envs.ner import NerTagEnv
 
 # The embedded datasets of the v0 ids: their fingerprints (cache keys, digests of the generator code) and
-# NerTag-v0's corpus must not move when v1 is added.
+# NerTag-v0's corpus must not move when v1 is added. The fingerprints moved once since, by design, when the
+# generators' shared split loop went into corpora/_rng.py (issue 19): the rows did not (V0_CORPUS_SHA256, the
+# first observation, and every corpus at seeds 0 / 1 / 7 hashed before and after).
 V0_FINGERPRINTS = {
-    ("classification", "intents"): "d9775cb20ef45497b21edfe1b00d1c01",
-    ("ner", "entities"): "f646dd1fdfa54126906e9921ef54c92b",
-    ("dialog", "dialogs"): "9e3d40f8086722b8f5667df033ff5598",
-    ("multilabel", "topics"): "db6b9c937c251a363dbc502adabdea9f",
-    ("mcqa", "quiz"): "8f5a5526de3c97a05f11ba6f875e5e65",
+    ("classification", "intents"): "9d44be81277f64aae339aa72e8f8b7a3",
+    ("ner", "entities"): "42e4e9c8f3ccf129b92399a436d29098",
+    ("dialog", "dialogs"): "183850b74ec9fa4388740a2b233ebbd0",
+    ("multilabel", "topics"): "ced715488e503150ed8cbb5babf05fff",
+    ("mcqa", "quiz"): "8255481e0299e7f50e49aeedf67082c3",
 }
 V0_CORPUS_SHA256 = "5fbde0f04357c080823984b50bf59ee93c84fb78a7f9daeca4871ab946a345cd"
 V1_CORPUS_SHA256 = "821cc076e77a3726cbefbcc54489a9f982f098a4d1bb72c965b543d4dc5b228f"

@@ -115,3 +115,66 @@ def draw_new(
         f"could not draw {n} distinct {split} {what} after {MAX_ATTEMPTS} attempts at "
         f"{unit} {index}; ask for fewer {unit}s"
     )
+
+
+def draw_many(
+    n: int,
+    draw: Callable[[], T],
+    key: Callable[[T], str],
+    seen: set[str],
+    *,
+    split: str,
+    what: str,
+    unit: str = "example",
+    accept: Callable[[T], bool] | None = None,
+) -> list[T]:
+    """Draw ``n`` new items one after another with :func:`draw_new` (same arguments), in order."""
+    return [
+        draw_new(draw, key, seen, n=n, index=i, split=split, what=what, unit=unit, accept=accept)
+        for i in range(n)
+    ]
+
+
+def generate_splits(
+    corpus: str,
+    seed: int,
+    sizes: Mapping[str, int] | None,
+    defaults: Mapping[str, int],
+    splits: Sequence[str],
+    make_split: Callable[[int, random.Random, set[str], str], dict[str, list]],
+) -> dict[str, dict[str, list]]:
+    """The ``generate`` of a corpus: check ``seed``, resolve ``sizes`` against ``defaults``, then call
+    ``make_split(n, rng, seen, split)`` for each split in :data:`GENERATION_ORDER` (held-out splits
+    first, each from its own stream of :func:`split_streams`, so they do not depend on the train
+    size), ``seen`` being the keys drawn so far in any split. Returns the splits in ``splits`` order.
+    """
+    check_seed(seed)
+    resolved = resolve_sizes(sizes, defaults, splits)
+    seen: set[str] = set()
+    data: dict[str, dict[str, list]] = {}
+    for split, rng in split_streams(corpus, seed):
+        data[split] = make_split(resolved[split], rng, seen, split)
+    return {split: data[split] for split in splits}
+
+
+def sentence_columns(sentences: Sequence[tuple[list[str], list[str]]]) -> dict[str, list]:
+    """The ``{"tokens": [...], "tags": [...]}`` columns of a tagging split from its ``(tokens, tags)`` pairs."""
+    return {"tokens": [tokens for tokens, _ in sentences], "tags": [tags for _, tags in sentences]}
+
+
+def dialogue_splitter(
+    dialogue: Callable[[random.Random], list[dict[str, str]]], min_turns: int, max_turns: int
+) -> Callable[[int, random.Random, set[str], str], dict[str, list]]:
+    """The ``make_split`` of a dialogue corpus for :func:`generate_splits`: ``n`` dialogues drawn
+    with ``dialogue(rng)``, of ``min_turns`` to ``max_turns`` turns, whose text (the turns' texts,
+    one a line) is not in ``seen``; columns ``id`` (``"<split>-<index:05d>"``) and ``turns``."""
+
+    def make_split(n: int, rng: random.Random, seen: set[str], split: str) -> dict[str, list]:
+        dialogues = draw_many(
+            n, lambda: dialogue(rng), lambda turns: "\n".join(turn["text"] for turn in turns), seen,
+            accept=lambda turns: min_turns <= len(turns) <= max_turns, split=split, what="dialogues",
+            unit="dialogue",
+        )
+        return {"id": [f"{split}-{i:05d}" for i in range(n)], "turns": dialogues}
+
+    return make_split

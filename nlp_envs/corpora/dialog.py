@@ -44,14 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
-from nlp_envs.corpora._rng import (
-    chance as _chance,
-    check_seed,
-    draw_new,
-    pick as _pick,
-    resolve_sizes,
-    split_streams,
-)
+from nlp_envs.corpora._rng import chance as _chance, dialogue_splitter, generate_splits, pick as _pick
 
 __all__ = ["DEFAULT_SIZES", "DOMAINS", "MAX_TURNS", "MIN_TURNS", "SLOT_VALUES", "SPLITS", "Turn", "generate"]
 
@@ -345,23 +338,6 @@ def _dialogue(rng: random.Random) -> list[Turn]:
     return turns
 
 
-def _generate_split(
-    n: int, rng: random.Random, seen: set[str], split: str
-) -> tuple[list[str], list[list[Turn]]]:
-    """Draw ``n`` dialogues of valid length whose text is not in ``seen`` (which is updated)."""
-    ids: list[str] = []
-    dialogues: list[list[Turn]] = []
-    for i in range(n):
-        turns = draw_new(
-            lambda: _dialogue(rng), lambda turns: "\n".join(turn["text"] for turn in turns), seen,
-            accept=lambda turns: MIN_TURNS <= len(turns) <= MAX_TURNS,
-            n=n, index=i, split=split, what="dialogues", unit="dialogue",
-        )
-        ids.append(f"{split}-{i:05d}")
-        dialogues.append(turns)
-    return ids, dialogues
-
-
 def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[str, dict[str, list]]:
     """Generate the task-oriented dialogue corpus.
 
@@ -373,12 +349,5 @@ def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[s
         ids are ``"<split>-<index>"``, e.g. ``"train-00042"``.
     :raises ValueError: On an unknown split, a negative or non-int size, or a non-int seed.
     """
-    check_seed(seed)
-    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
-    seen: set[str] = set()
-    data: dict[str, dict[str, list]] = {}
-    # Held-out splits first, each from its own stream, so they do not depend on the train size.
-    for split, rng in split_streams("dialog", seed):
-        ids, dialogues = _generate_split(resolved[split], rng, seen, split)
-        data[split] = {"id": ids, "turns": dialogues}
-    return {split: data[split] for split in SPLITS}
+    make_split = dialogue_splitter(_dialogue, MIN_TURNS, MAX_TURNS)
+    return generate_splits("dialog", seed, sizes, DEFAULT_SIZES, SPLITS, make_split)

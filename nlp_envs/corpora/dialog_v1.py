@@ -61,16 +61,9 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypedDict
 
-from nlp_envs.corpora._rng import (
-    chance as _chance,
-    check_seed,
-    draw_new,
-    pick as _pick,
-    resolve_sizes,
-    split_streams,
-)
+from nlp_envs.corpora._rng import chance as _chance, dialogue_splitter, generate_splits, pick as _pick
+from nlp_envs.corpora.dialog import Turn
 
 __all__ = ["DEFAULT_SIZES", "DOMAINS", "MAX_TURNS", "MIN_TURNS", "SLOT_VALUES", "SPLITS", "Turn", "generate",
            "template_words", "value_words"]
@@ -86,15 +79,6 @@ MIN_TURNS = 2
 
 MAX_TURNS = 10
 """Most turns in a dialogue; longer draws are discarded and drawn again."""
-
-
-class Turn(TypedDict):
-    """One turn of a dialogue."""
-
-    speaker: str
-    """``"user"`` or ``"system"``."""
-    text: str
-    """What was said."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -474,23 +458,6 @@ def value_words() -> frozenset[str]:
     return frozenset(words - template_words())
 
 
-def _generate_split(
-    n: int, rng: random.Random, seen: set[str], split: str
-) -> tuple[list[str], list[list[Turn]]]:
-    """Draw ``n`` dialogues of valid length whose text is not in ``seen`` (which is updated)."""
-    ids: list[str] = []
-    dialogues: list[list[Turn]] = []
-    for i in range(n):
-        turns = draw_new(
-            lambda: _dialogue(rng), lambda turns: "\n".join(turn["text"] for turn in turns), seen,
-            accept=lambda turns: MIN_TURNS <= len(turns) <= MAX_TURNS,
-            n=n, index=i, split=split, what="dialogues", unit="dialogue",
-        )
-        ids.append(f"{split}-{i:05d}")
-        dialogues.append(turns)
-    return ids, dialogues
-
-
 def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[str, dict[str, list]]:
     """Generate the ``"dialogs-v1"`` corpus.
 
@@ -502,12 +469,5 @@ def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[s
         ids are ``"<split>-<index>"``, e.g. ``"train-00042"``.
     :raises ValueError: On an unknown split, a negative or non-int size, or a non-int seed.
     """
-    check_seed(seed)
-    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
-    seen: set[str] = set()
-    data: dict[str, dict[str, list]] = {}
-    # Held-out splits first, each from its own stream, so they do not depend on the train size.
-    for split, rng in split_streams("dialog-v1", seed):
-        ids, dialogues = _generate_split(resolved[split], rng, seen, split)
-        data[split] = {"id": ids, "turns": dialogues}
-    return {split: data[split] for split in SPLITS}
+    make_split = dialogue_splitter(_dialogue, MIN_TURNS, MAX_TURNS)
+    return generate_splits("dialog-v1", seed, sizes, DEFAULT_SIZES, SPLITS, make_split)

@@ -50,10 +50,9 @@ from nlp_envs.corpora._rng import (
     chance as _chance,
     check_seed,
     draw_new,
+    generate_splits,
     permutation as _permutation,
     pick as _pick,
-    resolve_sizes,
-    split_streams,
     stream,
 )
 
@@ -709,9 +708,7 @@ def _utterance(label: int, rng: random.Random) -> str:
     return text.lower() if _chance(rng, 0.3) else _sentence_case(text)
 
 
-def _generate_split(
-    n: int, rng: random.Random, seen: set[str], split: str
-) -> tuple[list[str], list[int]]:
+def _generate_split(n: int, rng: random.Random, seen: set[str], split: str) -> dict[str, list]:
     """Draw ``n`` class-balanced utterances whose texts are not in ``seen`` (which is updated)."""
     texts: list[str] = []
     labels: list[int] = []
@@ -726,7 +723,7 @@ def _generate_split(
         )
         texts.append(text)
         labels.append(label)
-    return texts, labels
+    return {"text": texts, "label": labels}
 
 
 def generate(
@@ -749,15 +746,7 @@ def generate(
     check_seed(seed)
     if not 0.0 <= label_noise <= 1.0:
         raise ValueError(f"label_noise must be in [0, 1], got {label_noise!r}")
-    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
-
-    seen: set[str] = set()
-    data: dict[str, dict[str, list]] = {}
-    # Held-out splits first, each from its own stream, so they do not depend on the train size.
-    for split, rng in split_streams("intents", seed):
-        texts, labels = _generate_split(resolved[split], rng, seen, split)
-        data[split] = {"text": texts, "label": labels}
-
+    data = generate_splits("intents", seed, sizes, DEFAULT_SIZES, SPLITS, _generate_split)
     if label_noise > 0.0:
         rng = stream("intents", seed, "label_noise")
         labels = data["train"]["label"]

@@ -39,7 +39,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 
-from nlp_envs.corpora._rng import check_seed, draw_new, resolve_sizes, split_streams
+from nlp_envs.corpora._rng import draw_many, generate_splits
 from nlp_envs.corpora._rng import permutation as _permutation
 from nlp_envs.corpora._rng import pick as _pick
 
@@ -180,16 +180,8 @@ def _question(rng: random.Random) -> tuple[str, list[str], int]:
 
 def _generate_split(n: int, rng: random.Random, seen: set[str], split: str) -> dict[str, list]:
     """Draw ``n`` questions whose texts are not in ``seen`` (which is updated)."""
-    cols: dict[str, list] = {"question": [], "options": [], "answer": []}
-    for i in range(n):
-        q, options, gold = draw_new(
-            lambda: _question(rng), lambda question: question[0], seen,
-            n=n, index=i, split=split, what="questions",
-        )
-        cols["question"].append(q)
-        cols["options"].append(options)
-        cols["answer"].append(gold)
-    return cols
+    drawn = draw_many(n, lambda: _question(rng), lambda question: question[0], seen, split=split, what="questions")
+    return {"question": [q for q, _, _ in drawn], "options": [o for _, o, _ in drawn], "answer": [a for _, _, a in drawn]}
 
 
 def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[str, dict[str, list]]:
@@ -203,10 +195,4 @@ def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[s
         ``options`` holds 3-5 distinct strings and ``answer`` is the index of the correct one.
     :raises ValueError: On an unknown split, a negative or non-int size, or a non-int seed.
     """
-    check_seed(seed)
-    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
-    seen: set[str] = set()
-    data: dict[str, dict[str, list]] = {}
-    for split, rng in split_streams("mcqa", seed):
-        data[split] = _generate_split(resolved[split], rng, seen, split)
-    return {split: data[split] for split in SPLITS}
+    return generate_splits("mcqa", seed, sizes, DEFAULT_SIZES, SPLITS, _generate_split)

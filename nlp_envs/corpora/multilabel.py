@@ -37,7 +37,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
-from nlp_envs.corpora._rng import check_seed, draw_new, resolve_sizes, split_streams
+from nlp_envs.corpora._rng import draw_many, generate_splits
 from nlp_envs.corpora._rng import pick as _pick
 
 __all__ = ["DEFAULT_SIZES", "LABEL_NAMES", "SPLITS", "generate"]
@@ -256,17 +256,10 @@ def _review(rng: random.Random) -> tuple[str, list[str]]:
     return text, [LABEL_NAMES[a] for a in sorted(aspects)]
 
 
-def _generate_split(n: int, rng: random.Random, seen: set[str], split: str) -> tuple[list[str], list[list[str]]]:
+def _generate_split(n: int, rng: random.Random, seen: set[str], split: str) -> dict[str, list]:
     """Draw ``n`` reviews whose texts are not in ``seen`` (which is updated)."""
-    texts: list[str] = []
-    labels: list[list[str]] = []
-    for i in range(n):
-        text, names = draw_new(
-            lambda: _review(rng), lambda review: review[0], seen, n=n, index=i, split=split, what="reviews"
-        )
-        texts.append(text)
-        labels.append(names)
-    return texts, labels
+    reviews = draw_many(n, lambda: _review(rng), lambda review: review[0], seen, split=split, what="reviews")
+    return {"text": [text for text, _ in reviews], "label": [names for _, names in reviews]}
 
 
 def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[str, dict[str, list]]:
@@ -280,11 +273,4 @@ def generate(seed: int = 0, *, sizes: Mapping[str, int] | None = None) -> dict[s
         where each label is a list of 1-4 distinct names of :data:`LABEL_NAMES`, in label-id order.
     :raises ValueError: On an unknown split, a negative or non-int size, or a non-int seed.
     """
-    check_seed(seed)
-    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
-    seen: set[str] = set()
-    data: dict[str, dict[str, list]] = {}
-    for split, rng in split_streams("multilabel", seed):
-        texts, labels = _generate_split(resolved[split], rng, seen, split)
-        data[split] = {"text": texts, "label": labels}
-    return {split: data[split] for split in SPLITS}
+    return generate_splits("multilabel", seed, sizes, DEFAULT_SIZES, SPLITS, _generate_split)

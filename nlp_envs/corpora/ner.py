@@ -38,14 +38,7 @@ import random
 import re
 from collections.abc import Callable, Mapping
 
-from nlp_envs.corpora._rng import (
-    chance as _chance,
-    check_seed,
-    draw_new,
-    pick as _pick,
-    resolve_sizes,
-    split_streams,
-)
+from nlp_envs.corpora._rng import chance as _chance, draw_many, generate_splits, pick as _pick, sentence_columns
 
 __all__ = ["DEFAULT_SIZES", "ENTITY_TYPES", "SPLITS", "TAG_NAMES", "generate"]
 
@@ -337,20 +330,12 @@ def _sentence(rng: random.Random) -> Sentence:
     return tokens, tags
 
 
-def _generate_split(
-    n: int, rng: random.Random, seen: set[str], split: str
-) -> tuple[list[list[str]], list[list[str]]]:
+def _generate_split(n: int, rng: random.Random, seen: set[str], split: str) -> dict[str, list]:
     """Draw ``n`` sentences whose text is not in ``seen`` (which is updated)."""
-    all_tokens: list[list[str]] = []
-    all_tags: list[list[str]] = []
-    for i in range(n):
-        tokens, tags = draw_new(
-            lambda: _sentence(rng), lambda sentence: " ".join(sentence[0]), seen,
-            n=n, index=i, split=split, what="sentences", unit="sentence",
-        )
-        all_tokens.append(tokens)
-        all_tags.append(tags)
-    return all_tokens, all_tags
+    return sentence_columns(draw_many(
+        n, lambda: _sentence(rng), lambda sentence: " ".join(sentence[0]), seen,
+        split=split, what="sentences", unit="sentence",
+    ))
 
 
 def generate(
@@ -366,12 +351,4 @@ def generate(
         with one IOB2 tag from :data:`TAG_NAMES` per token.
     :raises ValueError: On an unknown split, a negative or non-int size, or a non-int seed.
     """
-    check_seed(seed)
-    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
-    seen: set[str] = set()
-    data: dict[str, dict[str, list[list[str]]]] = {}
-    # Held-out splits first, each from its own stream, so they do not depend on the train size.
-    for split, rng in split_streams("ner", seed):
-        tokens, tags = _generate_split(resolved[split], rng, seen, split)
-        data[split] = {"tokens": tokens, "tags": tags}
-    return {split: data[split] for split in SPLITS}
+    return generate_splits("ner", seed, sizes, DEFAULT_SIZES, SPLITS, _generate_split)

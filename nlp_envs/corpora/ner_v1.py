@@ -63,11 +63,12 @@ from typing import Any
 from nlp_envs.corpora._rng import (
     chance as _chance,
     check_seed,
-    draw_new,
+    draw_many,
+    generate_splits,
     permutation,
     pick as _pick,
     resolve_sizes,
-    split_streams,
+    sentence_columns,
     stream,
 )
 
@@ -622,29 +623,22 @@ def generate(
     :raises ValueError: On an unknown split, a negative or non-int size, or a non-int seed.
     """
     check_seed(seed)
-    resolved = resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)
+    resolve_sizes(sizes, DEFAULT_SIZES, SPLITS)  # a bad size fails before the name pools are drawn
     pools = name_pools(seed)
     views = {
         "train": _Names(pools["shared"], pools["train_tail"], TAIL_RATE),
         "validation": _Names(pools["shared"], pools["held_out"], UNSEEN_RATE),
         "test": _Names(pools["shared"], pools["held_out"], UNSEEN_RATE),
     }
-    seen: set[str] = set()
-    data: dict[str, dict[str, list[list[str]]]] = {}
-    # Held-out splits first, each from its own stream, so they do not depend on the train size.
-    for split, rng in split_streams("ner_v1", seed):
+
+    def make_split(n: int, rng: random.Random, seen: set[str], split: str) -> dict[str, list]:
         names = views[split]
-        all_tokens: list[list[str]] = []
-        all_tags: list[list[str]] = []
-        for i in range(resolved[split]):
-            tokens, tags = draw_new(
-                lambda: _sentence(rng, names), lambda sentence: " ".join(sentence[0]), seen,
-                n=resolved[split], index=i, split=split, what="sentences", unit="sentence",
-            )
-            all_tokens.append(tokens)
-            all_tags.append(tags)
-        data[split] = {"tokens": all_tokens, "tags": all_tags}
-    return {split: data[split] for split in SPLITS}
+        return sentence_columns(draw_many(
+            n, lambda: _sentence(rng, names), lambda sentence: " ".join(sentence[0]), seen,
+            split=split, what="sentences", unit="sentence",
+        ))
+
+    return generate_splits("ner_v1", seed, sizes, DEFAULT_SIZES, SPLITS, make_split)
 
 
 # --------------------------------------------------------------------------------------------------
