@@ -62,7 +62,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -710,18 +710,30 @@ def _band(ax: Any, curves: list[Any], color: str, label: str, points: int) -> No
         ax.fill_between(grid, mean - std, mean + std, color=color, alpha=0.2)
 
 
-def plot_curves(summary: dict[str, Any], out_dir: Path, agent_names: list[str] | None = None) -> list[Path]:
-    """One PNG per env: each learning agent's training return (mean ± std over seeds) against env steps;
-    the references (baselines, supervised) as dashed lines at their test metric. ``agent_names`` fixes
-    each agent's colour across envs."""
+def _pyplot_and_colours(summary: dict[str, Any], agent_names: list[str] | None) -> tuple[Any, Callable[..., str]]:
+    """pyplot on the Agg backend and ``colour_of(name, default="black")``: an agent's palette colour, fixed
+    by its place in ``agent_names`` (default: every agent of ``summary``, sorted), else ``default``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"] + ["#000080", "#808000", "#008080"]
     agent_names = agent_names or sorted({n for e in summary["envs"].values() for n in e["agents"]})
+
+    def colour_of(name: str, default: str = "black") -> str:
+        return palette[agent_names.index(name) % len(palette)] if name in agent_names else default
+
+    return plt, colour_of
+
+
+def plot_curves(summary: dict[str, Any], out_dir: Path, agent_names: list[str] | None = None) -> list[Path]:
+    """One PNG per env: each learning agent's training return (mean ± std over seeds) against env steps;
+    the references (baselines, supervised) as dashed lines at their test metric. ``agent_names`` fixes
+    each agent's colour across envs."""
+    import numpy as np
+
+    plt, colour_of = _pyplot_and_colours(summary, agent_names)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -730,7 +742,7 @@ def plot_curves(summary: dict[str, Any], out_dir: Path, agent_names: list[str] |
         drew = False
         for name, a in e["agents"].items():
             curves = [_smooth(np.asarray(c, dtype=float)) for c in a["curves"] if len(c) >= 2]
-            color = palette[agent_names.index(name) % len(palette)] if name in agent_names else "black"
+            color = colour_of(name)
             if a["kind"] == "baseline" or is_supervised(name, a) or not curves:
                 value = a["metrics"].get(e["main_metric"], {}).get("mean")
                 if value is not None:
@@ -759,14 +771,9 @@ def plot_efficiency(summary: dict[str, Any], out_dir: Path, agent_names: list[st
     """``curves/<env>-efficiency.png``: the test main metric of every transformer agent with a test curve
     (RL and supervised; mean ± std over seeds) against examples seen (left) and training seconds (right);
     baselines and 0.95x supervised dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"] + ["#000080", "#808000", "#008080"]
-    agent_names = agent_names or sorted({n for e in summary["envs"].values() for n in e["agents"]})
+    plt, colour_of = _pyplot_and_colours(summary, agent_names)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for env_id, e in summary["envs"].items():
@@ -777,7 +784,7 @@ def plot_efficiency(summary: dict[str, Any], out_dir: Path, agent_names: list[st
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), dpi=110, sharey=True)
         for col, (ax, xlabel) in enumerate(zip(axes, ("examples seen (episodes)", "training seconds"))):
             for name, a in agents.items():
-                color = palette[agent_names.index(name) % len(palette)] if name in agent_names else "black"
+                color = colour_of(name)
                 curves = [np.asarray([[p[col], p[2]] for p in c if p[2] is not None], dtype=float)
                           for c in a["test_curves"]]
                 curves = [c for c in curves if len(c) >= 2]
@@ -786,7 +793,7 @@ def plot_efficiency(summary: dict[str, Any], out_dir: Path, agent_names: list[st
                 _band(ax, curves, color, a["label"], 50)
             for name, a in e["agents"].items():
                 if a["kind"] == "baseline" and m in a["metrics"]:
-                    color = palette[agent_names.index(name) % len(palette)] if name in agent_names else "grey"
+                    color = colour_of(name, "grey")
                     ax.axhline(a["metrics"][m]["mean"], color=color, linestyle="--", linewidth=1, alpha=0.8,
                                label=f"{a['label']}: test {m} {a['metrics'][m]['mean']:.3f}" if col == 0 else None)
             targets = {(a["to_095_sup"]["target"], a["to_095_sup"].get("reference", "supervised"))
