@@ -58,9 +58,9 @@ def _actions(env: Any, n: int, seed: int) -> list[int]:
     return [int(a) for a in rng.integers(env.action_space.n, size=n)]
 
 
-def time_run(env: gym.Env, steps: int, seed: int) -> float:
-    """Steps/s of one timed run with pre-drawn uniform random actions, resetting when an episode ends.
-    Masked actions are allowed: envs are non-strict by default and score them."""
+def _timed_random_steps(env: gym.Env, steps: int, seed: int) -> float:
+    """Seconds of ``steps`` env steps with pre-drawn uniform random actions (reset with ``seed`` first,
+    then whenever an episode ends)."""
     env.reset(seed=seed)
     acts = _actions(env, steps, seed)
     t0 = time.perf_counter()
@@ -68,7 +68,13 @@ def time_run(env: gym.Env, steps: int, seed: int) -> float:
         _, _, term, trunc, _ = env.step(a)
         if term or trunc:
             env.reset()
-    return steps / (time.perf_counter() - t0)
+    return time.perf_counter() - t0
+
+
+def time_run(env: gym.Env, steps: int, seed: int) -> float:
+    """Steps/s of one timed run with pre-drawn uniform random actions, resetting when an episode ends.
+    Masked actions are allowed: envs are non-strict by default and score them."""
+    return steps / _timed_random_steps(env, steps, seed)
 
 
 def time_single(env_id: str, steps: int, repeats: int) -> float:
@@ -115,14 +121,7 @@ def episode_end_share(env_id: str, steps: int, seed: int = 0) -> float:
             spent[0] += time.perf_counter() - t
 
     base.score_reply = timed
-    env.reset(seed=seed)
-    acts = _actions(env, steps, seed)
-    t0 = time.perf_counter()
-    for a in acts:
-        _, _, term, trunc, _ = env.step(a)
-        if term or trunc:
-            env.reset()
-    total = time.perf_counter() - t0
+    total = _timed_random_steps(env, steps, seed)
     env.close()
     return spent[0] / total
 
