@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from nlp_envs.agents import distributed
-from nlp_envs.agents.advantages import gae, kl_shaped_rewards, masked_mean, score
+from nlp_envs.agents.advantages import clipped_surrogate, gae, kl_shaped_rewards, masked_mean, score
 from nlp_envs.agents.rollout import collect
 from nlp_envs.agents.run import Run
 from nlp_envs.agents.supervised import warm_start
@@ -55,9 +55,7 @@ def train(run: Run) -> dict[str, Any]:
                 if cfg.norm_adv:
                     mu = masked_mean(mb_adv, m)
                     mb_adv = (mb_adv - mu) / (masked_mean((mb_adv - mu) ** 2, m).sqrt() + 1e-8)
-                pg_loss1 = -mb_adv * ratio
-                pg_loss2 = -mb_adv * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
-                pg_loss = masked_mean(torch.max(pg_loss1, pg_loss2), m)
+                pg_loss = clipped_surrogate(mb_adv, ratio, cfg.clip_coef, m)
                 mb_returns = returns[idx]
                 if cfg.clip_vloss:
                     v_clipped = mb.values + torch.clamp(newvalue - mb.values, -cfg.clip_coef, cfg.clip_coef)
