@@ -34,7 +34,7 @@ import math
 import os
 import re
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -242,6 +242,17 @@ def _unquote_tsv(field: str) -> str:
     return field
 
 
+def _header_columns(path: Path, header: Sequence[str], text_column: str | int, label_column: str | int,
+                    repeated: Callable[[int, int, str], str]) -> tuple[int, int]:
+    """The text and label column indices of ``header`` (:func:`_resolve_column`), after checking that no
+    column name occurs twice: the first repeat fails with ``repeated(first index, index, name)``."""
+    for j, name in enumerate(header):
+        if name in header[:j]:
+            raise DataError(repeated(header.index(name), j, name))
+    text_idx = _resolve_column(path, header, text_column, "text")
+    return text_idx, _resolve_column(path, header, label_column, "label")
+
+
 def _resolve_column(path: Path, header: Sequence[str], column: str | int, role: str) -> int:
     """Index of ``column`` (a header name or a position) in ``header``."""
     if isinstance(column, int):
@@ -302,14 +313,11 @@ def _delimited_rows(
             raise DataError(f"{path}: the file is empty but a header row was expected. Add a header row.")
         header = first[1]
         width_line = first[0]
-        for j, name in enumerate(header):
-            if name in header[:j]:
-                raise DataError(
-                    f"{path}, line {first[0]}, field {j + 1}: column name {name!r} appears twice in the "
-                    f"header (fields {header.index(name) + 1} and {j + 1}). Rename one of them."
-                )
-        text_idx = _resolve_column(path, header, text_column, "text")
-        label_idx = _resolve_column(path, header, label_column, "label")
+        text_idx, label_idx = _header_columns(
+            path, header, text_column, label_column,
+            lambda i, j, name: f"{path}, line {first[0]}, field {j + 1}: column name {name!r} appears twice "
+            f"in the header (fields {i + 1} and {j + 1}). Rename one of them.",
+        )
         names: tuple[str | int, str | int] = (header[text_idx], header[label_idx])
         width: int | None = len(header)
     else:
@@ -408,14 +416,11 @@ def _parquet_rows(
     except (OSError, pa.ArrowException) as err:
         raise DataError(f"{path}: not a readable Parquet file ({err}). Check the file.") from None
     header = table.column_names
-    for j, name in enumerate(header):
-        if name in header[:j]:
-            raise DataError(
-                f"{path}, column {name!r}: the column name appears twice (columns {header.index(name)} and "
-                f"{j}, 0-based). Rename one of them."
-            )
-    text_idx = _resolve_column(path, header, text_column, "text")
-    label_idx = _resolve_column(path, header, label_column, "label")
+    text_idx, label_idx = _header_columns(
+        path, header, text_column, label_column,
+        lambda i, j, name: f"{path}, column {name!r}: the column name appears twice (columns {i} and "
+        f"{j}, 0-based). Rename one of them.",
+    )
     texts = table.column(text_idx).to_pylist()
     labels = table.column(label_idx).to_pylist()
     names = (header[text_idx], header[label_idx])
