@@ -36,7 +36,8 @@ Observation
     ``obs_mode="dict"`` (default): a ``Dict`` of ``int64`` Boxes. ``obs_mode="flat"``: one ``int64``
     ``Box``, the Dict's arrays flattened and concatenated in the Dict's key order (sorted by name,
     as ``gymnasium.spaces.flatten`` and ``FlattenObservation`` do); :attr:`NlpEnv.flat_layout` gives
-    each key's slice and shape, :attr:`NlpEnv.dict_observation_space` the Dict.
+    each key's slice and shape, :attr:`NlpEnv.dict_observation_space` the Dict. ``obs_mode="text"``: a
+    ``Text`` prompt and ``Text`` answers, for language models (:mod:`nlp_envs.text_mode`).
 
 Example order
     ``order="shuffle"`` (default): each pass over the split visits every example once, in a new
@@ -67,10 +68,11 @@ from gymnasium.vector import AutoresetMode
 from nlp_envs.data import TaskData, load_task_data
 from nlp_envs.family import Family, GoldEpisodes
 from nlp_envs.prepared import Prepared, cache_key, get_prepared
+from nlp_envs import text_mode
 
 ORDERS = ("shuffle", "sequential")
 INFO_MODES = ("lean", "full")
-OBS_MODES = ("dict", "flat")
+OBS_MODES = ("dict", "flat", "text")
 
 #: Default of a lean info key that does not apply to a step: -1 (an id), 0.0 (a score), False.
 NO_ID = np.int64(-1)
@@ -274,13 +276,28 @@ class NlpEnv(gym.Env[dict, np.int64]):
         split_seed: int = 0,
         info_mode: str = "lean",
         obs_mode: str = "dict",
+        max_prompt_chars: int = text_mode.DEFAULT_MAX_PROMPT_CHARS,
+        max_answer_chars: int = text_mode.DEFAULT_MAX_ANSWER_CHARS,
+        parse_error_reward: float = 0.0,
     ) -> None:
         if info_mode not in INFO_MODES:
             raise ValueError(f"info_mode={info_mode!r}: expected one of {INFO_MODES}")
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode={obs_mode!r}: expected one of {OBS_MODES}")
+        text_mode.check_text_limits(max_prompt_chars, max_answer_chars)
+        try:
+            parse_error_reward = float(parse_error_reward)
+        except (TypeError, ValueError):
+            raise ValueError(f"parse_error_reward={parse_error_reward!r} must be a number") from None
+        if not np.isfinite(parse_error_reward):
+            raise ValueError(f"parse_error_reward={parse_error_reward!r} must be finite")
         self.info_mode = info_mode
         self.obs_mode = obs_mode
+        self._text = obs_mode == "text"
+        self.max_prompt_chars = max_prompt_chars
+        self.max_answer_chars = max_answer_chars
+        self.parse_error_reward = parse_error_reward
+        self._text_spaces: tuple[spaces.Text, spaces.Text] | None = None
         self._finisher: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # the compiled finisher
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r}: expected one of {self.metadata['render_modes']} or None")
@@ -323,7 +340,10 @@ class NlpEnv(gym.Env[dict, np.int64]):
     # -- observation and info modes -------------------------------------------------------------
     @property
     def observation_space(self) -> spaces.Space:  # type: ignore[override]
-        """The Dict of the family, or (``obs_mode="flat"``) one ``int64`` Box of its flattened keys."""
+        """The Dict of the family, (``obs_mode="flat"``) one ``int64`` Box of its flattened keys, or
+        (``obs_mode="text"``) a ``Text`` prompt."""
+        if self._text:
+            return self.text_spaces[0]
         return self._obs_space
 
     @observation_space.setter
@@ -335,6 +355,38 @@ class NlpEnv(gym.Env[dict, np.int64]):
             self._obs_space = spaces.flatten_space(space)
             assert self._obs_space.dtype == np.int64, self._obs_space.dtype
             self._flat_keys = tuple(space.spaces)
+
+    @property
+    def action_space(self) -> spaces.Space:  # type: ignore[override]
+        """The family's ``Discrete`` actions, or (``obs_mode="text"``) a ``Text`` answer."""
+        if self._text:
+            return self.text_spaces[1]
+        return self._action_space
+
+    @action_space.setter
+    def action_space(self, space: spaces.Space) -> None:
+        self._action_space = space
+
+    @property
+    def int_action_space(self) -> spaces.Discrete:
+        """The family's ``Discrete`` action space (whatever ``obs_mode`` is): what a text answer is parsed into."""
+        return self._action_space  # type: ignore[return-value]
+
+    @property
+    def text_codec(self) -> text_mode.TextCodec:
+        """The family's text interface (:class:`nlp_envs.text_mode.TextCodec`)."""
+        codec = getattr(self.family, "text", None)
+        if codec is None:
+            raise NotImplementedError(f"family {self.family.name!r} declares no text mode (Family.text)")
+        return codec
+
+    @property
+    def text_spaces(self) -> tuple[spaces.Text, spaces.Text]:
+        """``(prompt space, answer space)`` of text mode (built on first use: the character set reads the split)."""
+        if self._text_spaces is None:
+            self._text_spaces = text_mode.text_spaces(self, self.text_codec, self.max_prompt_chars,
+                                                      self.max_answer_chars)
+        return self._text_spaces
 
     @property
     def dict_observation_space(self) -> spaces.Dict:
@@ -435,6 +487,10 @@ class NlpEnv(gym.Env[dict, np.int64]):
             self.render()
         if self._flat_keys:
             obs = self.flatten_obs(obs)  # type: ignore[assignment]
+        elif self._text:
+            info = self._finish_info(info)
+            info["parse_error"] = ""
+            return self.prompt(), info  # type: ignore[return-value]
         return obs, self._finish_info(info)
 
     def _reset_slow(self, seed: int | None, options: Any) -> None:
@@ -481,6 +537,8 @@ class NlpEnv(gym.Env[dict, np.int64]):
             raise ResetNeeded(
                 "call reset() before step(): " + ("no episode started yet" if self._index < 0 else "the episode is over")
             )
+        if self._text:
+            return self._text_step(action)  # type: ignore[return-value]
         a = self._validate_action(action)
         self._last_action = a
         obs, reward, terminated, truncated, info = self._step_action(a)
@@ -492,8 +550,67 @@ class NlpEnv(gym.Env[dict, np.int64]):
             obs = self.flatten_obs(obs)  # type: ignore[assignment]
         return obs, reward, terminated, truncated, self._finish_info(info)
 
+    # -- text mode (nlp_envs.text_mode) ------------------------------------------------------------
+    def prompt(self) -> str:
+        """The text-mode prompt of the unit on show (any ``obs_mode``; after ``reset``)."""
+        if self._index < 0:
+            raise ResetNeeded("call reset() before prompt()")
+        return self.text_codec.prompt(self, self.max_prompt_chars)
+
+    def gold_answer(self) -> str:
+        """The gold answer of the unit on show in the text-mode answer format (any ``obs_mode``)."""
+        if self._index < 0:
+            raise ResetNeeded("call reset() before gold_answer()")
+        return self.text_codec.gold_answer(self)
+
+    def parse_answer(self, answer: str) -> text_mode.Parsed:
+        """The int actions of a text answer for the unit on show (or why it does not parse)."""
+        if not isinstance(answer, str):
+            raise InvalidAction(f"a text-mode action must be a str, got {type(answer).__name__} {answer!r:.80}")
+        if len(answer) > self.max_answer_chars:
+            return text_mode.fail(f"the answer has {len(answer)} characters, more than max_answer_chars="
+                                  f"{self.max_answer_chars}")
+        return self.text_codec.parse(self, answer)
+
+    def _text_step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """One text-mode step: parse the answer, step its int actions until the unit ends (see
+        :mod:`nlp_envs.text_mode`)."""
+        parsed = self.parse_answer(action)
+        codec = self.text_codec
+        actions = parsed.actions if parsed.ok else codec.no_answer(self)
+        if not actions:
+            raise RuntimeError(f"{type(codec).__name__} gave no actions for the unit on show")
+        total, terminated, truncated, info = 0.0, False, False, {}
+        n = self._action_space.n  # type: ignore[attr-defined]
+        for a in actions:
+            if not 0 <= a < n:
+                raise RuntimeError(f"{type(codec).__name__} gave action {a}, out of [0, {n})")
+            self._last_action = a
+            _, reward, terminated, truncated, info = self._step_action(a)
+            total += float(reward)
+            if terminated or truncated:
+                self._needs_reset = True
+                break
+        if not parsed.ok:
+            total = self.parse_error_reward
+            info.update(codec.no_answer_info)
+        if self.render_mode == "human":
+            self.render()
+        info = self._finish_info(info)
+        info["parse_error"] = parsed.error
+        return self.prompt(), total, terminated, truncated, info
+
+    def make_evaluator(self, num_envs: int) -> Any:
+        """The family's :class:`nlp_envs.evaluation.Evaluator` for a vector env of ``num_envs`` sub-envs."""
+        raise NotImplementedError(f"{type(self).__name__} has no evaluator")
+
+    @property
+    def shard_size(self) -> int:
+        """Examples per pass of this env (its shard of the split)."""
+        return len(self._order.indices)
+
     def _validate_action(self, action: Any) -> int:
-        n = self.action_space.n  # type: ignore[attr-defined]
+        n = self._action_space.n  # type: ignore[attr-defined]
         try:
             a = operator.index(action)
         except TypeError:
@@ -637,6 +754,15 @@ class NlpVectorEnv(gym.vector.VectorEnv):
     env_class: ClassVar[type[NlpEnv]]
     #: the family's contract (set by :func:`nlp_envs.family.register_family`)
     family: ClassVar[Family]
+
+    def __new__(cls, num_envs: int = 1, **kwargs: Any) -> Any:
+        """``obs_mode="text"`` builds the text-mode vector env (:class:`nlp_envs.text_mode.TextVectorEnv`)."""
+        if kwargs.get("obs_mode") == "text":
+            if kwargs.get("render_mode") is not None:
+                raise ValueError("vector envs do not render; render a single env instead")
+            kwargs.pop("render_mode", None)
+            return text_mode.TextVectorEnv(cls.env_class, num_envs, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, num_envs: int = 1, *, order: str = "shuffle", shard_index: int = 0, num_shards: int = 1,
                  render_mode: str | None = None, autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
@@ -783,7 +909,7 @@ class NlpVectorEnv(gym.vector.VectorEnv):
 
     def make_evaluator(self) -> Any:
         """The family's :class:`nlp_envs.evaluation.Evaluator` (collects results, computes metrics)."""
-        raise NotImplementedError(f"{type(self).__name__} has no evaluator")
+        return self.env.make_evaluator(self.num_envs)
 
     def _next_indices(self, env_ids: np.ndarray) -> np.ndarray:
         return self._vorder.next(env_ids, self._rngs)

@@ -702,6 +702,10 @@ class DialogReplyEnv(DialogEnvBase):
         ids = self.encoder.encode(line.strip())
         return [int(i) for i in ids[: left - 1]] + [self.eos_id]
 
+    def make_evaluator(self, num_envs: int) -> GenerationEvaluator:
+        """The evaluator of :func:`nlp_envs.evaluate` (the native and the text-mode vector envs build it)."""
+        return GenerationEvaluator()
+
     def _render_text(self) -> str:
         i = self._index
         lines = self._render_context(i)
@@ -778,9 +782,6 @@ class DialogReplyVectorEnv(NlpVectorEnv):
             "reply_length": self._len[:, None].copy(),
             "reply_mask": (self._cols_r[None, :] < self._len[:, None]).astype(np.int64),
         }
-
-    def make_evaluator(self) -> GenerationEvaluator:
-        return GenerationEvaluator()
 
 
 class GenerationEvaluator:

@@ -332,6 +332,10 @@ class DialogSelectEnv(DialogEnvBase):
             return [int(text)]
         raise ValueError(f"{text!r} is not a candidate: type a number in [0, {self.num_candidates})")
 
+    def make_evaluator(self, num_envs: int) -> SelectionEvaluator:
+        """The evaluator of :func:`nlp_envs.evaluate` (the native and the text-mode vector envs build it)."""
+        return SelectionEvaluator(num_envs)
+
     def _render_text(self) -> str:
         lines = self._render_context(self._index)
         chosen = self._last_action
@@ -393,9 +397,6 @@ class DialogSelectVectorEnv(NlpVectorEnv):
 
     def action_masks(self) -> np.ndarray:
         return np.ones((self.num_envs, self.single_action_space.n), dtype=bool)  # type: ignore[attr-defined]
-
-    def make_evaluator(self) -> SelectionEvaluator:
-        return SelectionEvaluator(self.num_envs)
 
 
 class SelectionEvaluator:

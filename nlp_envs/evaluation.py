@@ -8,6 +8,10 @@ actions. It may also
   families that rank (dialogue selection) also report ranking metrics such as MRR;
 * be a Stable-Baselines3 model (anything with ``predict``): ``predict(obs, deterministic=True)``.
 
+In text mode (``evaluate(env_id, policy, obs_mode="text")``, or an env made with ``obs_mode="text"``) a
+policy is any callable from a list of prompts (one per sub-env) to a list of answer strings
+(:mod:`nlp_envs.text_mode`); an answer that does not parse scores as no answer.
+
 The split is sharded over the sub-envs of the native vector env (``order="sequential"``): sub-env
 ``i`` visits examples ``i, i + n, i + 2n, ...``; each example is scored once.
 """
@@ -22,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from nlp_envs.core import NlpEnv, NlpVectorEnv
+from nlp_envs.text_mode import TextVectorEnv, as_answers
 
 
 class Evaluator(Protocol):
@@ -42,7 +47,7 @@ class Evaluator(Protocol):
 
 def make_vector_env(env_or_id: Any, *, num_envs: int, **env_kwargs: Any) -> NlpVectorEnv:
     """The native vector env of an env id, a ``gym.make`` env, or an env class, with ``env_kwargs``."""
-    if isinstance(env_or_id, NlpVectorEnv):
+    if isinstance(env_or_id, (NlpVectorEnv, TextVectorEnv)):
         raise TypeError("pass an env id or a single env: evaluate() builds its own sequential vector env")
     if isinstance(env_or_id, str):
         spec = gym.spec(env_or_id if ":" not in env_or_id else env_or_id.split(":", 1)[1])
@@ -78,7 +83,17 @@ def policy_caller(policy: Any, venv: NlpVectorEnv, env_id: str | None = None,
     A callable's output must be integer actions of shape ``(num_envs,)`` or scores of shape
     ``(num_envs, n)`` (``n`` = the size of the Discrete action space); anything else (float actions,
     a 2-D array of another width) is a ``ValueError`` naming ``env_id`` (default: the env class).
+    In text mode (a :class:`~nlp_envs.text_mode.TextVectorEnv`) it maps a list of prompts to a list of strings.
     """
+    if isinstance(venv, TextVectorEnv):
+        if not callable(policy):
+            raise TypeError(f"a text policy must be callable (prompts -> answers), got {type(policy).__name__}")
+        text_name = env_id or venv.env_class.__name__
+
+        def call_text(obs: Any) -> tuple[tuple[str, ...], None]:
+            return as_answers(policy(list(obs)), venv.num_envs, text_name), None
+
+        return call_text  # type: ignore[return-value]
     if not callable(policy) and hasattr(policy, "predict"):
         wants_masks = "action_masks" in inspect.signature(policy.predict).parameters
 

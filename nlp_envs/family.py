@@ -23,7 +23,9 @@ A contract holds
   builds), ``main_metric`` (in the evaluator's output), ``higher_is_better``, ``second_metric``;
 * ``sb3_extractor``: the key of the family head of the SB3 features extractors
   (:data:`nlp_envs.agents.extractors.HEADS`; a string, so that this library never imports SB3 or torch);
-* ``majority``: the kind of majority baseline (:data:`nlp_envs.agents.baselines.MAJORITY`), or None.
+* ``majority``: the kind of majority baseline (:data:`nlp_envs.agents.baselines.MAJORITY`), or None;
+* ``text``: the text mode (``obs_mode="text"``, :class:`nlp_envs.text_mode.TextCodec`): the prompt template,
+  the answer parser and what "no answer" is.
 
 This module imports nothing of the project at import time, so any module may import it.
 """
@@ -126,6 +128,8 @@ class Family:
         sb3_extractor: the family head of the SB3 features extractors (a key of
             :data:`nlp_envs.agents.extractors.HEADS`).
         majority: the majority baseline's kind (a key of :data:`nlp_envs.agents.baselines.MAJORITY`), or None.
+        text: the family's text mode (``obs_mode="text"``): a :class:`nlp_envs.text_mode.TextCodec` (its prompt
+            template, its answer parser, what "no answer" is), or None (no text mode).
     """
 
     name: str
@@ -142,6 +146,7 @@ class Family:
     gold_info_key: str = "label"
     sb3_extractor: str = "text"
     majority: str | None = None
+    text: Any = None
 
     def __post_init__(self) -> None:
         if self.gold not in GOLD_KINDS:

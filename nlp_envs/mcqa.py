@@ -526,6 +526,10 @@ class MultiChoiceQAEnv(NlpEnv):
             return [_LETTERS.index(text.upper())]
         raise ValueError(f"{text!r} is not an option: type a letter A-{_LETTERS[n - 1]} or a number in [0, {n})")
 
+    def make_evaluator(self, num_envs: int) -> MultiChoiceEvaluator:
+        """The evaluator of :func:`nlp_envs.evaluate` (the native and the text-mode vector envs build it)."""
+        return MultiChoiceEvaluator()
+
     def _render_text(self) -> str:
         i = self._index
         done = self._needs_reset
@@ -601,9 +605,6 @@ class MultiChoiceQAVectorEnv(NlpVectorEnv):
         """Direct: each sub-env's question's options, bool ``(num_envs, max_options)``; sequential:
         ``(num_envs, 2)`` all True."""
         return self.env.option_masks(self._num[self._cur])  # type: ignore[attr-defined]
-
-    def make_evaluator(self) -> MultiChoiceEvaluator:
-        return MultiChoiceEvaluator()
 
 
 class MultiChoiceEvaluator:

@@ -90,7 +90,11 @@ def classification_metrics(pred: ArrayLike, gold: ArrayLike, num_labels: int) ->
     absent from both has no defined F1 and is skipped). This is exactly
     ``sklearn.metrics.f1_score(gold, pred, average="macro")`` with its default ``labels=None``.
 
-    :param pred: predicted label ids, shape ``(n,)``.
+    A prediction of ``-1`` is "no answer" (a text-mode answer that did not parse): wrong for accuracy, a
+    miss (false negative) of the gold label for macro F1, and no label of its own (sklearn with
+    ``labels=`` the labels present, ``-1`` excluded).
+
+    :param pred: predicted label ids, shape ``(n,)``; ``-1`` for no answer.
     :param gold: gold label ids, shape ``(n,)``.
     :param num_labels: size of the label set; every id must be in ``[0, num_labels)``.
     :return: ``{"accuracy", "macro_f1", "num_examples"}``.
@@ -102,16 +106,17 @@ def classification_metrics(pred: ArrayLike, gold: ArrayLike, num_labels: int) ->
         raise ValueError(f"pred has {p.size} labels but gold has {g.size}")
     if p.size == 0:
         raise ValueError("classification_metrics needs at least one example")
-    for name, arr in (("pred", p), ("gold", g)):
-        if arr.min() < 0 or arr.max() >= num_labels:
+    for name, arr, low in (("pred", p, -1), ("gold", g, 0)):
+        if arr.min() < low or arr.max() >= num_labels:
             raise ValueError(
-                f"{name} ids must lie in [0, {num_labels}); got min {arr.min()}, max {arr.max()}"
+                f"{name} ids must lie in [{low}, {num_labels}); got min {arr.min()}, max {arr.max()}"
             )
-    confusion = np.bincount(g * num_labels + p, minlength=num_labels * num_labels).reshape(
+    answered = p >= 0
+    confusion = np.bincount(g[answered] * num_labels + p[answered], minlength=num_labels * num_labels).reshape(
         num_labels, num_labels
-    )  # (gold, pred)
+    )  # (gold, pred), answered examples only
     tp = np.diag(confusion)  # (L,)
-    n_gold = confusion.sum(axis=1)  # (L,)
+    n_gold = np.bincount(g, minlength=num_labels)  # (L,): every example, answered or not
     n_pred = confusion.sum(axis=0)  # (L,)
     present = (n_gold + n_pred) > 0
     f1 = 2.0 * tp[present] / (n_gold[present] + n_pred[present])

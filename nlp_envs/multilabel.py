@@ -437,6 +437,10 @@ class MultiLabelClsEnv(NlpEnv):
                 out.append(matches[0])
         return out
 
+    def make_evaluator(self, num_envs: int) -> MultiLabelEvaluator:
+        """The evaluator of :func:`nlp_envs.evaluate` (the native and the text-mode vector envs build it)."""
+        return MultiLabelEvaluator(self.num_labels)
+
     def _render_text(self) -> str:
         names = self.label_names
         chosen = [names[i] for i in self.predicted_labels()]
@@ -521,9 +525,6 @@ class MultiLabelClsVectorEnv(NlpVectorEnv):
     def action_masks(self) -> np.ndarray:
         """Labels not picked yet plus ``STOP``, bool ``(num_envs, num_labels + 1)``."""
         return self._allowed.copy()
-
-    def make_evaluator(self) -> MultiLabelEvaluator:
-        return MultiLabelEvaluator(self.num_labels)
 
 
 class MultiLabelEvaluator:

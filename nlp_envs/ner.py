@@ -583,6 +583,10 @@ class NerTagEnv(NlpEnv):
                 )
         return out
 
+    def make_evaluator(self, num_envs: int) -> NerEvaluator:
+        """The evaluator of :func:`nlp_envs.evaluate` (the native and the text-mode vector envs build it)."""
+        return NerEvaluator(self.tag_names)
+
     def _render_text(self) -> str:
         i, t, T = self._index, self._t, self._T
         o0, o1, _, _, _, plain = self._episode[i].tolist()
@@ -715,9 +719,6 @@ class NerTagVectorEnv(NlpVectorEnv):
     def action_masks(self) -> np.ndarray:
         """Valid tags for each sub-env's next word, bool ``(num_envs, num_tags)``."""
         return self._allowed[self._last]
-
-    def make_evaluator(self) -> NerEvaluator:
-        return NerEvaluator(self.tag_names)
 
 
 def _words_array(col: TextColumn) -> np.ndarray:

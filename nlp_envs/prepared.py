@@ -81,6 +81,10 @@ class TextColumn:
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
+    def chars(self) -> set[str]:
+        """Every character of every row (one decode of the whole column)."""
+        return set(self._bytes.tobytes().decode("utf-8", "surrogatepass"))
+
     def _decode(self, i: int) -> str:
         o = self._offsets
         i = _row(i, len(o) - 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Union
@@ -15,6 +16,7 @@ from nlp_envs.core import NO_FLAG, NO_ID, BlockRows, NlpEnv, NlpVectorEnv, fast_
 from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, register_family
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
+from nlp_envs.text_mode import Parsed, TextCodec, fail, fit, normalize
 from nlp_envs.tokenization import build_encoder
 
 
@@ -215,6 +217,11 @@ class TextClsEnv(NlpEnv):
         """Gold label ids of the split (read-only array)."""
         return self._labels
 
+    @property
+    def texts(self) -> TextColumn:
+        """The texts of the split (``texts[i]``: example ``i``'s text, untokenized)."""
+        return self._texts
+
     def gold_episodes(self) -> GoldEpisodes:
         """One row per example (an episode of ``examples_per_episode`` examples is that many rows): its
         observation and its gold label id, one step."""
@@ -296,6 +303,10 @@ class TextClsEnv(NlpEnv):
             f"{text!r} is not a label: type a number in [0, {self.num_labels}) or one of {list(self.label_names)}"
         )
 
+    def make_evaluator(self, num_envs: int) -> ClassificationEvaluator:
+        """The evaluator of :func:`nlp_envs.evaluate` (the native and the text-mode vector envs build it)."""
+        return ClassificationEvaluator(self.num_labels)
+
     def _render_text(self) -> str:
         i = self._index
         gold = self.label_names[int(self._labels[i])]
@@ -346,9 +357,6 @@ class TextClsVectorEnv(NlpVectorEnv):
             self._cur[cont] = self._next_indices(cont)
         return rewards, done, np.zeros(len(active), dtype=bool), env.answer_info(idx, gold, actions, correct)
 
-    def make_evaluator(self) -> ClassificationEvaluator:
-        return ClassificationEvaluator(len(self.label_names))
-
     def _observe(self) -> dict[str, np.ndarray]:
         return {"attention_mask": self._mask[self._cur], "input_ids": self._ids[self._cur]}
 
@@ -378,6 +386,77 @@ class ClassificationEvaluator:
         return dict(classification_metrics(pred, gold, self.num_labels))
 
 
+def _label_key(name: str) -> str:
+    """A label name or an answer, compared: :func:`nlp_envs.text_mode.normalize`, with ``_`` and ``-`` as spaces."""
+    return normalize(name.replace("_", " ").replace("-", " "))
+
+
+@functools.lru_cache(maxsize=64)
+def _label_lookup(names: tuple[str, ...]) -> dict[str, int]:
+    """answer key -> label id (exact names first; a key shared by two labels maps to -1: ambiguous)."""
+    out: dict[str, int] = {}
+    for i, n in enumerate(names):
+        k = _label_key(n)
+        out[k] = -1 if k in out and out[k] != i else i
+    return out
+
+
+def first_line(answer: str) -> str:
+    """The first non-empty line of an answer, without surrounding quotes, backticks or ``*``."""
+    line = next((ln for ln in answer.splitlines() if ln.strip()), "")
+    return line.strip().strip("`'\"*").strip()
+
+
+def strip_prefix(line: str, prefixes: tuple[str, ...]) -> str:
+    """``line`` without one leading ``prefix:`` (any case), e.g. ``"Label: billing"`` -> ``"billing"``."""
+    low = line.lower()
+    for p in prefixes:
+        if low.startswith(p + ":"):
+            return line[len(p) + 1:].strip().strip("`'\"*").strip()
+    return line
+
+
+class TextClsCodec(TextCodec):
+    """Text mode of ``TextCls`` (:mod:`nlp_envs.text_mode`): one label name per text."""
+
+    template = ("Classify the text into exactly one of these labels: {labels}.\n\n"
+                "Text: {text}\n\n"
+                "Answer with the label name only.\nLabel:")
+    answer_formats = (
+        "One label name, as listed in the prompt. Only the first non-empty line counts; case, surrounding "
+        "whitespace, quotes, backticks, `*`, a trailing `.` and a leading `Label:` are ignored, and `_`, `-` "
+        "and spaces are the same (`Card Arrival` is `card_arrival`). Anything else (another label, two "
+        "labels, an empty answer) is a parse error: reward `parse_error_reward` (0.0), `info[\"prediction\"]` "
+        "-1 (no answer: a miss for accuracy and macro-F1).")
+    no_answer_info = {"prediction": np.int64(-1), "correct": False}
+
+    def prompt(self, env: Any, max_chars: int) -> str:
+        head, tail = self.template.split("{text}")
+        head = head.format(labels=", ".join(env.label_names))
+        return fit(head, env.texts[env.current_index], tail, max_chars)
+
+    def parse(self, env: Any, answer: str) -> Parsed:
+        line = strip_prefix(first_line(answer), ("label", "answer"))
+        if not line:
+            return fail("empty answer: expected one label name")
+        i = _label_lookup(tuple(env.label_names)).get(_label_key(line))
+        if i is None:
+            return fail(f"{line[:80]!r} is not a label; expected one of {list(env.label_names)[:10]}"
+                        f"{' ...' if env.num_labels > 10 else ''}")
+        if i < 0:
+            return fail(f"{line[:80]!r} matches two labels once case, '_' and '-' are ignored; answer the exact name")
+        return Parsed((i,))
+
+    def no_answer(self, env: Any) -> tuple[int, ...]:
+        return (0,)
+
+    def gold_answer(self, env: Any) -> str:
+        return env.label_names[int(env.labels[env.current_index])]
+
+    def chars(self, env: Any) -> set[str]:
+        return env.texts.chars() | set("".join(env.label_names))
+
+
 #: The data schema of single-label text classification (``TextCls``).
 CLASSIFICATION_DATA = DataSchema(
     name="classification",
@@ -405,4 +484,5 @@ TEXT_CLS = register_family(Family(
     second_metric="macro_f1",
     sb3_extractor="text",
     majority="classification",
+    text=TextClsCodec(),
 ))

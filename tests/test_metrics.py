@@ -77,10 +77,24 @@ def test_classification_metrics_match_sklearn(data: tuple[int, list[tuple[int, i
 def test_classification_metrics_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="at least one"):
         classification_metrics([], [], 3)
-    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+    with pytest.raises(ValueError, match=r"\[-1, 3\)"):
         classification_metrics([0, 3], [0, 1], 3)
+    with pytest.raises(ValueError, match=r"gold ids must lie in \[0, 3\)"):
+        classification_metrics([0, 1], [0, -1], 3)
     with pytest.raises(ValueError, match="2 labels but gold has 1"):
         classification_metrics([0, 1], [0], 3)
+
+
+def test_classification_metrics_no_answer_is_a_miss_without_a_label() -> None:
+    """-1 (a text answer that did not parse) is wrong and a false negative of the gold label, like sklearn
+    with labels= the real labels present."""
+    pred, gold = [0, -1, 1, 2, -1, 2], [0, 1, 1, 2, 2, 0]
+    out = classification_metrics(pred, gold, 3)
+    assert out["accuracy"] == pytest.approx(3 / 6)
+    # per label F1 = 2 tp / (gold + pred): 0: 2/(2+1); 1: 2/(2+1); 2: 2/(2+2) (the -1s count only as gold)
+    assert out["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1 / 2) / 3)
+    sklearn = pytest.importorskip("sklearn.metrics")
+    assert out["macro_f1"] == pytest.approx(sklearn.f1_score(gold, pred, labels=[0, 1, 2], average="macro"))
 
 
 # ------------------------------------------------------------------------------------------------
