@@ -22,7 +22,10 @@ Checks:
 * :func:`check_family_contract` - the id's family contract (:mod:`nlp_envs.family`) is registered, its env
   classes point to it, the vector env builds its evaluator, whose output holds its main metric;
 * :func:`check_gold_episodes` - the contract's gold: ``gold_episodes()`` rows are the reset observations, and
-  the gold actions replayed end each episode exactly at its last real step.
+  the gold actions replayed end each episode exactly at its last real step;
+* :func:`check_text_mode` - ``obs_mode="text"``: strict ``check_env``, seeded runs equal, pickle, the bad-input
+  table (non-strings rejected; unparsable, empty and 100,000-character answers scored, never raised), gold
+  answers parse, the text vector env equals single envs.
 """
 
 from __future__ import annotations
@@ -494,6 +497,119 @@ def check_gold_episodes(env_id: str, examples: int = 8, **kwargs: Any) -> None:
         env.close()
 
 
+def _text_answers(env: gym.Env, rng: np.random.Generator, gold_pool: list[str]) -> str:
+    """A random text answer: the gold one, another example's gold, a random string of the action space,
+    an empty one, or unicode garbage."""
+    k = int(rng.integers(5))
+    if k == 0:
+        return env.unwrapped.gold_answer()
+    if k == 1 and gold_pool:
+        return gold_pool[int(rng.integers(len(gold_pool)))]
+    if k == 2:
+        chars = env.action_space.character_list  # type: ignore[attr-defined]
+        return "".join(chars[int(j)] for j in rng.integers(len(chars), size=int(rng.integers(1, 40))))
+    if k == 3:
+        return ""
+    return "\u2603 \x00 ??? " + "".join(chr(int(c)) for c in rng.integers(0x20, 0x3000, size=8))
+
+
+def check_text_mode(env_id: str, episodes: int = 30, seed: int = 0, **kwargs: Any) -> None:
+    """``obs_mode="text"`` (:mod:`nlp_envs.text_mode`): Gymnasium's ``check_env`` with warnings as errors; the
+    spaces are ``Text``; every prompt lies in the observation space and fits ``max_prompt_chars``; two envs with
+    the same seed and answers give identical transitions; a pickled env continues like the original; the
+    bad-input table: a non-``str`` action raises ``InvalidAction``, unparsable and 100,000-character answers set
+    ``info["parse_error"]`` and earn ``parse_error_reward`` without raising, an empty answer never raises, the
+    gold answer parses; every step's info has the same keys; the text vector env (``make_vec(...,
+    obs_mode="text")``) equals single envs seeded ``seed + i``."""
+    kwargs = {**kwargs, "obs_mode": "text"}
+    check_gymnasium(env_id, **kwargs)
+    envs = [_make(env_id, **kwargs) for _ in range(2)]
+    try:
+        env = envs[0]
+        base = env.unwrapped
+        assert isinstance(env.observation_space, gym.spaces.Text), env.observation_space
+        assert isinstance(env.action_space, gym.spaces.Text), env.action_space
+        gold_pool: list[str] = []
+        for i in range(min(20, base.num_examples)):
+            env.reset(seed=seed, options={"index": i})
+            gold_pool.append(base.gold_answer())
+        rngs = [np.random.default_rng(seed) for _ in range(2)]
+        keys = None
+        for ep in range(episodes):
+            outs = [e.reset(seed=seed + ep) for e in envs]
+            assert_equal_nested(outs[0], outs[1], f"{env_id} text reset {ep}")
+            for t in range(10_000):
+                prompt = outs[0][0]
+                assert env.observation_space.contains(prompt), f"{env_id} episode {ep} step {t}: prompt outside the space"
+                assert len(prompt) <= base.max_prompt_chars
+                gold = base.gold_answer()
+                assert base.parse_answer(gold).ok, f"{env_id} episode {ep}: the gold answer {gold!r} does not parse: " \
+                                                   f"{base.parse_answer(gold).error}"
+                answers = [_text_answers(e, r, gold_pool) for e, r in zip(envs, rngs)]
+                assert answers[0] == answers[1]
+                outs = [e.step(a) for e, a in zip(envs, answers)]
+                assert_equal_nested(outs[0], outs[1], f"{env_id} text episode {ep} step {t}")
+                _, reward, term, trunc, info = outs[0]
+                assert isinstance(info["parse_error"], str)
+                if info["parse_error"]:
+                    assert reward == base.parse_error_reward, f"{env_id}: a parse error earned {reward}"
+                keys = keys or set(info)
+                assert set(info) == keys, f"{env_id} step {t}: info keys {sorted(info)} vs {sorted(keys)}"
+                assert np.isfinite(reward)
+                if term or trunc:
+                    break
+            else:
+                raise AssertionError(f"{env_id}: a text episode did not end within 10,000 answers")
+        # pickle mid-run
+        env.reset(seed=seed + 1)
+        clone = pickle.loads(pickle.dumps(env))
+        for a in (gold_pool[0], "", "???"):
+            if base._needs_reset:
+                assert_equal_nested(env.reset(seed=3), clone.reset(seed=3), f"{env_id} text pickle reset")
+            assert_equal_nested(env.step(a), clone.step(a), f"{env_id} text pickle step {a!r}")
+        clone.close()
+    finally:
+        for e in envs:
+            e.close()
+    env = _make(env_id, parse_error_reward=-0.5, **kwargs).unwrapped
+    try:
+        _expect(ResetNeeded, lambda: env.step("x"), "text step before reset")
+        env.reset(seed=seed)
+        for bad, what in [(0, "int action"), (None, "None action"), (b"bytes", "bytes action"),
+                          (["a"], "list action"), (np.array(["a"]), "array action")]:
+            _expect(InvalidAction, lambda bad=bad: env.step(bad), what)
+        for bad, what in [("x" * 100_000, "a 100,000-character answer"), ("\x00\ufffd\u2603 %%% ###", "garbage"),
+                          (")))(((", "unparsable answer")]:
+            env.reset(seed=seed)
+            _, reward, _, _, info = env.step(bad)
+            if what == "a 100,000-character answer" or family_of_env(env_id).name != "DialogReply":
+                assert info["parse_error"], f"{env_id}: {what} parsed ({info})"
+            if info["parse_error"]:
+                assert reward == -0.5, f"{env_id}: {what}: reward {reward}, parse_error_reward -0.5"
+        env.reset(seed=seed)
+        _, reward, _, _, info = env.step("")
+        assert isinstance(info["parse_error"], str) and np.isfinite(reward)
+    finally:
+        env.close()
+    num_envs = 3
+    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    singles = [_make(env_id, **kwargs) for _ in range(num_envs)]
+    try:
+        assert isinstance(venv.single_observation_space, gym.spaces.Text)
+        prompts, _ = venv.reset(seed=seed)
+        for i, e in enumerate(singles):
+            p, _ = e.reset(seed=seed + i)
+            assert prompts[i] == p, f"{env_id}: text vector sub-env {i} differs from a single env seeded {seed + i}"
+        answers = [e.unwrapped.gold_answer() for e in singles]
+        _, rewards, _, _, _ = venv.step(tuple(answers))
+        for i, e in enumerate(singles):
+            assert rewards[i] == e.step(answers[i])[1], f"{env_id}: text vector reward {i}"
+    finally:
+        venv.close()
+        for e in singles:
+            e.close()
+
+
 def check_all(env_id: str, *, episodes: int = 50, **kwargs: Any) -> None:
     """Run every check on ``env_id``."""
     check_gymnasium(env_id, **kwargs)
@@ -509,3 +625,4 @@ def check_all(env_id: str, *, episodes: int = 50, **kwargs: Any) -> None:
     check_flat_obs(env_id, **kwargs)
     check_family_contract(env_id, **kwargs)
     check_gold_episodes(env_id, **kwargs)
+    check_text_mode(env_id, **kwargs)

@@ -111,6 +111,21 @@ def test_gold_episodes(env_id: str) -> None:
 
 
 @pytest.mark.parametrize("env_id", IDS)
+def test_text_mode(env_id: str) -> None:
+    """obs_mode="text" for every id: strict check_env, seeding, pickle, the bad-input table, vector env."""
+    testing.check_text_mode(env_id)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_text_mode_render(env_id: str) -> None:
+    env = gym.make(env_id, render_mode="ansi", obs_mode="text")
+    env.reset(seed=0)
+    assert isinstance(env.render(), str)
+    env.step("???")
+    assert isinstance(env.render(), str)
+
+
+@pytest.mark.parametrize("env_id", IDS)
 def test_render_modes(env_id: str) -> None:
     env = gym.make(env_id, render_mode="ansi")
     env.reset(seed=0)
