@@ -155,6 +155,41 @@ def sample_episode(env: gym.Env, seed: int = SAMPLE_SEED, steps: int = SAMPLE_ST
 
 
 # -- pages --------------------------------------------------------------------------------------------
+def text_mode_section(doc: EnvDoc) -> list[str]:
+    """The page's ``## Text mode`` section: the family's prompt template and answer formats
+    (:mod:`nlp_envs.text_mode`), and for embedded ids the prompt of ``reset(seed=0)`` with its gold answer
+    and the reward it earns."""
+    from nlp_envs.family import family_of_env
+
+    codec = family_of_env(doc.env_id).text
+    if codec is None:
+        return ["## Text mode", "", f"`{doc.env_id}` has no text mode yet.", ""]
+    lines = [
+        "## Text mode", "",
+        f"`gym.make(\"{doc.env_id}\", obs_mode=\"text\")`: the observation is a `Text` prompt (at most "
+        "`max_prompt_chars`, default 8192 characters; the input is cut to fit and marked `...`), the action a "
+        "`Text` answer (at most `max_answer_chars`, default 4096), parsed into this env's actions and scored by "
+        "the same rewards and metrics. An answer that does not parse ends the unit as no answer, earns "
+        "`parse_error_reward` (default 0.0) and sets `info[\"parse_error\"]`; see `nlp_envs.text_mode` and "
+        "`nlp_envs.integrations.trl` (TRL's GRPOTrainer).", "",
+        "Prompt template (`{...}` are filled in):", "", _code(codec.template, "text"),
+        "Accepted answers: " + codec.answer_formats, "",
+    ]
+    if doc.data_folder is None:
+        env = gym.make(doc.env_id, obs_mode="text")
+        try:
+            prompt, _ = env.reset(seed=SAMPLE_SEED)
+            gold = env.unwrapped.gold_answer()
+            _, reward, _, _, info = env.step(gold)
+        finally:
+            env.close()
+        lines += [f"The prompt of `reset(seed={SAMPLE_SEED})`, its gold answer (`env.unwrapped.gold_answer()`) and "
+                  "the reward that answer earns:", "", _code(prompt, "text"), _code(gold, "text"),
+                  f"Reward {float(reward):.4g}" + (f" (parse error: {info['parse_error']})" if info["parse_error"]
+                                                    else "") + ".", ""]
+    return lines
+
+
 def render_page(doc: EnvDoc, all_docs: list[EnvDoc]) -> tuple[str, dict[str, str]]:
     """The page of one id, and its index-table row facts."""
     cls = doc.env_class
@@ -203,6 +238,7 @@ def render_page(doc: EnvDoc, all_docs: list[EnvDoc]) -> tuple[str, dict[str, str
         spaces_md,
     ]
     lines += [docstring_markdown(cls)]
+    lines += text_mode_section(doc)
     lines += ["## Registered configurations", "",
               f"Every id registered with `{doc.entry_point}`:", "",
               "| id | kwargs | description |", "|---|---|---|"]

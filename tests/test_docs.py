@@ -44,9 +44,11 @@ def test_pages_have_the_sections_and_live_spaces() -> None:
         text = pages[f"{env_id}.md"]
         assert text.startswith(MARKER + "\n") and f"# {env_id}\n" in text
         for section in ("## Spaces", "## Description", "## Action Space", "## Observation Space",
-                        "## Rewards", "## Episode End", "## Registered configurations", "## Sample episode"):
+                        "## Rewards", "## Episode End", "## Text mode", "## Registered configurations",
+                        "## Sample episode"):
             assert section in text, f"{env_id}: no {section!r}"
         assert "/work/" not in text and "/tmp/" not in text, f"{env_id}: absolute path in the page"
+        assert "Prompt template" in text and "Accepted answers:" in text, f"{env_id}: no text-mode template"
     text = pages["TextCls-v0.md"]
     assert "action_space = Discrete(" in text and "'input_ids': Box(0, " in text
     assert "reset(seed=0)" in text and "episode return" in text
