@@ -41,7 +41,8 @@ from gymnasium import spaces
 
 from nlp_envs.core import NO_FLAG, NO_ID, NlpEnv, NlpVectorEnv, int_box
 from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, register_family
-from nlp_envs.prepared import Prepared, tokenize_texts
+from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
+from nlp_envs.text_mode import Parsed, TextCodec, fail, fit, normalize
 from nlp_envs.tokenization import build_encoder
 
 LABELS = ("even", "odd")
@@ -103,7 +104,14 @@ class ParityEnv(NlpEnv):
         ids, mask, _ = tokenize_texts(encoder, cols["text"], self.max_length)
         labels = np.array([LABELS.index(v) for v in cols["label"]], dtype=np.int64)
         return Prepared(encoder=encoder, arrays={"input_ids": ids, "attention_mask": mask, "labels": labels},
-                        meta={"num_examples": len(labels)})
+                        texts={"text": TextColumn.from_strings(cols["text"])}, meta={"num_examples": len(labels)})
+
+    @property
+    def texts(self) -> TextColumn:
+        return self.prepared.texts["text"]
+
+    def make_evaluator(self, num_envs: int) -> "ParityEvaluator":
+        return ParityEvaluator()
 
     def gold_episodes(self) -> GoldEpisodes:
         labels = self.labels[:, None]
@@ -154,9 +162,6 @@ class ParityVectorEnv(NlpVectorEnv):
     def _observe(self) -> dict[str, np.ndarray]:
         return {"input_ids": self.env.ids[self.cur], "attention_mask": self.env.mask[self.cur]}
 
-    def make_evaluator(self) -> "ParityEvaluator":
-        return ParityEvaluator()
-
 
 class ParityEvaluator:
     """Accuracy over one pass of a split."""
@@ -173,12 +178,37 @@ class ParityEvaluator:
         return {"parity_accuracy": float(np.mean(self.correct))}
 
 
+class ParityCodec(TextCodec):
+    """Text mode: the prompt shows the words, the answer is even or odd."""
+
+    template = "Is the number of 'one' words in the text even or odd?\\n\\nText: {text}\\n\\nAnswer even or odd:"
+    answer_formats = "`even` or `odd`, case-insensitive."
+    no_answer_info = {"prediction": np.int64(-1), "correct": False}
+
+    def prompt(self, env: Any, max_chars: int) -> str:
+        head, tail = self.template.split("{text}")
+        return fit(head, env.texts[env.current_index], tail, max_chars)
+
+    def parse(self, env: Any, answer: str) -> Parsed:
+        a = normalize(answer)
+        return Parsed((LABELS.index(a),)) if a in LABELS else fail(f"{answer[:40]!r} is neither even nor odd")
+
+    def no_answer(self, env: Any) -> tuple[int, ...]:
+        return (0,)
+
+    def gold_answer(self, env: Any) -> str:
+        return LABELS[int(env.labels[env.current_index])]
+
+    def chars(self, env: Any) -> set[str]:
+        return env.texts.chars()
+
+
 PARITY_DATA = DataSchema(name="parity", columns=("text", "label"), embedded={"parity": generate_parity})
 
 PARITY = register_family(Family(
     name="ToyParity", env_class=ParityEnv, vector_env_class=ParityVectorEnv, data=PARITY_DATA,
     policy="classify", action_layout="Discrete(2): even or odd", gold=GOLD_EPISODES, evaluator=ParityEvaluator,
-    main_metric="parity_accuracy", sb3_extractor="text", majority="classification",
+    main_metric="parity_accuracy", sb3_extractor="text", majority="classification", text=ParityCodec(),
 ))
 
 if "ToyParity-v0" not in gym.registry:
@@ -289,6 +319,18 @@ def test_toy_family_is_registered_by_its_module_alone(toy) -> None:
 
 def test_toy_family_passes_the_conformance_suite(toy) -> None:
     testing.check_all(TOY_ID, episodes=20)
+
+
+def test_toy_family_text_mode_is_one_codec(toy) -> None:
+    """The toy's text mode is its codec alone: prompts, parsing, evaluate() with a text policy."""
+    env = gym.make(TOY_ID, obs_mode="text")
+    prompt, _ = env.reset(seed=0, options={"index": 3})
+    assert "Answer even or odd:" in prompt and env.unwrapped.texts[3] in prompt
+    _, reward, terminated, _, info = env.step(" ODD. " if env.unwrapped.labels[3] else "even")
+    assert reward == 1.0 and terminated and info["parse_error"] == ""
+    result = nlp_envs.evaluate(TOY_ID, lambda prompts: ["odd"] * len(prompts), obs_mode="text", num_envs=4)
+    labels = gym.make(TOY_ID, split="test").unwrapped.labels
+    assert result["parity_accuracy"] == pytest.approx(float(np.mean(labels == 1)))
 
 
 def test_toy_family_baselines_and_agents(toy, tmp_path: Path, one_torch_thread: None) -> None:
