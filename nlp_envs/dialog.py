@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -21,6 +21,7 @@ from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, reg
 from nlp_envs.metrics import distinct_n, rouge_l, sentence_bleu, unigram_f1
 from nlp_envs.prepared import ListColumn, Prepared, TextColumn, cache_key, get_prepared
 from nlp_envs.readers import DataError, dialogue_pairs
+from nlp_envs.text_mode import Parsed, TextCodec, fail, fit
 from nlp_envs.tokenization import TextEncoder, build_encoder
 
 #: Marker before each turn of the replying speaker, and before the reply itself (end of the context).
@@ -155,6 +156,12 @@ def context_rows(
     ids, lengths = pack_rows(stream, begin, end - begin, width, ids_dtype(encoder.vocab_size))
     ids[np.arange(len(ids)), lengths] = sys_id
     return ids, lengths + 1, begin > first
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks (any of ``str.splitlines``'s) made spaces: one turn or candidate per line
+    of a text-mode prompt."""
+    return " ".join(text.splitlines())
 
 
 class DialogPairs:
@@ -318,6 +325,28 @@ class DialogEnvBase(NlpEnv):
             info["dialogue_id"] = take_texts(self._dialogue_ids, idx)
         return info
 
+    # -- text (text mode: nlp_envs.text_mode) ---------------------------------------------------------
+    @staticmethod
+    def speaker_label(speaker: str) -> str:
+        """A speaker as text mode names it: the name from the data, its first letter upper case
+        (``"user"`` -> ``"User"``, ``"system"`` -> ``"System"``)."""
+        return speaker[:1].upper() + speaker[1:]
+
+    def context_text(self, index: int) -> str:
+        """The full (untruncated) context of example ``index`` as text mode shows it, oldest turn first, one
+        turn a line: ``Speaker: text`` (:meth:`speaker_label`; the raw turn text, its line breaks made
+        spaces). Text mode does not apply ``max_context_tokens`` (the token-id context); its prompt cuts the
+        START of this text when it is longer than the prompt allows (``max_prompt_chars``)."""
+        return "\n".join(f"{self.speaker_label(t['speaker'])}: {one_line(t['text'])}"
+                         for t in self.context_turns(index))
+
+    def context_chars(self) -> set[str]:
+        """Every character :meth:`context_text` may hold for an example of the split, and those of the
+        reply speaker's label (for text mode's character set: one decode of the turn columns)."""
+        speakers = self._turn_speaker.chars() | set(self.reply_speaker)
+        return (self._turn_text.chars() | speakers | set("".join(c.upper() for c in speakers))
+                | set(self.speaker_label(self.reply_speaker)))
+
     def _render_context(self, i: int, last: int = 6) -> list[str]:
         turns = self.context_turns(i)
         lines = [f"[{self.split} #{i}] dialogue {self._dialogue_ids[i]}, turn {int(self._turn_index[i])}"]
@@ -435,6 +464,22 @@ class DialogReplyEnv(DialogEnvBase):
     (``info_mode="lean"``, the default; a key that does not apply holds ``-1``, ``0.0`` or ``False``);
     ``info_mode="full"`` adds the variable ones. ``obs_mode="flat"`` gives one ``int64`` Box instead of
     the Dict (its keys flattened in the Dict's order; ``env.unwrapped.flat_layout``).
+
+    ## Text mode
+
+    ``obs_mode="text"`` (:mod:`nlp_envs.text_mode`, :class:`DialogReplyCodec`): one step per episode. The
+    prompt is the task, the whole context one turn a line (``User: ...`` / ``System: ...``: the speakers'
+    names from the data, the raw turn texts; :meth:`DialogEnvBase.context_text`; not cut to
+    ``max_context_tokens``, but its START is cut to fit ``max_prompt_chars``), then ``System:`` to complete.
+    The answer is the reply: its first non-empty line (a leading ``System:`` dropped), tokenized as the
+    references are and stepped token by token, then ``[EOS]``, so the reward is the env's own (``reward=``,
+    ``token_penalty``) for those token ids; a longer reply is cut to ``max_reply_tokens - 1`` tokens then
+    ``[EOS]``, as the references are (``reference_ids``), so a text episode always terminates. Every string
+    is a reply (the empty one: ``[EOS]`` at once); with ``action_mask="train_replies", strict=True`` a reply
+    holding a masked-out token is a parse error (``strict=False``: stepped as it is). The gold answer
+    (``env.unwrapped.gold_answer()``) is the reference text; it earns what ``reference_ids`` earn (reply F1
+    0.954 on DialogReply-v0 test, 1.0 on v1: decoding loses some apostrophes). ``info["truncated_context"]``
+    still refers to the token-id context.
 
     ## Arguments
 
@@ -825,6 +870,78 @@ class GenerationEvaluator:
         }
 
 
+def reply_text(answer: str, speaker_label: str) -> str:
+    """The reply of a text-mode answer: without a leading ``<speaker label>:`` (any case), its first
+    non-empty line, without surrounding whitespace (``""`` when there is none)."""
+    s = answer.lstrip()
+    prefix = speaker_label + ":"
+    if s[: len(prefix)].lower() == prefix.lower():
+        s = s[len(prefix):]
+    return next((ln for ln in s.splitlines() if ln.strip()), "").strip()
+
+
+class DialogReplyCodec(TextCodec):
+    """Text mode of ``DialogReply`` (:mod:`nlp_envs.text_mode`): the dialogue in, the whole reply out.
+
+    The reply is tokenized as the references are (``env.unwrapped.encoder``, no special tokens added) and
+    its tokens are stepped, then ``[EOS]``: the reward is the env's own (``reward=``, ``token_penalty``),
+    the one the same token ids earn in the token-id mode.
+    """
+
+    template = ("Write the next reply of the {speaker} in this dialogue. Answer with the reply only, on one line."
+                "\n\n{context}\n{Speaker}:")
+    answer_formats = (
+        "The reply text. Only its first non-empty line counts (a model that goes on with the next turn is cut "
+        "there), without surrounding whitespace and without a leading `System:` (the reply speaker's label, any "
+        "case). Any string is a reply, the empty one too (`[EOS]` at once). The reply is tokenized as the "
+        "references are (`env.unwrapped.encoder`) and its tokens are stepped, then `[EOS]`: the reward is the "
+        "env's reward of those token ids (`reward=`, `token_penalty`). A longer reply is cut to its first "
+        "`max_reply_tokens - 1` tokens, then `[EOS]` (as the references' token ids are, `reference_ids`): a "
+        "text episode always terminates. Special tokens written literally are those tokens (`[EOS]` ends the "
+        "reply there). With "
+        "`action_mask=\"train_replies\", strict=True` a reply holding a masked-out token is a parse error "
+        "(with `strict=False` it is stepped and scored like any other). Otherwise the only parse error is an "
+        "answer over `max_answer_chars`: the empty reply is stepped, reward `parse_error_reward`.")
+    no_answer_info: ClassVar[dict[str, Any]] = {}
+
+    def prompt(self, env: Any, max_chars: int) -> str:
+        head, tail = self.template.split("{context}")
+        speaker = env.reply_speaker
+        return fit(head.format(speaker=speaker), env.context_text(env.current_index),
+                   tail.format(Speaker=env.speaker_label(speaker)), max_chars, keep="end")
+
+    def parse(self, env: Any, answer: str) -> Parsed:
+        reply = reply_text(answer, env.speaker_label(env.reply_speaker))
+        try:
+            ids = env.encoder.encode(reply)
+        except Exception:  # a lone surrogate (not UTF-8), or a custom tokenizer's failure: never raise
+            try:
+                ids = env.encoder.encode(reply.encode("utf-8", "replace").decode("utf-8"))
+            except Exception as e:
+                return fail(f"the reply could not be tokenized: {type(e).__name__}: {str(e)[:80]}")
+        eos = env.eos_id
+        ids = [int(i) for i in ids[: env.max_reply_tokens - 1]]  # room for [EOS], as in reference_ids
+        if eos in ids:  # a literal [EOS] ends the reply there
+            ids = ids[: ids.index(eos)]
+        if env.strict and env.action_mask_mode is not None:
+            mask = env.action_masks()
+            bad = [i for i in ids if not mask[i]]
+            if bad:
+                tokens = sorted({str(env.encoder.id_to_token(i)) for i in bad})
+                return fail(f"the reply holds tokens masked out by action_mask={env.action_mask_mode!r} "
+                            f"(strict=True): {tokens[:10]}")
+        return Parsed((*ids, eos))
+
+    def no_answer(self, env: Any) -> tuple[int, ...]:
+        return (env.eos_id,)
+
+    def gold_answer(self, env: Any) -> str:
+        return one_line(env.references[env.current_index]).strip()
+
+    def chars(self, env: Any) -> set[str]:
+        return env.context_chars()
+
+
 #: The data schema of dialogues (``DialogReply`` and ``DialogSelect``): an id and the turns of each dialogue.
 DIALOG_DATA = DataSchema(
     name="dialog",
@@ -848,4 +965,5 @@ DIALOG_REPLY = register_family(Family(
     second_metric="bleu",
     sb3_extractor="generation",
     majority="generation",
+    text=DialogReplyCodec(),
 ))

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
 from nlp_envs.core import NO_FLAG, NO_ID, NlpVectorEnv, int_box
 from nlp_envs.data import parse_split
-from nlp_envs.dialog import DIALOG_DATA, DialogEnvBase, dialog_encoder, ids_dtype, pack_rows, ragged_ids
+from nlp_envs.dialog import DIALOG_DATA, DialogEnvBase, dialog_encoder, ids_dtype, one_line, pack_rows, ragged_ids
 from nlp_envs.family import GOLD_RESET_INFO, Family, register_family
 from nlp_envs.prepared import Prepared, TextColumn
 from nlp_envs.readers import DataError
+from nlp_envs.text_cls import first_line, strip_prefix
+from nlp_envs.text_mode import Parsed, TextCodec, fail, fit, normalize
 
 _MAX_ROUNDS = 1000  # redraw rounds for clashing distractors before giving up (never reached on real data)
 
@@ -127,6 +130,18 @@ class DialogSelectEnv(DialogEnvBase):
     ``info_mode="full"`` adds the variable ones. ``obs_mode="flat"`` gives one ``int64`` Box instead of
     the Dict (its keys flattened in the Dict's order; ``env.unwrapped.flat_layout``).
 
+    ## Text mode
+
+    ``obs_mode="text"`` (:mod:`nlp_envs.text_mode`, :class:`DialogSelectCodec`): the prompt is the task, the
+    whole context one turn a line (``User: ...`` / ``System: ...``, as in DialogReply's text mode:
+    :meth:`~nlp_envs.dialog.DialogEnvBase.context_text`, its START cut to fit ``max_prompt_chars``), the
+    candidates drawn at reset numbered ``1.`` to ``K.`` (``env.unwrapped.candidates()``), then ``Answer:``.
+    The answer is a candidate number (``3``, ``(3)``, ``#3``, ``Answer: 3``, ``3.``; 1-based, unlike the
+    0-based actions), or a candidate's exact text (case and whitespace ignored); only the first non-empty
+    line counts. Anything else (a number out of range, no candidate's text, an empty answer) is a parse
+    error: reward ``parse_error_reward``, ``info["prediction"]`` -1, ``info["correct"]`` False.
+    ``env.unwrapped.gold_answer()`` is the true reply's number.
+
     ## Arguments
 
     ```python
@@ -223,6 +238,12 @@ class DialogSelectEnv(DialogEnvBase):
     def label(self) -> int:
         """Position of the true reply in the current episode."""
         return self._label
+
+    @property
+    def pool_texts(self) -> TextColumn:
+        """Texts of the replies candidates are drawn from (the rows of :attr:`pool_ids`; a read-only column:
+        ``len``, ``[i]``, ``chars()``)."""
+        return self._pool_texts
 
     @property
     def pool_ids(self) -> np.ndarray:
@@ -443,6 +464,72 @@ class SelectionEvaluator:
         return out
 
 
+#: A candidate number as an answer: ``3``, ``3.``, ``(3)``, ``[3]``, ``#3``, ``3)``, ``Candidate 3``...
+_NUMBER = re.compile(r"(?:(?:candidate|reply|option)\s*)?[#(\[]?\s*(\d{1,6})\s*[)\]]?\s*[.:]?", re.IGNORECASE)
+#: A candidate number then that candidate's text: ``3. sure, what time?``
+_NUMBER_TEXT = re.compile(r"[#(\[]?\s*(\d{1,6})\s*[)\]]?\s*[.:]?\s+(.+)", re.DOTALL)
+
+
+def _candidate_key(text: str) -> str:
+    """A candidate text or an answer, compared: one line, without surrounding quotes, backticks or ``*``,
+    then :func:`nlp_envs.text_mode.normalize` (case, whitespace, a trailing ``.``)."""
+    return normalize(one_line(text).strip().strip("`'\"*"))
+
+
+class DialogSelectCodec(TextCodec):
+    """Text mode of ``DialogSelect`` (:mod:`nlp_envs.text_mode`): the dialogue and the numbered candidates
+    in, the number of the chosen one out."""
+
+    template = ("Choose the best next reply of the {speaker} in this dialogue.\n\n{context}\n\n"
+                "Candidate replies:\n{candidates}\n\n"
+                "Answer with the number of the best reply only.\nAnswer:")
+    answer_formats = (
+        "The number of a candidate, `1` to `num_candidates` as listed (`3`, `3.`, `(3)`, `[3]`, `#3`, "
+        "`Candidate 3`, `Answer: 3`), or that candidate's exact text (case, whitespace and a trailing `.` "
+        "ignored), or the number followed by its text (`3. sure, what time?`). Only the first non-empty line "
+        "counts; surrounding quotes, backticks and `*` are ignored. A number out of range, a text that is no "
+        "candidate (or the text of two candidates), an empty answer is a parse error: reward "
+        "`parse_error_reward` (0.0), `info[\"prediction\"]` -1 and `info[\"correct\"]` False (a miss for "
+        "`hits_at_1`).")
+    no_answer_info: ClassVar[dict[str, Any]] = {"prediction": np.int64(-1), "correct": False}
+
+    def prompt(self, env: Any, max_chars: int) -> str:
+        head, tail = self.template.split("{context}")
+        numbered = "\n".join(f"{k}. {one_line(c)}" for k, c in enumerate(env.candidates(), 1))
+        return fit(head.format(speaker=env.reply_speaker), env.context_text(env.current_index),
+                   tail.format(candidates=numbered), max_chars, keep="end")
+
+    def parse(self, env: Any, answer: str) -> Parsed:
+        line = strip_prefix(first_line(answer), ("answer", "reply", "candidate"))
+        k = env.num_candidates
+        if not line:
+            return fail(f"empty answer: expected a candidate number from 1 to {k}")
+        m = _NUMBER.fullmatch(line)
+        if m:
+            n = int(m.group(1))
+            return Parsed((n - 1,)) if 1 <= n <= k else fail(f"candidate {n} is out of range: expected 1 to {k}")
+        keys = [_candidate_key(c) for c in env.candidates()]
+        key = _candidate_key(line)
+        hits = [j for j, c in enumerate(keys) if c == key]
+        if len(hits) == 1:
+            return Parsed((hits[0],))
+        if hits:
+            return fail(f"{line[:80]!r} is the text of candidates {[j + 1 for j in hits]}: answer with one number")
+        m = _NUMBER_TEXT.fullmatch(line)
+        if m and 1 <= int(m.group(1)) <= k and _candidate_key(m.group(2)) == keys[int(m.group(1)) - 1]:
+            return Parsed((int(m.group(1)) - 1,))
+        return fail(f"{line[:80]!r} is neither a candidate number from 1 to {k} nor a candidate's text")
+
+    def no_answer(self, env: Any) -> tuple[int, ...]:
+        return (0,)
+
+    def gold_answer(self, env: Any) -> str:
+        return str(env.label + 1)
+
+    def chars(self, env: Any) -> set[str]:
+        return env.context_chars() | env.pool_texts.chars()
+
+
 #: The family contract of ``DialogSelect`` (:mod:`nlp_envs.family`): it reads the dialogues of ``DialogReply``.
 DIALOG_SELECT = register_family(Family(
     name="DialogSelect",
@@ -458,4 +545,5 @@ DIALOG_SELECT = register_family(Family(
     second_metric="mrr",
     sb3_extractor="candidates",
     majority="selection",
+    text=DialogSelectCodec(),
 ))

@@ -208,3 +208,176 @@ def test_unknown_reply_speaker_fails_clearly(byo_dialogues) -> None:
     kwargs, _ = byo_dialogues
     with pytest.raises(ValueError, match="reply_speaker"):
         gym.make("DialogReply-v0", **{**kwargs, "reply_speaker": "robot"})
+
+
+# -- text mode (obs_mode="text", DialogReplyCodec) --------------------------------------------------------
+
+
+def _token_return(env, index: int, actions) -> tuple[float, dict]:
+    """The summed reward of stepping ``actions`` on example ``index`` of a token-id (dict) env, and the last info."""
+    env.reset(options={"index": index})
+    total, info = 0.0, {}
+    for a in actions:
+        _, reward, term, trunc, info = env.step(int(a))
+        total += float(reward)
+        if term or trunc:
+            return total, info
+    raise AssertionError("the actions did not end the episode")
+
+
+def test_text_prompt_shows_the_raw_context_and_cuts_its_start() -> None:
+    env = gym.make("DialogReply-v0", obs_mode="text", split="test", **SMALL)
+    base = env.unwrapped
+    index = next(i for i in range(base.num_examples) if len(base.context_turns(i)) >= 4)
+    prompt, info = env.reset(options={"index": index})
+    turns = base.context_turns(index)
+    head, body = prompt.split("\n\n", 1)
+    assert head == "Write the next reply of the system in this dialogue. Answer with the reply only, on one line."
+    assert body.splitlines() == [f"{t['speaker'].capitalize()}: {t['text']}" for t in turns] + ["System:"]
+    assert body == base.context_text(index) + "\nSystem:" and info["parse_error"] == ""
+    limit = len(head) + len(turns[-1]["text"]) + 40
+    assert len(prompt) > limit
+    short = gym.make("DialogReply-v0", obs_mode="text", split="test", max_prompt_chars=limit, **SMALL)
+    prompt, _ = short.reset(options={"index": index})
+    assert len(prompt) <= limit and prompt.endswith(f"\nUser: {turns[-1]['text']}\nSystem:")  # the latest turn stays
+    assert "\n\n..." in prompt  # the start of the context is cut
+
+
+@pytest.mark.parametrize("env_id", ["DialogReply-v0", "DialogReply-v1"])
+def test_text_gold_earns_the_reward_of_the_reference_tokens(env_id) -> None:
+    """Every test example: the gold answer (the reference text) earns what the reference's token ids
+    (``reference_ids``) earn in the token-id mode. v0's decoded references lose some apostrophes ("you ' re"):
+    measured mean 0.9537 over its 1188 test examples; v1's are exact (1.0)."""
+    text = gym.make(env_id, obs_mode="text", split="test").unwrapped
+    ids = gym.make(env_id, split="test").unwrapped
+    rewards = []
+    for i in range(text.num_examples):
+        text.reset(options={"index": i})
+        _, reward, term, trunc, info = text.step(text.gold_answer())
+        ref = ids.reference_ids[i][: ids.reference_lengths[i]]
+        assert term and not trunc and info["parse_error"] == ""
+        assert reward == _token_return(ids, i, ref)[0], i
+        rewards.append(reward)
+    assert np.mean(rewards) == pytest.approx(0.9537 if env_id == "DialogReply-v0" else 1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"reward": "bleu", "token_penalty": 0.01, "max_reply_tokens": 8},
+    {"reward": lambda *, reply, reference, truncated, **kw: len(reply) / 100 - truncated, "token_penalty": 0.5},
+])
+def test_text_reward_equals_the_token_reward(kwargs) -> None:
+    """~50 examples x several answers: the text step's reward is the summed reward of stepping the same token
+    ids (the first non-empty line, tokenized, cut to ``max_reply_tokens - 1``, then ``[EOS]``) in the token-id
+    mode, whatever the reward and the token penalty."""
+    text = gym.make("DialogReply-v0", obs_mode="text", split="test", info_mode="full", **SMALL, **kwargs).unwrapped
+    ids = gym.make("DialogReply-v0", split="test", info_mode="full", **SMALL, **kwargs).unwrapped
+    enc, R = ids.encoder, ids.max_reply_tokens
+    n = min(50, text.num_examples)
+    for i in range(n):
+        other = text.references[(i + 7) % text.num_examples]
+        answers = {
+            "gold": (None, None),
+            "other": (other, other),
+            "empty": ("", ""),
+            "garbage": ("\u2603 \x00 ??? zzqx \u00e9t\u00e9 \u4e2d\u6587", "\u2603 \x00 ??? zzqx \u00e9t\u00e9 \u4e2d\u6587"),
+            "next turn": (f"  System: {other}\nUser: thanks\nSystem: bye", other),
+            "blank lines": (f"\n\n  {other}  \n", other),
+            "long": (" ".join([other] * 6), " ".join([other] * 6)),
+        }
+        for what, (answer, line) in answers.items():
+            text.reset(options={"index": i})
+            if answer is None:
+                answer = line = text.gold_answer()
+            expected = enc.encode(line)[: R - 1] + [ids.eos_id]
+            assert text.parse_answer(answer).actions == tuple(expected), (i, what)
+            _, reward, term, trunc, info = text.step(answer)
+            want, last = _token_return(ids, i, expected)
+            assert term and not trunc and info["parse_error"] == "", (i, what)
+            assert reward == want, (i, what, reward, want)
+            assert (info["score"], info["reply"], info["reply_tokens"]) == (last["score"], last["reply"], last["reply_tokens"])
+
+
+def test_text_malformed_answers_never_raise() -> None:
+    env = gym.make("DialogReply-v0", obs_mode="text", parse_error_reward=-0.5, info_mode="full", **SMALL)
+    base = env.unwrapped
+    env.reset(seed=0)
+    _, reward, term, _, info = env.step("x" * 100_000)  # over max_answer_chars: the only parse error
+    assert info["parse_error"] and reward == base.parse_error_reward == -0.5 and term
+    assert info["reply"] == "" and info["reply_tokens"] == 0  # the no-answer actions: the empty reply
+    for answer in ("", "   \n\n", "\ud800 lone surrogate", "\x00\ufffd\u2603 %%% ###", "[EOS] after the end",
+                   "y" * base.max_answer_chars):
+        env.reset(seed=1)
+        _, reward, term, trunc, info = env.step(answer)
+        assert info["parse_error"] == "" and np.isfinite(reward) and term and not trunc, answer[:20]
+    assert base.parse_answer("hello [EOS] world").actions == (*base.encoder.encode("hello"), base.eos_id)
+
+
+def test_text_action_mask_and_strict() -> None:
+    """``action_mask="train_replies"``: with ``strict=False`` a reply holding masked-out tokens is stepped and
+    scored as in the token-id mode; with ``strict=True`` it is a parse error (never ``InvalidAction``)."""
+    kw = {"split": "test", "action_mask": "train_replies", "info_mode": "full", **SMALL}
+    loose = gym.make("DialogReply-v0", obs_mode="text", **kw).unwrapped
+    strict = gym.make("DialogReply-v0", obs_mode="text", strict=True, parse_error_reward=-1.0, **kw).unwrapped
+    ids = gym.make("DialogReply-v0", **kw).unwrapped
+    mask, enc = ids.action_masks(), ids.encoder
+    word = next(t for t in sorted(enc.backend.get_vocab()) if t.isalpha() and not mask[enc.token_to_id(t)]
+                and enc.encode(t) == [enc.token_to_id(t)])
+    allowed = next(t for t in sorted(enc.backend.get_vocab()) if t.isalpha() and mask[enc.token_to_id(t)]
+                   and enc.encode(t) == [enc.token_to_id(t)])
+    for env in (loose, strict):
+        env.reset(options={"index": 0})
+    answer = f"{allowed} {word}"
+    _, reward, _, _, info = loose.step(answer)
+    assert info["parse_error"] == "" and "action_mask" in info
+    assert reward == _token_return(ids, 0, [*enc.encode(answer), ids.eos_id])[0]
+    _, reward, term, _, info = strict.step(answer)
+    assert "masked out" in info["parse_error"] and word in info["parse_error"] and reward == -1.0 and term
+    strict.reset(options={"index": 0})
+    _, reward, _, _, info = strict.step(allowed)
+    assert info["parse_error"] == "" and reward == _token_return(ids, 0, [enc.token_to_id(allowed), ids.eos_id])[0]
+
+
+def test_text_evaluate_with_a_gold_policy() -> None:
+    """``evaluate(..., obs_mode="text")`` with prompt -> gold answer: f1 is the mean gold reward (0.9537 on
+    DialogReply-v0 test, see above; one prompt of the 1188 is shared by two examples with the same reference)."""
+    env = gym.make("DialogReply-v0", obs_mode="text", split="test")
+    base = env.unwrapped
+    gold: dict[str, str] = {}
+    for i in range(base.num_examples):
+        prompt, _ = env.reset(seed=0, options={"index": i})
+        assert gold.setdefault(prompt, base.gold_answer()) == base.gold_answer()
+    res = nlp_envs.evaluate("DialogReply-v0", lambda prompts: [gold[p] for p in prompts], obs_mode="text", num_envs=8)
+    assert res["num_examples"] == base.num_examples and res["f1"] == pytest.approx(0.9537, abs=1e-4)
+    assert res["mean_reply_tokens"] > 5
+
+
+@pytest.mark.parametrize("env_id", ["DialogReply-v0", "DialogReply-v1"])
+def test_text_check_env(env_id) -> None:
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make(env_id, obs_mode="text").unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env)
+
+
+@pytest.mark.data
+def test_text_sgd(data_dir) -> None:
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("DialogReply-SGD-v0", obs_mode="text", data_dir=data_dir).unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env)
+    text = gym.make("DialogReply-SGD-v0", obs_mode="text", split="test", data_dir=data_dir).unwrapped
+    ids = gym.make("DialogReply-SGD-v0", split="test", data_dir=data_dir).unwrapped
+    for i in range(0, text.num_examples, max(1, text.num_examples // 200)):
+        prompt, _ = text.reset(options={"index": i})
+        assert text.observation_space.contains(prompt) and prompt.endswith("\nSystem:")
+        _, reward, *_ = text.step(text.gold_answer())
+        assert reward == _token_return(ids, i, ids.reference_ids[i][: ids.reference_lengths[i]])[0], i
