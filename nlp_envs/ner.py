@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,11 +19,13 @@ from nlp_envs.metrics import (
     TagScheme,
     entity_f1_step,
     entity_scores,
+    get_entities,
     gold_chunk_arrays,
     token_classification_report,
 )
 from nlp_envs.prepared import ListColumn, Prepared, TextColumn
 from nlp_envs.readers import DataError
+from nlp_envs.text_mode import Parsed, TextCodec, fail, fit, normalize
 from nlp_envs.tokenization import build_encoder
 
 #: Values of the ``reward=`` argument.
@@ -234,6 +239,17 @@ class NerTagEnv(NlpEnv):
     step to ``SyncVectorEnv`` under the same seeds; ``action_masks()`` gives ``(num_envs,
     num_tags)``. ``nlp_envs.evaluate("NerTag-v0", policy)`` reports corpus entity
     precision/recall/F1 (micro, as seqeval), macro F1, per-type scores and a token-level report.
+
+    ## Text mode
+
+    ``gym.make("NerTag-v1", obs_mode="text")`` (:mod:`nlp_envs.text_mode`, :class:`NerTagCodec`): the
+    observation is a prompt naming the dataset's entity types and showing the words the episode tags
+    (the first ``max_words``, joined by spaces), and one step answers the whole sentence, either as an
+    entity list ``PER: John Smith; LOC: Paris`` (``none`` for no entity; each entity is placed on the
+    first free occurrence of its words) or as one tag per word ``B-PER I-PER O O B-LOC``. The reward is
+    the episode return of those tags (the sentence's entity F1 by default); an answer that does not
+    parse earns ``parse_error_reward`` and is scored as no entity. ``env.unwrapped.gold_answer()`` gives
+    the gold entity list; :attr:`NerTagCodec.answer_formats` states the rules exactly.
 
     ## Version History
 
@@ -527,6 +543,29 @@ class NerTagEnv(NlpEnv):
         """Entity F1 of the words tagged so far (0.0 before the first step)."""
         return self._f1
 
+    # -- the split's sentences (text mode reads them; not used by the step) --------------------------
+    @property
+    def texts(self) -> TextColumn:
+        """The sentences of the split, each its words joined by single spaces (``texts[i]``: sentence ``i``,
+        all of its words, those beyond ``max_words`` too)."""
+        return self._texts
+
+    def words(self, i: int) -> list[str]:
+        """The words of sentence ``i`` (all of them; an episode tags the first :meth:`num_tagged` of them)."""
+        o0, o1, _, _, _, plain = self._episode[i].tolist()
+        return self._texts[i].split(" ") if plain else [self._tokens[k] for k in range(o0, o1)]
+
+    def gold_tag_ids(self, i: int) -> np.ndarray:
+        """The gold tag ids of sentence ``i``, one per word (all of them), a fresh ``int64`` array; names
+        in :attr:`tag_names`."""
+        i = range(self.num_examples)[i]  # numpy semantics: -1 is the last sentence
+        o0, o1 = self._offsets[i : i + 2].tolist()
+        return np.array(self._facts[o0:o1, 0], dtype=np.int64)
+
+    def num_tagged(self, i: int) -> int:
+        """How many words an episode on sentence ``i`` tags: ``min(len(words(i)), max_words)``."""
+        return int(self._num_words[i])
+
     def gold_arrays(self) -> dict[str, np.ndarray]:
         """The split's first observations and gold tags, for supervised training (read-only views).
 
@@ -589,8 +628,7 @@ class NerTagEnv(NlpEnv):
 
     def _render_text(self) -> str:
         i, t, T = self._index, self._t, self._T
-        o0, o1, _, _, _, plain = self._episode[i].tolist()
-        words = self._texts[i].split(" ") if plain else [self._tokens[k] for k in range(o0, o1)]
+        words = self.words(i)
         names = self.tag_names
         shown = []
         for k, word in enumerate(words):
@@ -777,6 +815,244 @@ class NerEvaluator:
         }
 
 
+# --------------------------------------------------------------------------------------------------
+# text mode (nlp_envs.text_mode)
+# --------------------------------------------------------------------------------------------------
+
+#: Answers that mean "no entity" (compared after :func:`nlp_envs.text_mode.normalize`).
+NO_ENTITY_ANSWERS = ("none", "no entity", "no entities", "[]")
+_BULLET = re.compile(r"^[-*\u2022]\s+")
+_FENCE = re.compile(r"^\s*`{3,}[^`]*$")
+_ITEM_SEPARATORS = re.compile(r"[;\n\r]")
+
+
+@dataclass(frozen=True)
+class _TagSet:
+    """Lookups of a tag set for answers: exact names first, else lower case (a lower-case key shared by two
+    names is ambiguous: ``-1`` resp. ``""``)."""
+
+    names: tuple[str, ...]
+    ids: dict[str, int]                    # tag name -> id
+    folded: dict[str, int]                 # lower-case tag name -> id (-1: ambiguous)
+    types: dict[str, tuple[int, int]]      # entity type -> (B-type id, I-type id)
+    folded_types: dict[str, str]           # lower-case type -> type ("": ambiguous)
+
+    def tag(self, s: str) -> int | None:
+        return self.ids[s] if s in self.ids else self.folded.get(s.lower())
+
+    def type(self, s: str) -> str | None:
+        return s if s in self.types else self.folded_types.get(s.lower())
+
+
+@functools.lru_cache(maxsize=64)
+def _tag_set(names: tuple[str, ...]) -> _TagSet:
+    ids = {n: i for i, n in enumerate(names)}
+    folded: dict[str, int] = {}
+    for i, n in enumerate(names):
+        folded[n.lower()] = -1 if n.lower() in folded else i
+    types: dict[str, tuple[int, int]] = {}
+    for n in names:
+        if n[:2] in ("B-", "I-") and len(n) > 2:
+            t = n[2:]
+            types[t] = (ids.get("B-" + t, ids[n]), ids.get("I-" + t, ids[n]))
+    folded_types: dict[str, str] = {}
+    for t in types:
+        folded_types[t.lower()] = "" if t.lower() in folded_types else t
+    return _TagSet(names, ids, folded, types, folded_types)
+
+
+def _listed(values: Sequence[str], limit: int = 12) -> str:
+    return f"{list(values)[:limit]}{' ...' if len(values) > limit else ''}"
+
+
+class NerTagCodec(TextCodec):
+    """Text mode of ``NerTag`` (:mod:`nlp_envs.text_mode`): the sentence's entities, as a list or as tags.
+
+    The prompt names the dataset's entity types and shows the words the episode tags (the first
+    ``max_words``); the answer is parsed into one BIO tag per such word (see :attr:`answer_formats`),
+    stepped as the episode's actions, so the reward of an answer is the sentence's entity F1 (with the
+    default ``reward="entity_f1"``). ``{example}`` is ``PER: John Smith; LOC: Paris`` when the dataset has
+    the types ``PER`` and ``LOC``, else ``A: <words>; B: <words>`` with its first and last type.
+    """
+
+    template = ("Find the named entities in the sentence below. Entity types: {types}.\n"
+                "List each entity as TYPE: words, in the order they appear in the sentence, separated by "
+                "\";\" (for example: {example}), copying the words exactly as they are written in the "
+                "sentence. Answer \"none\" if the sentence has no entity.\n\n"
+                "Sentence: {sentence}\n\n"
+                "Entities:")
+    answer_formats = (
+        "One of two formats, told apart by `:` (once lines holding only a code fence (```` ``` ````) are "
+        "dropped and a leading `Entities:`, any case, is removed):\n\n"
+        "1. **An entity list** (the answer holds a `:`): items `TYPE: words` separated by `;` or line "
+        "breaks (e.g. `PER: John Smith; LOC: Paris`); empty items are skipped, an item may start with a "
+        "`- `, `* ` or `\u2022 ` bullet. `TYPE` is one of the dataset's entity types, exact or ignoring case "
+        "(surrounding `*` and backticks ignored). `words` are consecutive words of the sentence on show, "
+        "separated by any whitespace and compared exactly, case included (punctuation tokens are words "
+        "too); an item whose words are empty or `none` lists nothing (`PER: none`), and a `.` ending the "
+        "answer is dropped when the last item is not found with it. Entities are placed longest first "
+        "(more words first, ties in list order), each on the first occurrence of its words, left to right, "
+        "that overlaps no entity placed before it; when no free occurrence has the same case, the first "
+        "free one that matches ignoring case is taken. So a repeated item (`LOC: Paris; LOC: Paris`) tags "
+        "the next occurrence, and a name inside a longer one (`LOC: Paris; ORG: Paris Saint-Germain`) is "
+        "found whatever the order of the list. Each entity becomes `B-TYPE I-TYPE ...`, every other word "
+        "`O`. A word holding `;` or whitespace cannot be listed (use format 2). `none`, `no entity`, "
+        "`no entities` and `[]` (any case, a trailing `.` ignored) are the empty list.\n"
+        "2. **A tag sequence** (no `:`): exactly one tag per word on show, whitespace-separated, e.g. "
+        "`B-PER I-PER O O B-LOC`; tags are the dataset's tag names, exact or ignoring case. An `I-X` that "
+        "follows neither `B-X` nor `I-X` is read as `B-X` (the seqeval reading, which the reward uses too), "
+        "so the actions are valid under `strict=True` as well.\n\n"
+        "Parse errors (reward `parse_error_reward`, default 0.0; the sentence is scored as tagged all `O`, "
+        "no entity; `info[\"parse_error\"]` names the item or tag and why): an empty answer; an item "
+        "without `:`; an unknown entity type; words that are not consecutive words of the sentence on "
+        "show; an entity whose every occurrence overlaps an entity placed before it; a token of a tag "
+        "sequence that is not a tag; a tag sequence with more or fewer tags than words.")
+
+    # -- prompt --------------------------------------------------------------------------------------
+    @staticmethod
+    def example(types: Sequence[str]) -> str:
+        """The ``{example}`` of the prompt for these entity types."""
+        if "PER" in types and "LOC" in types:
+            return "PER: John Smith; LOC: Paris"
+        if not types:
+            return "none"
+        return f"{types[0]}: <words>; {types[-1]}: <words>"
+
+    def prompt(self, env: Any, max_chars: int) -> str:
+        types = list(env.scheme.types)
+        head, tail = self.template.split("{sentence}")
+        head = head.format(types=", ".join(types), example=self.example(types))
+        return fit(head, " ".join(self._shown_words(env)), tail, max_chars)
+
+    @staticmethod
+    def _shown_words(env: Any) -> list[str]:
+        i = env.current_index
+        return env.words(i)[: env.num_tagged(i)]
+
+    def chars(self, env: Any) -> set[str]:
+        return env.texts.chars() | set("".join(env.tag_names)) | set(self.example(list(env.scheme.types)))
+
+    # -- answers -------------------------------------------------------------------------------------
+    def no_answer(self, env: Any) -> tuple[int, ...]:
+        o = env.scheme.outside_id
+        return (0 if o is None else o,) * env.num_tagged(env.current_index)
+
+    def parse(self, env: Any, answer: str) -> Parsed:
+        tags = _tag_set(tuple(env.tag_names))
+        text = "\n".join(ln for ln in answer.splitlines() if not _FENCE.match(ln)).strip()
+        if text[:9].lower() == "entities:" and "entities" not in tags.folded_types:
+            text = text[9:].strip()
+        if not text:
+            return fail("empty answer: list the entities as `TYPE: words; TYPE: words`, or answer `none`")
+        if normalize(text) in NO_ENTITY_ANSWERS:
+            return Parsed(self.no_answer(env))
+        words = self._shown_words(env)
+        if ":" in text:
+            return self._parse_entities(env, text, words, tags)
+        return self._parse_tags(env, text, len(words), tags)
+
+    @staticmethod
+    def _parse_tags(env: Any, text: str, n: int, tags: _TagSet) -> Parsed:
+        out: list[int] = []
+        for k, token in enumerate(text.split()):
+            tag = tags.tag(token)
+            if tag is None or tag < 0:
+                why = "is not a tag" if tag is None else "matches two tags once case is ignored"
+                return fail(f"{token[:40]!r} (token {k + 1}) {why}: expected an entity list `TYPE: words; "
+                            f"...`, `none`, or one tag per word of {_listed(tags.names)}")
+            out.append(tag)
+        if len(out) != n:
+            return fail(f"{len(out)} tags for {n} words: a tag sequence has exactly one tag per word on show")
+        allowed = env.allowed_tags
+        prev = len(tags.names)  # the sentence start row of allowed_tags
+        for k, tag in enumerate(out):
+            if not allowed[prev, tag]:  # I-X after neither B-X nor I-X: the seqeval reading, B-X
+                out[k] = tag = tags.ids.get("B-" + tags.names[tag][2:], tag)
+            prev = tag
+        return Parsed(tuple(out))
+
+    def _parse_entities(self, env: Any, text: str, words: list[str], tags: _TagSet) -> Parsed:
+        # (item number, type, words, words without the answer's final ".")
+        items: list[tuple[int, str, list[str], list[str] | None]] = []
+        k = 0
+        for raw in _ITEM_SEPARATORS.split(text):
+            item = _BULLET.sub("", raw.strip())
+            if not item:
+                continue
+            k += 1
+            if ":" not in item:
+                return fail(f"item {k} {item[:60]!r} is not `TYPE: words` (no `:`)")
+            type_s, words_s = item.split(":", 1)
+            type_s = type_s.strip().strip("*`").strip()
+            etype = tags.type(type_s)
+            if not etype:
+                why = (f"the types are {_listed(list(tags.types))}" if etype is None
+                       else "two types match it once case is ignored")
+                return fail(f"item {k} {item[:60]!r}: {type_s[:40]!r} is not an entity type; {why}")
+            ent = words_s.split()
+            if not ent or (len(ent) == 1 and ent[0].lower().rstrip(".") == "none"):
+                continue
+            items.append((k, etype, ent, None))
+        if items and text.endswith(".") and items[-1][0] == k:  # the answer's final "." may be no word
+            last = items[-1]
+            bare = last[2][:-1] if last[2][-1] == "." else [*last[2][:-1], last[2][-1][:-1]]
+            items[-1] = (*last[:3], bare if bare else None)
+        n = len(words)
+        lower = [w.lower() for w in words]
+        exact: dict[str, list[int]] = {}
+        folded: dict[str, list[int]] = {}
+        for a, (w, lw) in enumerate(zip(words, lower)):
+            exact.setdefault(w, []).append(a)
+            folded.setdefault(lw, []).append(a)
+        taken = [False] * n
+
+        def place(ent: list[str]) -> tuple[int, bool]:
+            """The start of the first free occurrence of ``ent`` (-1: none), and whether it occurs at all."""
+            m, found = len(ent), False
+            for index, seq, ws in ((exact, ent, words), (folded, [w.lower() for w in ent], lower)):
+                for a in index.get(seq[0], ()):
+                    if ws[a : a + m] == seq:
+                        found = True
+                        if not any(taken[a : a + m]):
+                            return a, True
+            return -1, found
+
+        out = list(self.no_answer(env))
+        for k, etype, ent, bare in sorted(items, key=lambda it: -len(it[2])):  # stable: ties in list order
+            start, found = place(ent)
+            if not found and bare:
+                ent = bare
+                start, found = place(ent)
+            if start < 0:
+                why = ("every occurrence of these words overlaps an entity listed before it (or a longer one)"
+                       if found else "these words are not consecutive words of the sentence")
+                return fail(f"item {k} {etype}: {' '.join(ent)[:60]!r}: {why}")
+            b, i = tags.types[etype]
+            out[start : start + len(ent)] = [b] + [i] * (len(ent) - 1)
+            taken[start : start + len(ent)] = [True] * len(ent)
+        return Parsed(tuple(out))
+
+    # -- gold ----------------------------------------------------------------------------------------
+    def gold_answer(self, env: Any) -> str:
+        """The gold entities of the words on show, in sentence order, as an entity list (``none`` when there
+        is none). Where that list does not parse back into the same entities (a word holding ``;`` or
+        whitespace; an entity whose words also occur, free, before it, where they would be placed), the
+        gold tag sequence instead (format 2)."""
+        i = env.current_index
+        words = self._shown_words(env)
+        names = env.tag_names
+        gold = [names[t] for t in env.gold_tag_ids(i)[: len(words)].tolist()]
+        chunks = sorted(get_entities(gold), key=lambda c: c[1])
+        if not chunks:
+            return "none"
+        answer = "; ".join(f"{t}: {' '.join(words[a : b + 1])}" for t, a, b in chunks)
+        parsed = self.parse(env, answer)
+        if parsed.ok and sorted(get_entities([names[t] for t in parsed.actions]), key=lambda c: c[1]) == chunks:
+            return answer
+        tags = self._parse_tags(env, " ".join(gold), len(words), _tag_set(tuple(names)))
+        return " ".join(names[t] for t in tags.actions)
+
+
 #: The data schema of word tagging (``NerTag``): CoNLL-style token and tag columns.
 NER_DATA = DataSchema(
     name="ner",
@@ -803,4 +1079,5 @@ NER_TAG = register_family(Family(
     second_metric="token_accuracy",
     sb3_extractor="tagging",
     majority="ner",
+    text=NerTagCodec(),
 ))

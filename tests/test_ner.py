@@ -1,5 +1,6 @@
 """Tests for ``nlp_envs.ner``: tag set, bring-your-own CoNLL data, the three rewards against seqeval,
-action masks, strict mode, the native vector env against ``SyncVectorEnv``, and ``evaluate``."""
+action masks, strict mode, the native vector env against ``SyncVectorEnv``, ``evaluate``, and text mode
+(``obs_mode="text"``: ``NerTagCodec``'s prompt, answer formats, parse errors and gold answers)."""
 
 from __future__ import annotations
 
@@ -420,3 +421,245 @@ def test_direct_class_use() -> None:
     env = NerTagEnv(split="validation", max_words=10)
     env.reset(seed=1)
     assert env.action_masks().shape == (9,)
+
+
+# --------------------------------------------------------------------------------------------------
+# text mode (obs_mode="text", NerTagCodec)
+# --------------------------------------------------------------------------------------------------
+
+
+def text_env(env_id: str = "NerTag-v0", **kwargs) -> gym.Env:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NerTag-v0 is out of date (v1)
+        return gym.make(env_id, obs_mode="text", **kwargs)
+
+
+def answer(env: gym.Env, index: int, text: str):
+    """Reset to sentence ``index`` and answer ``text``: ``(reward, terminated, info)``."""
+    env.reset(options={"index": index})
+    _, reward, terminated, _, info = env.step(text)
+    return reward, terminated, info
+
+
+def gold_names(env: gym.Env, index: int) -> list[str]:
+    u = env.unwrapped
+    return [u.tag_names[t] for t in u.gold_tag_ids(index)]
+
+
+def test_text_prompt_shows_types_and_words() -> None:
+    env = text_env(split="test")
+    prompt, info = env.reset(options={"index": 0})
+    u = env.unwrapped
+    assert info["parse_error"] == "" and env.observation_space.contains(prompt)
+    assert "Entity types: DATE, LOC, ORG, PER." in prompt and "PER: John Smith; LOC: Paris" in prompt
+    assert f"Sentence: {' '.join(u.words(0))}\n\nEntities:" in prompt and prompt.endswith("Entities:")
+    assert u.texts[0] == " ".join(u.words(0)) and u.num_tagged(0) == len(u.words(0))
+    # only the first max_words words are shown (and tagged)
+    env = text_env(split="test", max_words=3)
+    prompt, _ = env.reset(options={"index": 0})
+    assert f"Sentence: {' '.join(env.unwrapped.words(0)[:3])}\n\n" in prompt
+
+
+def test_text_gold_answer_earns_full_return_on_every_test_sentence() -> None:
+    env = text_env(split="test")
+    u = env.unwrapped
+    for i in range(u.num_examples):
+        env.reset(options={"index": i})
+        gold = u.gold_answer()
+        assert gold == "none" or ":" in gold  # the entity list, never the tag-sequence fallback here
+        reward, terminated, info = answer(env, i, gold)
+        assert terminated and info["parse_error"] == "", (i, gold, info["parse_error"])
+        assert reward == pytest.approx(1.0), (i, gold)
+
+
+def test_text_tag_sequence_and_partial_answers_score_seqeval_f1() -> None:
+    env = text_env(split="test")
+    u = env.unwrapped
+    checked = 0
+    for i in range(200):
+        gold = gold_names(env, i)
+        assert len(gold) == u.num_tagged(i)  # NerTag-v0 sentences are shorter than max_words
+        reward, _, info = answer(env, i, " ".join(gold))
+        assert info["parse_error"] == "" and reward == pytest.approx(1.0)
+        reward, _, info = answer(env, i, " ".join(t.lower() for t in gold))  # tags ignore case
+        assert info["parse_error"] == "" and reward == pytest.approx(1.0)
+        env.reset(options={"index": i})
+        items = u.gold_answer().split("; ")
+        if len(items) < 2:
+            continue
+        # drop the first entity from the list: entity F1 as seqeval gives it
+        first = seqeval_metrics.sequence_labeling.get_entities(gold)[0]
+        pred = list(gold)
+        pred[first[1] : first[2] + 1] = ["O"] * (first[2] - first[1] + 1)
+        expected = seqeval_sentence_f1(gold, pred)
+        reward, _, info = answer(env, i, "; ".join(items[1:]))
+        assert info["parse_error"] == "" and reward == pytest.approx(expected) and expected < 1.0
+        reward, _, info = answer(env, i, " ".join(pred))
+        assert info["parse_error"] == "" and reward == pytest.approx(expected)
+        checked += 1
+    assert checked > 20
+
+
+def test_text_i_without_b_reads_as_b_and_is_valid_under_strict() -> None:
+    env = text_env(split="test", strict=True)
+    u = env.unwrapped
+    i = next(i for i in range(u.num_examples) if any(t != "O" for t in gold_names(env, i)))
+    gold = gold_names(env, i)
+    relaxed = [("I-" + t[2:]) if t.startswith("B-") else t for t in gold]  # every entity opened with I-X
+    env.reset(options={"index": i})
+    parsed = u.parse_answer(" ".join(relaxed))
+    assert parsed.ok and [u.tag_names[a] for a in parsed.actions] == gold
+    reward, _, info = answer(env, i, " ".join(relaxed))  # strict=True: no InvalidAction
+    assert info["parse_error"] == "" and reward == pytest.approx(1.0)
+
+
+def test_text_entity_placement_rules(tmp_path: Path) -> None:
+    write_file(tmp_path / "train.txt", "".join(
+        f"{w}\t{t}\n" for w, t in [("Paris", "B-ORG"), ("Saint-Germain", "I-ORG"), ("beat", "O"), ("Lyon", "B-ORG"),
+                                    ("in", "O"), ("Paris", "B-LOC"), ("and", "O"), ("paris", "O"), ("Paris", "B-LOC"),
+                                    (".", "O")]
+    ) + "\nhello\tO\nworld\tO\n")
+    env = text_env(dataset=str(tmp_path / "train.txt"), info_mode="full")
+    u = env.unwrapped
+    env.reset(options={"index": 0})
+    assert u.gold_answer() == "ORG: Paris Saint-Germain; ORG: Lyon; LOC: Paris; LOC: Paris"
+
+    def tags(text: str) -> list[str] | str:
+        env.reset(options={"index": 0})
+        parsed = u.parse_answer(text)
+        return [u.tag_names[a] for a in parsed.actions] if parsed.ok else parsed.error
+
+    o = ["O"] * 10
+    assert tags("LOC: Paris") == ["B-LOC"] + o[1:]
+    # a repeated entity tags the next free occurrence; a name inside a longer one is found whatever the order
+    assert tags("LOC: Paris; LOC: Paris; ORG: Paris Saint-Germain") == \
+        ["B-ORG", "I-ORG", "O", "O", "O", "B-LOC", "O", "O", "B-LOC", "O"]
+    # the same case first, then ignoring case; types and extra whitespace ignore case
+    assert tags("loc:   paris") == o[:7] + ["B-LOC"] + o[8:]
+    assert tags("org: PARIS SAINT-GERMAIN") == ["B-ORG", "I-ORG"] + o[2:]
+    # line breaks, bullets, "Entities:", code fences, "TYPE: none"
+    assert tags("```\nEntities:\n- ORG: Lyon\n* LOC: Paris\nORG: none\n```") == \
+        ["B-LOC", "O", "O", "B-ORG"] + o[4:]
+    assert tags("None.") == o and tags("Entities: none") == o and tags("[]") == o
+    # punctuation tokens are words
+    assert tags("ORG: Paris .") == o[:8] + ["B-ORG", "I-ORG"]
+    # errors name the item and why
+    assert "not consecutive words" in tags("LOC: Paris beat")
+    assert "'MISC' is not an entity type" in tags("LOC: Lyon; MISC: Paris")
+    assert "overlaps" in tags("ORG: Paris Saint-Germain; LOC: Saint-Germain")
+    assert "overlaps" in tags("; ".join(["LOC: Paris"] * 5))  # 3 occurrences of Paris (+1 ignoring case)
+    assert "no `:`" in tags("LOC: Paris; Lyon")
+    assert "not a tag" in tags("John Smith")
+    assert "9 tags for 10 words" in tags(" ".join(o[1:]))
+    assert "empty answer" in tags("  \n ")
+
+
+BAD_ANSWERS = [
+    "MISC: Paris",                      # unknown type
+    "PER: Zyxwvut Qwerty",              # words not in the sentence
+    "O O O",                            # wrong tag count
+    "B-MISC " * 3,                      # unknown tag
+    "",                                 # empty
+    "x" * 100_000,                      # too long (max_answer_chars)
+    "PER: " + "x" * 100_000,
+    "\x00\ufffd\u2603 %%% ### \U0001f600 \ud800",  # non-ASCII garbage, a lone surrogate
+    "日本語: テキスト; ☃",
+    ")))(((",
+]
+
+
+@pytest.mark.parametrize("bad", BAD_ANSWERS, ids=range(len(BAD_ANSWERS)))
+def test_text_malformed_answers_are_parse_errors(bad: str) -> None:
+    env = text_env(split="test", parse_error_reward=-0.25, info_mode="full")
+    u = env.unwrapped
+    i = next(i for i in range(u.num_examples) if any(t != "O" for t in gold_names(env, i)))
+    reward, terminated, info = answer(env, i, bad)
+    assert info["parse_error"] != "" and reward == u.parse_error_reward == -0.25 and terminated
+    assert info["pred_tags"] == ["O"] * len(info["gold_tags"])  # scored as no entity
+
+
+def test_text_none_answers() -> None:
+    env = text_env(split="test")
+    u = env.unwrapped
+    free = next(i for i in range(u.num_examples) if all(t == "O" for t in gold_names(env, i)))
+    tagged = next(i for i in range(u.num_examples) if any(t != "O" for t in gold_names(env, i)))
+    env.reset(options={"index": free})
+    assert u.gold_answer() == "none"
+    for text in ("none", "NONE", "None.", "no entities"):
+        reward, _, info = answer(env, free, text)
+        assert info["parse_error"] == "" and reward == pytest.approx(1.0)
+        reward, _, info = answer(env, tagged, text)  # parses, and misses every entity
+        assert info["parse_error"] == "" and reward == 0.0
+
+
+def test_text_parse_never_raises() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    env = text_env(split="test")
+    u = env.unwrapped
+    env.reset(options={"index": 3})
+    words = u.words(3)
+    pieces = st.sampled_from([*words, *u.tag_names, "PER", "loc", ":", ";", "\n", " ", "none", "Entities:", "- ",
+                              "```", "I-PER", "\x00", "\ud800"])
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(st.one_of(st.text(max_size=200), st.lists(pieces, max_size=40).map("".join)))
+    def check(text: str) -> None:
+        parsed = u.parse_answer(text)
+        assert isinstance(parsed.error, str)
+        if parsed.ok:
+            assert len(parsed.actions) == u.num_tagged(3)
+            assert all(0 <= a < u.num_tags for a in parsed.actions)
+
+    check()
+
+
+def gold_policy_table(env_id: str = "NerTag-v0", split: str = "test") -> dict[str, str]:
+    env = text_env(env_id, split=split)
+    u = env.unwrapped
+    table: dict[str, str] = {}
+    for i in range(u.num_examples):
+        env.reset(options={"index": i})
+        prompt, gold = u.prompt(), u.gold_answer()
+        assert table.setdefault(prompt, gold) == gold, f"sentence {i}: one prompt, two gold answers"
+    return table
+
+
+def test_text_evaluate_gold_and_garbage_policies() -> None:
+    table = gold_policy_table()
+    result = nlp_envs.evaluate("NerTag-v0", lambda prompts: [table[p] for p in prompts], obs_mode="text",
+                               num_envs=8)
+    assert result["num_examples"] == 800 and result["entity_f1"] == pytest.approx(1.0)
+    result = nlp_envs.evaluate("NerTag-v0", lambda prompts: ["\x00garbage ###"] * len(prompts), obs_mode="text",
+                               num_envs=8)
+    assert result["num_examples"] == 800 and result["entity_f1"] == 0.0 and result["num_pred_entities"] == 0
+
+
+def test_text_check_env_strict() -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    env = text_env()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+
+
+def test_text_final_period_and_words_with_spaces(tmp_path: Path) -> None:
+    write_file(tmp_path / "train.tsv", "I\tO\nlove\tO\nNew York\tB-LOC\nand\tO\nParis\tB-LOC\n.\tO\n\nhi\tO\n")
+    env = text_env(dataset=str(tmp_path / "train.tsv"))
+    u = env.unwrapped
+    env.reset(options={"index": 0})
+    assert u.words(0) == ["I", "love", "New York", "and", "Paris", "."]
+    # a word holding a space cannot be listed: the gold answer is the tag sequence, which earns the full return
+    assert u.gold_answer() == "O O B-LOC O B-LOC O"
+    reward, _, info = answer(env, 0, u.gold_answer())
+    assert info["parse_error"] == "" and reward == pytest.approx(1.0)
+    for text in ("LOC: Paris.", "LOC: Paris; LOC: none.", "LOC: and Paris.\n"):  # a final "." that is no word
+        env.reset(options={"index": 0})
+        expected = ["O"] * 3 + (["B-LOC", "I-LOC"] if "and" in text else ["O", "B-LOC"]) + ["O"]
+        assert [u.tag_names[a] for a in u.parse_answer(text).actions] == expected, text
+    env.reset(options={"index": 0})  # ... but a word where the sentence has it
+    assert [u.tag_names[a] for a in u.parse_answer("LOC: Paris .").actions] == ["O"] * 4 + ["B-LOC", "I-LOC"]
+    env.reset(options={"index": 0})
+    assert "not consecutive words" in u.parse_answer("LOC: New York").error
