@@ -156,16 +156,16 @@ def sample_episode(env: gym.Env, seed: int = SAMPLE_SEED, steps: int = SAMPLE_ST
 
 # -- pages --------------------------------------------------------------------------------------------
 def text_mode_section(doc: EnvDoc) -> list[str]:
-    """The page's ``## Text mode`` section: the family's prompt template and answer formats
+    """The page's ``## Text prompt and answers`` section: the family's prompt template and answer formats
     (:mod:`nlp_envs.text_mode`), and for embedded ids the prompt of ``reset(seed=0)`` with its gold answer
     and the reward it earns."""
     from nlp_envs.family import family_of_env
 
     codec = family_of_env(doc.env_id).text
     if codec is None:
-        return ["## Text mode", "", f"`{doc.env_id}` has no text mode yet.", ""]
+        return ["## Text prompt and answers", "", f"`{doc.env_id}` has no text mode yet.", ""]
     lines = [
-        "## Text mode", "",
+        "## Text prompt and answers", "",
         f"`gym.make(\"{doc.env_id}\", obs_mode=\"text\")`: the observation is a `Text` prompt (at most "
         "`max_prompt_chars`, default 8192 characters; the input is cut to fit and marked `...`), the action a "
         "`Text` answer (at most `max_answer_chars`, default 4096), parsed into this env's actions and scored by "

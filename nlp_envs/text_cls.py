@@ -160,6 +160,13 @@ class TextClsEnv(NlpEnv):
     | `text_column`, `label_column` | `"text"`, `"label"` | columns of bring-your-own files / datasets     |
     | `dataset_kwargs`       | `None`       | options of the embedded generator (`seed`, `label_noise`, `sizes`) |
 
+    ## Text mode
+
+    ``obs_mode="text"``: the observation is a ``Text`` prompt (the label names, the text) and the action a
+    ``Text`` answer, one label name (case, ``_``/``-``/spaces, quotes and a ``Label:`` prefix ignored), scored
+    as above; an answer that is no label is no answer (``info["parse_error"]``, reward ``parse_error_reward``,
+    ``prediction`` -1). See :mod:`nlp_envs.text_mode` and the env's docs page for the template.
+
     ## Vectorized environment
 
     ``gym.make_vec("TextCls-v0", num_envs=256)`` builds :class:`TextClsVectorEnv`: all sub-envs

@@ -82,7 +82,9 @@ class TextCodec(ABC):
     A codec reads the env through its public attributes and methods only (``current_index``, label and
     tag names, the example's words, options, candidates, context). It is stateless (one instance serves
     every env of the family) and must never raise on an answer string: a bad answer is a
-    :class:`Parsed` with an ``error``.
+    :class:`Parsed` with an ``error``. The actions it gives are stepped without the int-mode action check, so
+    they must be valid: in range, and allowed by the action mask where the env's ``strict=True`` would
+    refuse a masked action (such an answer is a parse error of the codec).
     """
 
     #: the prompt template as documented (docs pages show it; ``{...}`` are the parts filled in)

@@ -44,7 +44,8 @@ def test_pages_have_the_sections_and_live_spaces() -> None:
         text = pages[f"{env_id}.md"]
         assert text.startswith(MARKER + "\n") and f"# {env_id}\n" in text
         for section in ("## Spaces", "## Description", "## Action Space", "## Observation Space",
-                        "## Rewards", "## Episode End", "## Text mode", "## Registered configurations",
+                        "## Rewards", "## Episode End", "## Text mode", "## Text prompt and answers",
+                        "## Registered configurations",
                         "## Sample episode"):
             assert section in text, f"{env_id}: no {section!r}"
         assert "/work/" not in text and "/tmp/" not in text, f"{env_id}: absolute path in the page"
