@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ from nlp_envs.data import TaskData, load_task_data
 from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, register_family
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
+from nlp_envs.text_cls import first_line, strip_prefix
+from nlp_envs.text_mode import Parsed, TextCodec, fail, fit, normalize
 from nlp_envs.tokenization import build_encoder
 
 #: Values of the ``mode=`` argument.
@@ -208,6 +211,16 @@ class MultiChoiceQAEnv(NlpEnv):
     (numpy, NEXT_STEP (default), SAME_STEP or DISABLED autoreset (``autoreset_mode=``), equal step for step to ``SyncVectorEnv`` under the same seeds;
     ``action_masks()`` gives ``(num_envs, n)``). ``nlp_envs.evaluate`` reports ``accuracy``.
 
+    ## Text mode
+
+    ``obs_mode="text"`` (:mod:`nlp_envs.text_mode`, :class:`MultiChoiceQACodec`), in either mode: one
+    text step per question. The prompt shows the question (with its context, cut to fit when needed)
+    and all of its options lettered ``A.``, ``B.``...; the answer is the option's letter (``B``,
+    ``(B)``, ``B.``, ``B)``, ``Answer: B``) or its text (case and spacing ignored). Only the first
+    non-empty line counts. A letter past the question's options or a text that is no option is a parse
+    error, scored wrong (``info["prediction"] = -1``, ``info["correct"] = False``). Sequential mode
+    steps ``NEXT`` up to the option, then ``ANSWER``.
+
     ## Version History
 
     * v0: initial release.
@@ -380,6 +393,21 @@ class MultiChoiceQAEnv(NlpEnv):
     def answers(self) -> np.ndarray:
         """The gold option position of each question, ``(num_examples,)`` (read-only)."""
         return self._answer
+
+    @property
+    def num_options(self) -> np.ndarray:
+        """The number of options of each question, ``(num_examples,)`` (read-only)."""
+        return self._num
+
+    @property
+    def questions(self) -> TextColumn:
+        """The questions of the split (``questions[i]``: question ``i`` with its context, untokenized)."""
+        return self._questions
+
+    @property
+    def option_texts(self) -> TextColumn:
+        """Every option of the split, question after question (:meth:`options_of` gives one question's)."""
+        return self._option_texts
 
     def gold_episodes(self) -> GoldEpisodes:
         """Each question's first observation and its gold answer: direct, the answer's position (one step);
@@ -630,6 +658,120 @@ class MultiChoiceEvaluator:
         return {"accuracy": float(correct.mean())}
 
 
+_BARE_LETTER = re.compile(r"\(?([A-Za-z])\)?[.):]?", re.ASCII)
+_LETTER_AND_TEXT = re.compile(r"(?:\(([A-Za-z])\)|([A-Za-z])[.):]|([A-Za-z])(?=\s))\s*(\S.*)", re.ASCII | re.DOTALL)
+_ANSWER_IS = re.compile(r"(?:the\s+)?(?:correct\s+|final\s+)?answer\s+is\s*:?\s*", re.IGNORECASE)
+
+
+def _option_line(text: str) -> str:
+    """An option as the prompt shows it: on one line (whitespace runs become one space)."""
+    return " ".join(str(text).split())
+
+
+def _text_key(text: str, *, case: bool = False) -> str:
+    """An answer or an option, compared: one line without surrounding quotes, backticks or ``*``, then
+    :func:`nlp_envs.text_mode.normalize` (``case=True``: the case kept)."""
+    s = _option_line(text).strip("`'\"*").strip()
+    return normalize(s) if not case else s.rstrip(".").strip()
+
+
+class MultiChoiceQACodec(TextCodec):
+    """Text mode of ``MultiChoiceQA`` (:mod:`nlp_envs.text_mode`): one answer, a letter or an option's text,
+    per question.
+
+    The answer at position ``p`` is the action ``p`` in direct mode, and ``NEXT`` ``p`` times then
+    ``ANSWER`` in sequential mode (at the last option the env answers it on any action, so the episode ends
+    on the last of them either way). No answer steps the first option (``0``, or ``ANSWER``) and is
+    reported as ``prediction = -1``, ``correct = False`` (a wrong answer for the accuracy).
+    """
+
+    template = ("Answer the multiple-choice question with the letter of the correct option.\n\n"
+                "Question: {question}\n\n"
+                "{options}\n\n"
+                "Answer with the letter ({letters}) only.\nAnswer:")
+    answer_formats = (
+        "The letter of the option (`B`, `b`, `(B)`, `B.`, `B)`, `B:`), or the option's text (`Paris`: an exact "
+        "match once case, inner whitespace, surrounding quotes and a trailing `.` are ignored; the case decides "
+        "between options that differ only in case, such as `RR` and `rr`), or both (`B. Paris`, `(B) Paris`: "
+        "the text must be option B's). Only the first non-empty line counts; surrounding whitespace, quotes, "
+        "backticks and `*`, and a leading `Answer:`, `Final answer:`, `Option:` or `The answer is` are ignored. A "
+        "single letter is always read as a letter. A letter past the question's options, a text that is no "
+        "option (or two identical ones), or an empty answer is a parse error: reward `parse_error_reward` "
+        "(0.0), `info[\"prediction\"]` -1 and `info[\"correct\"]` False (wrong, for the accuracy).")
+    no_answer_info = {"prediction": np.int64(-1), "correct": False}
+
+    def prompt(self, env: Any, max_chars: int) -> str:
+        i = env.current_index
+        options = env.options_of(i)
+        if len(options) > len(_LETTERS):
+            raise ValueError(f"question {i} of split {env.split!r} has {len(options)} options: text mode letters "
+                             f"them A-Z, at most {len(_LETTERS)}")
+        letters = ", ".join(_LETTERS[: len(options)])
+        shown = "\n".join(f"{_LETTERS[k]}. {_option_line(o)}" for k, o in enumerate(options))
+        head, tail = self.template.split("{question}")
+        tail = tail.format(options=shown, letters=letters)
+        try:
+            return fit(head, env.questions[i], tail, max_chars)
+        except ValueError:
+            raise ValueError(
+                f"question {i} of split {env.split!r}: the prompt without the question (the task and the "
+                f"{len(options)} options, which are never cut) is {len(head) + len(tail)} characters, and "
+                f"max_prompt_chars={max_chars} leaves no room for the question: raise max_prompt_chars") from None
+
+    def parse(self, env: Any, answer: str) -> Parsed:
+        line = strip_prefix(first_line(answer), ("answer", "final answer", "correct answer", "option", "choice"))
+        m = _ANSWER_IS.match(line)
+        if m:
+            line = line[m.end():].strip().strip("`'\"*").strip()
+        if not line:
+            return fail("empty answer: expected the letter of an option")
+        options = env.options_of(env.current_index)
+        n = len(options)
+        letters = f"A-{_LETTERS[min(n, len(_LETTERS)) - 1]}"
+        bare = _BARE_LETTER.fullmatch(line.rstrip(".").strip())
+        if bare:
+            p = _LETTERS.index(bare.group(1).upper())
+            if p < n:
+                return self._choose(env, p)
+        key = _text_key(line)
+        hits = [k for k, o in enumerate(options) if _text_key(o) == key]
+        if len(hits) > 1:  # options that differ only in case ("RR", "Rr", "rr"): the case decides
+            exact = _text_key(line, case=True)
+            hits = [k for k in hits if _text_key(options[k], case=True) == exact] or hits
+        if len(hits) == 1:
+            return self._choose(env, hits[0])
+        if len(hits) > 1:
+            return fail(f"{line[:80]!r} is the text of {len(hits)} options; answer with the letter")
+        if bare:
+            return fail(f"option {bare.group(1).upper()} does not exist: this question has {n} options ({letters})")
+        both = _LETTER_AND_TEXT.fullmatch(line)
+        if both:
+            letter = next(g for g in both.groups()[:3] if g).upper()
+            p = _LETTERS.index(letter)
+            if p >= n:
+                return fail(f"option {letter} does not exist: this question has {n} options ({letters})")
+            if _text_key(both.group(4)) == _text_key(options[p]):
+                return self._choose(env, p)
+            return fail(f"{line[:80]!r} is no option's text, nor option {letter} followed by its text")
+        return fail(f"{line[:80]!r} is neither an option letter ({letters}) nor an option's text")
+
+    @staticmethod
+    def _choose(env: Any, p: int) -> Parsed:
+        """The actions that answer option ``p``."""
+        if env.mode == "direct":
+            return Parsed((p,))
+        return Parsed((NEXT,) * p + (ANSWER,))
+
+    def no_answer(self, env: Any) -> tuple[int, ...]:
+        return (0,) if env.mode == "direct" else (ANSWER,)
+
+    def gold_answer(self, env: Any) -> str:
+        return _LETTERS[int(env.answers[env.current_index])]
+
+    def chars(self, env: Any) -> set[str]:
+        return env.questions.chars() | env.option_texts.chars() | set(_LETTERS)
+
+
 #: The data schema of multiple-choice questions (``MultiChoiceQA``); no bring-your-own files yet.
 MCQA_DATA = DataSchema(
     name="mcqa",
@@ -651,4 +793,5 @@ MULTI_CHOICE_QA = register_family(Family(
     main_metric="accuracy",
     sb3_extractor="options",
     majority="mcqa",
+    text=MultiChoiceQACodec(),
 ))

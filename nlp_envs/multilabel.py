@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +17,8 @@ from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, reg
 from nlp_envs.metrics import multilabel_metrics
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
-from nlp_envs.text_cls import Where, at_row, label_vocabulary
+from nlp_envs.text_cls import Where, _label_key, at_row, first_line, label_vocabulary, strip_prefix
+from nlp_envs.text_mode import Parsed, TextCodec, fail, fit
 from nlp_envs.tokenization import build_encoder
 
 #: Values of the ``reward=`` argument.
@@ -219,6 +222,15 @@ class MultiLabelClsEnv(NlpEnv):
     Jaccard, Hamming loss, subset accuracy and the mean set sizes
     (:func:`nlp_envs.metrics.multilabel_metrics`).
 
+    ## Text mode
+
+    ``obs_mode="text"`` (:mod:`nlp_envs.text_mode`, :class:`MultiLabelClsCodec`): one text step per
+    episode. The prompt lists the label names and the text; the answer is the whole label set, the
+    label names separated by commas (``price, shipping``), or ``none`` for the empty set. Names are
+    matched like ``TextCls`` answers (case, ``_``, ``-`` and spaces ignored); repeated names count once;
+    names past the ``max_labels``-th are ignored (the env ends the set there). An unknown name or an
+    empty answer is a parse error, scored as the empty set (reward ``parse_error_reward``).
+
     ## Version History
 
     * v0: initial release.
@@ -306,6 +318,11 @@ class MultiLabelClsEnv(NlpEnv):
     def gold(self) -> np.ndarray:
         """Gold multi-hot labels of the split, bool ``(num_examples, num_labels)`` (read-only)."""
         return self._gold
+
+    @property
+    def texts(self) -> TextColumn:
+        """The texts of the split (``texts[i]``: text ``i``, untokenized)."""
+        return self._texts
 
     def gold_episodes(self) -> GoldEpisodes:
         """Each text's first observation (nothing chosen) and its gold labels picked in ascending id order,
@@ -555,6 +572,97 @@ class MultiLabelEvaluator:
         return dict(multilabel_metrics(self._pred, self._gold, self.num_labels))
 
 
+_SEPARATORS = re.compile(r"[,;]")
+_ITEM_JUNK = "`'\"*[]"
+
+
+@functools.lru_cache(maxsize=64)
+def _label_keys(names: tuple[str, ...]) -> dict[str, int]:
+    """answer key -> label id (:func:`nlp_envs.text_cls._label_key`; a key shared by two labels maps to -1)."""
+    out: dict[str, int] = {}
+    for i, n in enumerate(names):
+        k = _label_key(n)
+        out[k] = -1 if k in out and out[k] != i else i
+    return out
+
+
+def empty_set_answer(names: Sequence[str]) -> str:
+    """The answer that means "no label": ``none``, or ``(none)`` when a label itself is called ``none``."""
+    return "(none)" if "none" in _label_keys(tuple(names)) else "none"
+
+
+class MultiLabelClsCodec(TextCodec):
+    """Text mode of ``MultiLabelCls`` (:mod:`nlp_envs.text_mode`): the whole label set of a text in one answer.
+
+    The actions of an answer are its label ids in answer order (repeats dropped, at most ``max_labels``:
+    the ``max_labels``-th pick ends the episode), then ``STOP`` unless the picks already ended it; they are
+    all valid under ``strict=True``. No answer is ``STOP`` alone: the empty set.
+    """
+
+    template = ("Choose every label that applies to the text (at most {max_labels}) from these labels: "
+                "{labels}.\n\n"
+                "Text: {text}\n\n"
+                "Answer with the label names separated by commas, or {none} if no label applies.\nLabels:")
+    answer_formats = (
+        "The label names separated by commas (`price, shipping`; `;` works too), as listed in the prompt, "
+        "or `none` for the empty set (`(none)` if a label is itself called `none`). Only the first non-empty "
+        "line counts. Each name is matched like a `TextCls` label: case, surrounding whitespace, quotes, "
+        "backticks, `*`, a trailing `.` are ignored and `_`, `-` and spaces are the same; a leading `Labels:`, "
+        "`Label:` or `Answer:` and surrounding `[...]` are dropped and empty items (`price,,`) skipped. A "
+        "repeated name counts once; names past the `max_labels`-th are ignored (the env ends the set there). "
+        "An unknown or ambiguous name, `none` together with labels, or an empty answer is a parse error: "
+        "reward `parse_error_reward` (0.0) and the text is scored as answered with the empty set "
+        "(`info[\"pred_labels\"]` is `[]`: every gold label missed; on a text without gold labels the split "
+        "metrics count that empty set as right, the reward is still `parse_error_reward`).")
+
+    def prompt(self, env: Any, max_chars: int) -> str:
+        head, tail = self.template.split("{text}")
+        head = head.format(max_labels=env.max_labels, labels=", ".join(env.label_names))
+        tail = tail.format(none=empty_set_answer(env.label_names))
+        return fit(head, env.texts[env.current_index], tail, max_chars)
+
+    def parse(self, env: Any, answer: str) -> Parsed:
+        line = strip_prefix(first_line(answer), ("labels", "label", "answer"))
+        line = line.strip().removeprefix("[").removesuffix("]").strip()
+        names = tuple(env.label_names)
+        keys = _label_keys(names)
+        raw = [p.strip().strip(_ITEM_JUNK).strip() for p in _SEPARATORS.split(line)]
+        items = [(p, _label_key(p)) for p in raw if _label_key(p)]
+        if not items:
+            return fail("empty answer: expected label names separated by commas, or "
+                        f"{empty_set_answer(names)!r} for no label")
+        none = empty_set_answer(names)
+        if len(items) > 1 and any(k == none for _, k in items):
+            return fail(f"{none!r} together with labels: answer either the labels or {none!r} alone")
+        picks: list[int] = []
+        for item, k in items:
+            if k == none:
+                continue
+            i = keys.get(k)
+            if i is None:
+                more = " ..." if len(names) > 10 else ""
+                return fail(f"{item[:80]!r} is not a label; expected names from {list(names[:10])}{more}")
+            if i < 0:
+                return fail(f"{item[:80]!r} matches two labels once case, '_' and '-' are ignored; "
+                            "answer the exact name")
+            if i not in picks:
+                picks.append(i)
+        picks = picks[: env.max_labels]
+        if len(picks) < env.max_labels:
+            picks.append(env.stop_action)
+        return Parsed(tuple(picks))
+
+    def no_answer(self, env: Any) -> tuple[int, ...]:
+        return (env.stop_action,)
+
+    def gold_answer(self, env: Any) -> str:
+        gold = np.flatnonzero(env.gold[env.current_index]).tolist()
+        return ", ".join(env.label_names[i] for i in gold) or empty_set_answer(env.label_names)
+
+    def chars(self, env: Any) -> set[str]:
+        return env.texts.chars() | set("".join(env.label_names)) | set(empty_set_answer(env.label_names))
+
+
 #: The data schema of multi-label text classification (``MultiLabelCls``): a text and its label list.
 MULTILABEL_DATA = DataSchema(
     name="multilabel",
@@ -581,4 +689,5 @@ MULTI_LABEL_CLS = register_family(Family(
     second_metric="micro_f1",
     sb3_extractor="text",
     majority="multilabel",
+    text=MultiLabelClsCodec(),
 ))

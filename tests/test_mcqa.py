@@ -110,3 +110,137 @@ def test_arc_challenge_is_evaluation_only(data_dir: str) -> None:
     result = nlp_envs.evaluate("MultiChoiceQA-ARCChallenge-v0", lambda obs: np.zeros(len(obs["num_options"]), int),
                                data_dir=data_dir, num_envs=32)
     assert result["num_examples"] == 1172 and 0.1 < result["accuracy"] < 0.5
+
+
+# -- text mode (obs_mode="text", issue 20) --------------------------------------------------------------
+
+MODES = ["direct", "sequential"]
+
+
+def _int_actions(mode: str, p: int) -> list[int]:
+    """Answering option ``p`` in int actions, written out (sequential: NEXT p times, then ANSWER)."""
+    return [p] if mode == "direct" else [NEXT] * p + [ANSWER]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_text_gold_answers_earn_the_full_return(mode: str) -> None:
+    env = gym.make("MultiChoiceQA-v0", obs_mode="text", split="test", mode=mode)
+    base = env.unwrapped
+    assert base.num_examples == 800
+    for i in range(base.num_examples):
+        prompt, info = env.reset(options={"index": i})
+        options = base.options_of(i)
+        assert info["parse_error"] == "" and base.questions[i] in prompt and prompt.endswith("Answer:")
+        assert all(f"\n{'ABCDE'[k]}. {o}\n" in prompt for k, o in enumerate(options))
+        assert f"\n{'ABCDEF'[len(options)]}. " not in prompt
+        gold = base.gold_answer()
+        assert gold == "ABCDE"[base.answers[i]]
+        _, r, term, trunc, info = env.step(gold)
+        assert r == 1.0 and term and not trunc and info["correct"] and info["parse_error"] == "", (i, info)
+        assert info["prediction"] == base.answers[i]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_text_answers_earn_what_the_int_actions_earn(mode: str) -> None:
+    kw = {"split": "test", "mode": mode, **SMALL}
+    text = gym.make("MultiChoiceQA-v0", obs_mode="text", **kw)
+    ref = gym.make("MultiChoiceQA-v0", strict=True, **kw)
+    base = text.unwrapped
+    for i in range(base.num_examples):
+        options = base.options_of(i)
+        assert base.num_options[i] == len(options)
+        for p, option in enumerate(options):
+            letter = "ABCDE"[p]
+            for answer in (letter, letter.lower(), f"({letter})", f"{letter}.", f"{letter})", f"Answer: {letter}",
+                           f" **{letter}** \nC", f"The answer is {letter}.", option.upper(), f"{letter}. {option}",
+                           f"({letter}) {option}"):
+                text.reset(options={"index": i})
+                assert base.parse_answer(answer).actions == tuple(_int_actions(mode, p)), answer
+            _, r, term, _, info = text.step(answer)
+            ref.reset(options={"index": i})
+            total = 0.0
+            for a in _int_actions(mode, p):
+                _, r_ref, term_ref, _, info_ref = ref.step(a)
+                total += r_ref
+            assert term and term_ref and r == total and info["parse_error"] == ""
+            for key in ("prediction", "correct", "answer", "index", "action_mask"):
+                assert np.array_equal(info[key], info_ref[key]), (i, p, key)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_text_malformed_answers_are_parse_errors(mode: str) -> None:
+    env = gym.make("MultiChoiceQA-v0", obs_mode="text", mode=mode, split="test", parse_error_reward=-0.5)
+    base = env.unwrapped
+    three = next(i for i in range(base.num_examples) if base.num_options[i] == 3)
+    options = base.options_of(three)
+    other = next(o for j in range(base.num_examples) for o in base.options_of(j) if o not in options)
+    for answer in ("D", "(E)", "Z.", "Answer: D", f"A. {options[1]}", f"D. {options[0]}", other, "maybe", "",
+                   "  \n ", "x" * 100_000, "\x00\ufffd\u2603 %%% ###", "Ä", "选项 A", "🙂" * 30, ")))((("):
+        env.reset(options={"index": three})
+        assert not base.parse_answer(answer).ok, answer
+        _, r, term, _, info = env.step(answer)
+        assert term and info["parse_error"] != "" and r == base.parse_error_reward == -0.5, answer
+        assert info["prediction"] == -1 and not info["correct"]
+    codec = base.text_codec
+    for answer in ("B" * 100_000, "(" * 100_000, "\ud800", "A\u0301"):  # the codec alone, past the length cap
+        assert not codec.parse(base, answer).ok
+
+
+def test_text_prompt_cuts_the_question_never_the_options() -> None:
+    env = gym.make("MultiChoiceQA-v0", obs_mode="text", split="test")
+    full, _ = env.reset(options={"index": 7})
+    question = env.unwrapped.questions[7]
+    head, tail = full.split(question)
+    assert head == "Answer the multiple-choice question with the letter of the correct option.\n\nQuestion: "
+    cut = gym.make("MultiChoiceQA-v0", obs_mode="text", split="test", max_prompt_chars=len(full) - 10)
+    prompt, _ = cut.reset(options={"index": 7})
+    assert prompt == head + question[: len(question) - 13] + "..." + tail
+    small = gym.make("MultiChoiceQA-v0", obs_mode="text", split="test", max_prompt_chars=len(head) + len(tail))
+    with pytest.raises(ValueError, match="options, which are never cut.*raise max_prompt_chars"):
+        small.reset(options={"index": 7})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_text_evaluate_gold_and_garbage_policies(mode: str) -> None:
+    env = gym.make("MultiChoiceQA-v0", obs_mode="text", split="test", mode=mode)
+    gold = {}
+    for i in range(env.unwrapped.num_examples):
+        prompt, _ = env.reset(options={"index": i})
+        gold[prompt] = env.unwrapped.gold_answer()
+    assert len(gold) == env.unwrapped.num_examples
+    perfect = nlp_envs.evaluate("MultiChoiceQA-v0", lambda prompts: [gold[p] for p in prompts], obs_mode="text",
+                                num_envs=8, mode=mode)
+    assert perfect["num_examples"] == 800 and perfect["accuracy"] == 1.0
+    garbage = nlp_envs.evaluate("MultiChoiceQA-v0", lambda prompts: ["\u2603 ???"] * len(prompts), obs_mode="text",
+                                num_envs=8, mode=mode)
+    assert garbage["num_examples"] == 800 and garbage["accuracy"] == 0.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_text_check_env_strict(mode: str) -> None:
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("MultiChoiceQA-v0", obs_mode="text", mode=mode)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+    assert isinstance(env.observation_space, gym.spaces.Text) and isinstance(env.action_space, gym.spaces.Text)
+
+
+def test_text_arc_gold_answers_and_option_texts(data_dir: str) -> None:
+    env = gym.make("MultiChoiceQA-ARCChallenge-v0", obs_mode="text", data_dir=data_dir)
+    base = env.unwrapped
+    for i in range(base.num_examples):
+        env.reset(options={"index": i})
+        _, r, term, _, info = env.step(base.gold_answer())
+        assert r == 1.0 and term and info["parse_error"] == "", i
+    genetics = next(i for i in range(base.num_examples) if base.options_of(i) == ("R", "rr", "Rr", "RR"))
+    env.reset(options={"index": genetics})
+    for answer, p in (("RR", 3), ("rr", 1), ("Rr", 2), ("R", 0), ("D. RR", 3), ("C", 2)):  # "R": no letter R here
+        assert base.parse_answer(answer).actions == (p,), answer
+    easy = gym.make("MultiChoiceQA-ARCEasy-v0", obs_mode="text", data_dir=data_dir, split="test").unwrapped
+    quoted = next(i for i in range(easy.num_examples) if easy.options_of(i)[0].startswith('"The Religions'))
+    easy.reset(options={"index": quoted})
+    assert [easy.parse_answer(o).actions for o in easy.options_of(quoted)] == [(0,), (1,), (2,), (3,)]

@@ -203,3 +203,144 @@ def test_goemotions_labels_and_quoting(data_dir: str) -> None:
     _, info = env.reset(options={"index": row})
     assert info["text"] == rows[row][0] and not info["text"].startswith('""')
     assert np.flatnonzero(base.gold[row]).tolist() == sorted(int(x) for x in rows[row][1].split(","))
+
+
+# -- text mode (obs_mode="text", issue 20) --------------------------------------------------------------
+
+
+def _text_pair(**kwargs) -> tuple[gym.Env, gym.Env]:
+    """A text-mode env and a strict dict-mode env of the same split (full info)."""
+    kw = {"split": "test", "info_mode": "full", **kwargs}
+    return gym.make("MultiLabelCls-v0", obs_mode="text", **kw), gym.make("MultiLabelCls-v0", strict=True, **kw)
+
+
+def _expected_actions(base, label_ids: list[int]) -> list[int]:
+    """What an answer naming ``label_ids`` means, written out: repeats dropped, the first max_labels, STOP."""
+    picks = list(dict.fromkeys(label_ids))[: base.max_labels]
+    return picks + ([base.stop_action] if len(picks) < base.max_labels else [])
+
+
+def test_text_gold_answers_earn_the_full_return() -> None:
+    env = gym.make("MultiLabelCls-v0", obs_mode="text", split="test")
+    base = env.unwrapped
+    assert base.num_examples == 800
+    for i in range(base.num_examples):
+        prompt, info = env.reset(options={"index": i})
+        assert info["parse_error"] == "" and prompt.endswith("Labels:") and base.texts[i] in prompt
+        gold = base.gold_answer()
+        assert gold == ", ".join(base.label_names[j] for j in np.flatnonzero(base.gold[i]))
+        _, r, term, trunc, info = env.step(gold)
+        assert r == pytest.approx(1.0) and term and not trunc and info["parse_error"] == "", (i, gold, info)
+        assert info["f1"] == 1.0 and info["jaccard"] == 1.0
+
+
+@pytest.mark.parametrize("reward", ["f1", "jaccard", "sparse_f1"])
+def test_text_answers_earn_what_the_int_actions_earn(reward: str) -> None:
+    text, ref = _text_pair(reward=reward, max_labels=3)
+    base = text.unwrapped
+    names = base.label_names
+    rng = np.random.default_rng(1)
+    for t in range(150):
+        i = int(rng.integers(base.num_examples))
+        ids = [int(x) for x in rng.integers(base.num_labels, size=int(rng.integers(0, 6)))]  # repeats, > max_labels
+        styles = [str.upper, str.lower, lambda s: s.replace("_", " "), lambda s: f" `{s.replace('_', '-')}` "]
+        answer = ", ".join(styles[int(rng.integers(len(styles)))](names[j]) for j in ids) or "None"
+        if t % 5 == 0:
+            answer = f"Labels: [{answer}]\nsecond line is ignored, weather"
+        text.reset(options={"index": i})
+        assert base.parse_answer(answer).actions == tuple(_expected_actions(base, ids)), answer
+        _, r, term, _, info = text.step(answer)
+        ref.reset(options={"index": i})
+        total = 0.0
+        for a in _expected_actions(base, ids):  # strict=True: no repeated pick
+            _, r_ref, term_ref, _, info_ref = ref.step(a)
+            total += r_ref
+        assert term and term_ref and info["parse_error"] == ""
+        assert r == pytest.approx(total), (answer, r, total)
+        for key in ("f1", "jaccard", "prediction", "hit", "pred_labels", "gold_labels", "index"):
+            assert np.array_equal(info[key], info_ref[key]), (answer, key)
+
+
+def test_text_malformed_answers_are_parse_errors() -> None:
+    env = gym.make("MultiLabelCls-v0", obs_mode="text", split="test", info_mode="full", parse_error_reward=-0.25)
+    base = env.unwrapped
+    bad = ["weather", "price, weather", "price, none", "", "   \n\n ", ",;,", "x" * 100_000, "\x00\ufffd\u2603 ☃ ✓",
+           "价格, 质量", "price shipping", "Labels:", "🙂" * 50]
+    for answer in bad:
+        env.reset(options={"index": 3})
+        assert not base.parse_answer(answer).ok, answer
+        _, r, term, _, info = env.step(answer)
+        assert info["parse_error"] != "" and r == base.parse_error_reward == -0.25, answer
+        assert term and info["pred_labels"] == [] and info["prediction"] == base.stop_action  # the empty set
+    codec = base.text_codec
+    for answer in ("x" * 100_000, "," * 100_000, "\ud800", "a\u0301" * 1000):  # the codec alone, past the length cap
+        assert not codec.parse(base, answer).ok
+
+
+def test_text_empty_set_and_prompt(tmp_path) -> None:
+    path = tmp_path / "train.jsonl"
+    rows = [{"text": "great price", "label": ["price"]}, {"text": "nothing to say", "label": []},
+            {"text": "slow delivery, cheap", "label": ["shipping", "price"]}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    env = gym.make("MultiLabelCls-v0", obs_mode="text", dataset=str(path), vocab_size=100, max_labels=1)
+    base = env.unwrapped
+    prompt, _ = env.reset(options={"index": 1})
+    assert prompt == ("Choose every label that applies to the text (at most 1) from these labels: price, shipping.\n\n"
+                      "Text: nothing to say\n\n"
+                      "Answer with the label names separated by commas, or none if no label applies.\nLabels:")
+    assert base.gold_answer() == "none"
+    _, r, term, _, info = env.step("None.")
+    assert r == 1.0 and term and info["parse_error"] == ""
+    env.reset(options={"index": 2})
+    assert base.gold_answer() == "price, shipping"
+    assert base.parse_answer("shipping, price").actions == (1,)  # max_labels=1: the first pick ends the set
+    _, r, *_ = env.step("shipping, price")
+    assert r == pytest.approx(2 / 3)
+    full, _ = gym.make("MultiLabelCls-v0", obs_mode="text", split="test").reset(options={"index": 0})
+    cut = gym.make("MultiLabelCls-v0", obs_mode="text", split="test", max_prompt_chars=len(full) - 20)
+    prompt, _ = cut.reset(options={"index": 0})
+    text = cut.unwrapped.texts[0]
+    head, tail = full.split(text)
+    assert prompt == head + text[: len(text) - 23] + "..." + tail and len(prompt) == len(full) - 20
+    with pytest.raises(ValueError, match="max_prompt_chars"):
+        gym.make("MultiLabelCls-v0", obs_mode="text", split="test", max_prompt_chars=100).reset()
+
+
+def test_text_evaluate_gold_and_garbage_policies() -> None:
+    env = gym.make("MultiLabelCls-v0", obs_mode="text", split="test")
+    gold = {}
+    for i in range(env.unwrapped.num_examples):
+        prompt, _ = env.reset(options={"index": i})
+        gold[prompt] = env.unwrapped.gold_answer()
+    assert len(gold) == env.unwrapped.num_examples
+    perfect = nlp_envs.evaluate("MultiLabelCls-v0", lambda prompts: [gold[p] for p in prompts], obs_mode="text",
+                                num_envs=8)
+    assert perfect["num_examples"] == 800 and perfect["example_f1"] == 1.0 and perfect["micro_f1"] == 1.0
+    assert perfect["subset_accuracy"] == 1.0
+    garbage = nlp_envs.evaluate("MultiLabelCls-v0", lambda prompts: ["\u2603 ???"] * len(prompts), obs_mode="text",
+                                num_envs=8)
+    assert garbage["num_examples"] == 800 and garbage["micro_f1"] == 0.0 and garbage["example_f1"] == 0.0
+    assert garbage["subset_accuracy"] == 0.0 and garbage["mean_labels_pred"] == 0.0
+
+
+def test_text_check_env_strict() -> None:
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("MultiLabelCls-v0", obs_mode="text")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+    assert isinstance(env.observation_space, gym.spaces.Text) and isinstance(env.action_space, gym.spaces.Text)
+
+
+def test_text_goemotions_gold_answers(data_dir: str) -> None:
+    env = gym.make("MultiLabelCls-GoEmotions-v0", obs_mode="text", data_dir=data_dir, split="validation")
+    base = env.unwrapped
+    for i in range(base.num_examples):
+        env.reset(options={"index": i})
+        _, r, term, _, info = env.step(base.gold_answer())
+        assert r == pytest.approx(1.0) and term and info["parse_error"] == "", i
+    env.reset(options={"index": 0})
+    assert base.parse_answer("Admiration, NEUTRAL").actions == (0, 27, base.stop_action)
