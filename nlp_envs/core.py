@@ -582,9 +582,13 @@ class NlpEnv(gym.Env[dict, np.int64]):
             raise RuntimeError(f"{type(codec).__name__} gave no actions for the unit on show")
         total, terminated, truncated, info = 0.0, False, False, {}
         n = self._action_space.n  # type: ignore[attr-defined]
+        masks = getattr(self, "action_masks", None) if getattr(self, "strict", False) else None
         for a in actions:
             if not 0 <= a < n:
                 raise RuntimeError(f"{type(codec).__name__} gave action {a}, out of [0, {n})")
+            if masks is not None and not masks()[a]:
+                raise RuntimeError(f"{type(codec).__name__} gave action {a}, masked under strict=True (a codec "
+                                   "must turn such an answer into a parse error)")
             self._last_action = a
             _, reward, terminated, truncated, info = self._step_action(a)
             total += float(reward)

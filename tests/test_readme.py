@@ -34,3 +34,18 @@ def test_readme_quickstart_runs() -> None:
     code = re.search(r"```python\n(.*?)```", quickstart, re.S).group(1)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, f"README Quickstart failed:\n{out.stderr[-3000:]}"
+
+
+def test_readme_text_mode_block_runs() -> None:
+    """The text-mode Quickstart block runs as printed, and the gold answer earns the full reward."""
+    import re
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Text mode: the same tasks for language models", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"README text-mode block failed:\n{out.stderr[-3000:]}"
+    lines = out.stdout.strip().splitlines()
+    assert "1.0 ''" in lines, out.stdout[-2000:]
+    assert lines[-1] == "[1.0, 1.0]", out.stdout[-2000:]
