@@ -21,7 +21,8 @@ import pytest
 import nlp_envs
 from nlp_envs.integrations.trl import EnvReward, completion_text, prompt_dataset, reward_funcs
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.filterwarnings("ignore:.*is out of date:DeprecationWarning")]  # the v0 ids, on purpose
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,8 +94,10 @@ def test_reward_equals_the_env_step_reward(env_id: str) -> None:
     parses = fmt(rows["prompt"], completions, **rows)
     assert set(parses) <= {0.0, 1.0}
     for kind, r, p in zip(kinds, got, parses):
-        if kind == "malformed":
-            assert p == 0.0 and r == 0.0, (kind, r, p)
+        if p == 0.0:
+            assert r == 0.0, (kind, r)  # parse_error_reward
+        if kind == "malformed" and env_id in MAX_ONE:
+            assert p == 0.0, (kind, r)  # (any line is a reply: DialogReply parses most of them)
         elif kind == "right":
             assert p == 1.0
             if env_id in MAX_ONE:
