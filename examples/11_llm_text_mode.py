@@ -253,7 +253,11 @@ def part2(steps: int, test_split: str, out: Path, seed: int) -> dict[str, float]
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, ProgressCallback
-    from trl import GRPOConfig, GRPOTrainer
+
+    try:
+        from trl import GRPOConfig, GRPOTrainer
+    except ImportError as e:
+        raise SystemExit(f"Part 2 needs TRL ({e}): pip install -e '.[llm]' (the dev extra has it)") from None
 
     from nlp_envs.integrations.hf import generation_policy, tiny_causal_lm, word_tokenizer
 
