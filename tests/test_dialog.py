@@ -352,18 +352,6 @@ def test_text_evaluate_with_a_gold_policy() -> None:
     assert res["mean_reply_tokens"] > 5
 
 
-@pytest.mark.parametrize("env_id", ["DialogReply-v0", "DialogReply-v1"])
-def test_text_check_env(env_id) -> None:
-    import warnings
-
-    from gymnasium.utils.env_checker import check_env
-
-    env = gym.make(env_id, obs_mode="text").unwrapped
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env)
-
-
 @pytest.mark.data
 def test_text_sgd(data_dir) -> None:
     import warnings

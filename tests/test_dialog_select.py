@@ -160,17 +160,6 @@ def test_text_evaluate_with_a_gold_policy() -> None:
     assert res["hits_at_1"] == 0.0  # every answer a parse error: a miss
 
 
-def test_text_check_env() -> None:
-    import warnings
-
-    from gymnasium.utils.env_checker import check_env
-
-    env = gym.make("DialogSelect-v0", obs_mode="text").unwrapped
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env)
-
-
 @pytest.mark.data
 def test_text_sgd_provided_candidates(data_dir) -> None:
     import warnings

@@ -216,17 +216,12 @@ def test_text_evaluate_gold_and_garbage_policies(mode: str) -> None:
     assert garbage["num_examples"] == 800 and garbage["accuracy"] == 0.0
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_text_check_env_strict(mode: str) -> None:
-    import warnings
+def test_text_mode_conformance_in_sequential_mode() -> None:
+    """The whole text-mode conformance check (nlp_envs.testing) in the non-default sequential mode; the
+    direct mode runs in tests/test_conformance.py."""
+    from nlp_envs import testing
 
-    from gymnasium.utils.env_checker import check_env
-
-    env = gym.make("MultiChoiceQA-v0", obs_mode="text", mode=mode)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env.unwrapped)
-    assert isinstance(env.observation_space, gym.spaces.Text) and isinstance(env.action_space, gym.spaces.Text)
+    testing.check_text_mode("MultiChoiceQA-v0", episodes=20, mode="sequential")
 
 
 def test_text_arc_gold_answers_and_option_texts(data_dir: str) -> None:

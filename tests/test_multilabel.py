@@ -323,18 +323,6 @@ def test_text_evaluate_gold_and_garbage_policies() -> None:
     assert garbage["subset_accuracy"] == 0.0 and garbage["mean_labels_pred"] == 0.0
 
 
-def test_text_check_env_strict() -> None:
-    import warnings
-
-    from gymnasium.utils.env_checker import check_env
-
-    env = gym.make("MultiLabelCls-v0", obs_mode="text")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env.unwrapped)
-    assert isinstance(env.observation_space, gym.spaces.Text) and isinstance(env.action_space, gym.spaces.Text)
-
-
 def test_text_goemotions_gold_answers(data_dir: str) -> None:
     env = gym.make("MultiLabelCls-GoEmotions-v0", obs_mode="text", data_dir=data_dir, split="validation")
     base = env.unwrapped

@@ -636,15 +636,6 @@ def test_text_evaluate_gold_and_garbage_policies() -> None:
     assert result["num_examples"] == 800 and result["entity_f1"] == 0.0 and result["num_pred_entities"] == 0
 
 
-def test_text_check_env_strict() -> None:
-    from gymnasium.utils.env_checker import check_env
-
-    env = text_env()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env.unwrapped)
-
-
 def test_text_final_period_and_words_with_spaces(tmp_path: Path) -> None:
     write_file(tmp_path / "train.tsv", "I\tO\nlove\tO\nNew York\tB-LOC\nand\tO\nParis\tB-LOC\n.\tO\n\nhi\tO\n")
     env = text_env(dataset=str(tmp_path / "train.tsv"))
