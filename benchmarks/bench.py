@@ -162,7 +162,8 @@ NOT_HASHED = ("total_steps", "seed", "progress", "device", "curve_points", "chec
 
 #: config fields at the value that reproduces the trainer from before the field existed: left out of the hash,
 #: so that adding a knob does not rerun a grid (any other value is hashed, and reruns the cells it changes)
-NEUTRAL: dict[str, Any] = {"backbone_lr": None, "warm_start_lr": None, "warmup_frac": 0.0, "lr_decay": "constant", "freeze_backbone": False}
+NEUTRAL: dict[str, Any] = {"backbone_lr": None, "warm_start_lr": None, "warmup_frac": 0.0, "lr_decay": "constant", "freeze_backbone": False,
+                          "warm_start_patience": 3}
 _MISSING = object()
 
 

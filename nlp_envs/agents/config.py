@@ -42,6 +42,9 @@ class Config:
     warm_start_lr: float | None = None
     """Generation only: learning rate of the MLE warm start (every parameter group); None: ``lr``. RL
     after a converged warm start wants a far smaller ``lr`` than MLE does (the sweep's DialogReply-v1 cells)."""
+    warm_start_patience: int = 3
+    """Generation only: validation evaluations of the MLE warm start (one every 2,000 examples) without
+    improvement before it stops; a noisy, slow validation curve (SGD) wants more."""
     backbone_lr: float | None = None
     """Learning rate of the backbone's parameters (encoder / decoder); None: ``lr``. The heads always use
     ``lr``: a pretrained encoder wants ~5e-5 while its freshly initialised heads want ~1e-3."""
@@ -91,6 +94,8 @@ class Config:
             raise ValueError(f"warmup_frac={self.warmup_frac} must be in [0, 1)")
         if self.lr_decay not in ("constant", "linear", "cosine"):
             raise ValueError(f"lr_decay={self.lr_decay!r}: use 'constant', 'linear' or 'cosine'")
+        if not isinstance(self.warm_start_patience, int) or self.warm_start_patience < 1:
+            raise ValueError(f"warm_start_patience={self.warm_start_patience!r} must be an int >= 1")
         if self.warm_start_lr is not None and not self.warm_start_lr > 0:
             raise ValueError(f"warm_start_lr={self.warm_start_lr} must be > 0 (or None: lr)")
         if self.kl_coef < 0 or self.ent_coef < 0:

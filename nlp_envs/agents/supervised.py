@@ -272,14 +272,14 @@ def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | No
 
     Early stopping (``early_stopping``; None: the config's ``early_stopping``, default True) evaluates the
     main metric on the config's ``val_split`` (default ``validation``) every ``warm_start_eval_every``
-    examples (default :data:`WARM_START_EVAL_EVERY`), stops after ``patience`` (default 3) evaluations without
-    improvement and restores the best weights. The RL configs have none of these fields: the defaults apply.
+    examples (default :data:`WARM_START_EVAL_EVERY`), stops after ``warm_start_patience`` (the RL configs) or
+    ``patience`` (default 3) evaluations without improvement and restores the best weights.
     """
     cfg = run.cfg
     data = GoldData(run, key=prefix + "order")
     enabled = getattr(cfg, "early_stopping", True) if early_stopping is None else early_stopping
     es, status = _early_stopping(run, data, enabled=enabled, every=getattr(cfg, "warm_start_eval_every", WARM_START_EVAL_EVERY),
-                                 patience=getattr(cfg, "patience", 3), split=getattr(cfg, "val_split", "validation"),
+                                 patience=getattr(cfg, "warm_start_patience", getattr(cfg, "patience", 3)), split=getattr(cfg, "val_split", "validation"),
                                  budget=num_examples, saved=False, save_dir=None)
     seen = 0
     while seen < num_examples and not (es is not None and es.stop):
