@@ -104,6 +104,8 @@ def cmd_play(args: argparse.Namespace) -> int:
     kwargs = parse_kv(args.env_kwarg)
     if args.split is not None:
         kwargs["split"] = args.split
+    if getattr(args, "text", False):
+        return _play_text(console, args, kwargs)
     env = gym.make(args.env_id, render_mode="ansi", **kwargs)
     base = env.unwrapped
     interactive = sys.stdin.isatty()
@@ -150,6 +152,54 @@ def cmd_play(args: argparse.Namespace) -> int:
                     done = True
                     break
             _show(console, env.render())
+        returns.append(episode_return)
+        console.print(f"[bold]episode return: {episode_return:.3f}[/bold]")
+        console.print("running: " + _running_text(base, returns, metrics))
+    return _play_summary(console, returns)
+
+
+def _play_text(console: Any, args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
+    """``nlp-envs play ID --text``: the text mode (``obs_mode="text"``) by hand: the prompt is shown, one line
+    is the whole answer (what a language model would write), scored with its parse error if any."""
+    env = gym.make(args.env_id, obs_mode="text", **kwargs)
+    base = env.unwrapped
+    interactive = sys.stdin.isatty()
+    console.print(f"[bold]{args.env_id}[/bold] text mode ({base.data.name}, split {base.split}). "
+                  "Type the answer and Enter; 'q' quits; '?' shows the accepted answers.")
+    returns: list[float] = []
+    metrics: dict[str, list[float]] = {}
+    for ep in range(args.episodes):
+        prompt, _ = env.reset(seed=None if ep else args.seed)
+        episode_return, done = 0.0, False
+        console.print(f"\n[bold cyan]Episode {ep + 1}[/bold cyan]")
+        _show(console, prompt)
+        while not done:
+            if interactive:
+                console.print("> ", end="")
+            line = sys.stdin.readline()
+            if not line:
+                console.print("\n(end of input)")
+                return _play_summary(console, returns)
+            line = line.rstrip("\n")
+            if line.strip() in {"q", "quit", "exit"}:
+                return _play_summary(console, returns)
+            if line.strip() in {"?", "help"}:
+                _show(console, base.text_codec.answer_formats)
+                continue
+            prompt, reward, term, trunc, info = env.step(line)
+            episode_return += float(reward)
+            why = f"   parse error: {info['parse_error']}" if info["parse_error"] else ""
+            console.print(f"reward {float(reward):+.3f}   return {episode_return:.3f}", markup=False)
+            if why:
+                _show(console, why.strip())
+            if term or trunc:
+                _show(console, f"gold answer: {base.gold_answer()}")
+                for key, _label in _PLAY_METRICS:
+                    if key in info:
+                        metrics.setdefault(key, []).append(float(info[key]))
+                done = True
+            else:
+                _show(console, prompt)
         returns.append(episode_return)
         console.print(f"[bold]episode return: {episode_return:.3f}[/bold]")
         console.print("running: " + _running_text(base, returns, metrics))
@@ -356,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default=None, help="default: the id's registered split, else train")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--episodes", type=int, default=3)
+    s.add_argument("--text", action="store_true",
+                   help="text mode (obs_mode='text'): read the prompt, type the whole answer on one line")
     s.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE",
                    help="env kwarg (JSON value, else string), repeatable")
 

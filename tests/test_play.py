@@ -67,3 +67,24 @@ def test_play_scores_each_episode_by_its_last_step() -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     last = [line for line in out.stdout.splitlines() if line.startswith(f"running: {episodes} episodes")]
     assert last and f"entity F1 {expected}" in last[-1], (expected, wrong, out.stdout[-2000:])
+
+
+@pytest.mark.parametrize("env_id", EMBEDDED_IDS)
+def test_play_text_mode_with_piped_input(env_id: str) -> None:
+    """``play --text``: the prompt, '?' prints the accepted answers, a gold answer scores its reward, a bad one
+    shows its parse error (every family but DialogReply, where any line is a reply)."""
+    env = gym.make(env_id, obs_mode="text")
+    env.reset(seed=0)
+    gold = env.unwrapped.gold_answer()
+    out = subprocess.run(
+        [sys.executable, "-m", "nlp_envs.cli", "play", env_id, "--text", "--episodes", "2"],
+        input=f"?\n{gold}\n)))(((\n", capture_output=True, text=True, timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    text = out.stdout
+    assert out.returncode == 0, f"{env_id}: exit {out.returncode}\n{out.stderr[-3000:]}"
+    assert env.unwrapped.prompt().splitlines()[0] in text, f"{env_id}: no prompt\n{text}"
+    assert env.unwrapped.text_codec.answer_formats[:40] in text, f"{env_id}: '?' printed no answer formats\n{text}"
+    assert re.search(r"episode return: -?\d+\.\d{3}", text) and "running: 2 episodes" in text, text
+    if not env_id.startswith("DialogReply"):
+        assert "reward +1.000" in text and "parse error:" in text, f"{env_id}\n{text}"
