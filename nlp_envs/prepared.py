@@ -63,12 +63,13 @@ class TextColumn:
     demand and hold no per-row Python objects.
     """
 
-    __slots__ = ("_bytes", "_offsets", "_decoded")
+    __slots__ = ("_bytes", "_offsets", "_decoded", "_chars")
 
     def __init__(self, data: np.ndarray, offsets: np.ndarray) -> None:
         self._bytes = data
         self._offsets = offsets
         self._decoded: np.ndarray | None = None
+        self._chars: frozenset[str] | None = None
 
     @classmethod
     def from_strings(cls, texts: Iterable[str]) -> TextColumn:
@@ -82,8 +83,11 @@ class TextColumn:
         return len(self._offsets) - 1
 
     def chars(self) -> set[str]:
-        """Every character of every row (one decode of the whole column)."""
-        return set(self._bytes.tobytes().decode("utf-8", "surrogatepass"))
+        """Every character of every row (one decode of the whole column on first call, kept: the envs and
+        sub-envs that share this prepared split share it too)."""
+        if self._chars is None:
+            self._chars = frozenset(self._bytes.tobytes().decode("utf-8", "surrogatepass"))
+        return set(self._chars)
 
     def _decode(self, i: int) -> str:
         o = self._offsets
@@ -129,6 +133,7 @@ class TextColumn:
     def __setstate__(self, state: tuple[np.ndarray, np.ndarray]) -> None:
         self._bytes, self._offsets = state
         self._decoded = None
+        self._chars = None
 
 
 class ListColumn:
