@@ -104,21 +104,24 @@ def cmd_play(args: argparse.Namespace) -> int:
     kwargs = parse_kv(args.env_kwarg)
     if args.split is not None:
         kwargs["split"] = args.split
-    if getattr(args, "text", False):
-        return _play_text(console, args, kwargs)
-    env = gym.make(args.env_id, render_mode="ansi", **kwargs)
+    text = bool(getattr(args, "text", False))  # --text: obs_mode="text", one line = the whole answer
+    mode_kwargs = {"obs_mode": "text"} if text else {"render_mode": "ansi"}
+    env = gym.make(args.env_id, **mode_kwargs, **kwargs)
     base = env.unwrapped
     interactive = sys.stdin.isatty()
-    console.print(f"[bold]{args.env_id}[/bold] ({base.data.name}, split {base.split}). "
-                  "Type an action and Enter; 'q' quits; '?' shows the valid actions.")
+    mode, typed, valid = (("text mode ", "the answer", "the accepted answers") if text
+                          else ("", "an action", "the valid actions"))
+    console.print(f"[bold]{args.env_id}[/bold] {mode}({base.data.name}, split {base.split}). "
+                  f"Type {typed} and Enter; 'q' quits; '?' shows {valid}.")
+    play_line = _play_answer if text else _play_actions
     returns: list[float] = []
     metrics: dict[str, list[float]] = {}
     for ep in range(args.episodes):
-        env.reset(seed=None if ep else args.seed)
+        obs, _ = env.reset(seed=None if ep else args.seed)
         episode_return = 0.0
         done = False
         console.print(f"\n[bold cyan]Episode {ep + 1}[/bold cyan]")
-        _show(console, env.render())
+        _show(console, obs if text else env.render())
         while not done:
             if interactive:
                 console.print("> ", end="")
@@ -126,84 +129,59 @@ def cmd_play(args: argparse.Namespace) -> int:
             if not line:  # end of piped input
                 console.print("\n(end of input)")
                 return _play_summary(console, returns)
-            line = line.strip()
-            if line in {"q", "quit", "exit"}:
+            if line.strip() in {"q", "quit", "exit"}:
                 return _play_summary(console, returns)
-            if line in {"?", "help"}:
-                _show(console, _action_help(base))
+            if line.strip() in {"?", "help"}:
+                _show(console, base.text_codec.answer_formats if text else _action_help(base))
                 continue
-            try:
-                actions = base.parse_actions(line)
-            except ValueError as e:
-                _show(console, e)
+            steps = play_line(env, line.rstrip("\n"), console)
+            if steps is None:
                 continue
-            for a in actions:
-                try:
-                    _, reward, term, trunc, info = env.step(a)
-                except gym.error.InvalidAction as e:  # e.g. a masked action with strict=True
-                    _show(console, e)
-                    break
+            for reward, term, trunc, info in steps:
                 episode_return += float(reward)
-                console.print(f"reward {float(reward):+.3f}   return {episode_return:.3f}")
+                console.print(f"reward {float(reward):+.3f}   return {episode_return:.3f}", markup=False)
+                if info.get("parse_error"):
+                    _show(console, f"parse error: {info['parse_error']}")
                 if term or trunc:
                     for key, _label in _PLAY_METRICS:  # the episode's score: its last step's info
                         if key in info:
                             metrics.setdefault(key, []).append(float(info[key]))
                     done = True
-                    break
-            _show(console, env.render())
-        returns.append(episode_return)
-        console.print(f"[bold]episode return: {episode_return:.3f}[/bold]")
-        console.print("running: " + _running_text(base, returns, metrics))
-    return _play_summary(console, returns)
-
-
-def _play_text(console: Any, args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
-    """``nlp-envs play ID --text``: the text mode (``obs_mode="text"``) by hand: the prompt is shown, one line
-    is the whole answer (what a language model would write), scored with its parse error if any."""
-    env = gym.make(args.env_id, obs_mode="text", **kwargs)
-    base = env.unwrapped
-    interactive = sys.stdin.isatty()
-    console.print(f"[bold]{args.env_id}[/bold] text mode ({base.data.name}, split {base.split}). "
-                  "Type the answer and Enter; 'q' quits; '?' shows the accepted answers.")
-    returns: list[float] = []
-    metrics: dict[str, list[float]] = {}
-    for ep in range(args.episodes):
-        prompt, _ = env.reset(seed=None if ep else args.seed)
-        episode_return, done = 0.0, False
-        console.print(f"\n[bold cyan]Episode {ep + 1}[/bold cyan]")
-        _show(console, prompt)
-        while not done:
-            if interactive:
-                console.print("> ", end="")
-            line = sys.stdin.readline()
-            if not line:
-                console.print("\n(end of input)")
-                return _play_summary(console, returns)
-            line = line.rstrip("\n")
-            if line.strip() in {"q", "quit", "exit"}:
-                return _play_summary(console, returns)
-            if line.strip() in {"?", "help"}:
-                _show(console, base.text_codec.answer_formats)
-                continue
-            prompt, reward, term, trunc, info = env.step(line)
-            episode_return += float(reward)
-            why = f"   parse error: {info['parse_error']}" if info["parse_error"] else ""
-            console.print(f"reward {float(reward):+.3f}   return {episode_return:.3f}", markup=False)
-            if why:
-                _show(console, why.strip())
-            if term or trunc:
-                _show(console, f"gold answer: {base.gold_answer()}")
-                for key, _label in _PLAY_METRICS:
-                    if key in info:
-                        metrics.setdefault(key, []).append(float(info[key]))
-                done = True
+            if not text:
+                _show(console, env.render())
             else:
-                _show(console, prompt)
+                _show(console, f"gold answer: {base.gold_answer()}" if done else base.prompt())
         returns.append(episode_return)
         console.print(f"[bold]episode return: {episode_return:.3f}[/bold]")
         console.print("running: " + _running_text(base, returns, metrics))
     return _play_summary(console, returns)
+
+
+def _play_actions(env: gym.Env, line: str, console: Any) -> list[tuple[Any, ...]] | None:
+    """``play``: the actions a typed line means (``parse_actions``), stepped until the episode ends or one is
+    refused; ``(reward, terminated, truncated, info)`` of each step, or None for a line that means nothing."""
+    try:
+        actions = env.unwrapped.parse_actions(line.strip())
+    except ValueError as e:
+        _show(console, e)
+        return None
+    steps = []
+    for a in actions:
+        try:
+            _, reward, term, trunc, info = env.step(a)
+        except gym.error.InvalidAction as e:  # e.g. a masked action with strict=True
+            _show(console, e)
+            break
+        steps.append((reward, term, trunc, info))
+        if term or trunc:
+            break
+    return steps
+
+
+def _play_answer(env: gym.Env, line: str, console: Any) -> list[tuple[Any, ...]]:
+    """``play --text``: the line is the whole answer, one text-mode step (a parse error is scored, not raised)."""
+    _, reward, term, trunc, info = env.step(line)
+    return [(reward, term, trunc, info)]
 
 
 def _running_text(base: Any, returns: list[float], metrics: dict[str, list[float]]) -> str:
