@@ -254,3 +254,25 @@ def _mask_check_class() -> type:
             return self.venv.step_wait()
 
     return MaskCheck
+
+
+# -- text mode ---------------------------------------------------------------------------------------------
+
+
+def gold_text_table(env_id: str, split: str = "test", seed: int | None = None, **kwargs: Any) -> dict[str, str]:
+    """Text mode's gold policy as a table: the prompt of every example of ``split`` (``reset(seed=seed,
+    options={"index": i})``) -> its gold answer; a prompt shared by two examples must have one gold answer.
+    ``nlp_envs.evaluate(env_id, lambda prompts: [table[p] for p in prompts], obs_mode="text")`` plays it."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the v0 ids whose v1 exists are "out of date"
+        env = gym.make(env_id, obs_mode="text", split=split, **kwargs)
+    base = env.unwrapped
+    table: dict[str, str] = {}
+    for i in range(base.num_examples):
+        prompt, _ = env.reset(seed=seed, options={"index": i})
+        gold = base.gold_answer()
+        assert table.setdefault(prompt, gold) == gold, f"{env_id} example {i}: one prompt, two gold answers"
+    env.close()
+    return table

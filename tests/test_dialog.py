@@ -10,9 +10,10 @@ import pytest
 from gymnasium.error import InvalidAction
 
 import nlp_envs
+from nlp_envs import testing
 from nlp_envs.dialog import EOS_TOKEN, GenerationEvaluator, SYS_TOKEN, USR_TOKEN
 from nlp_envs.metrics import rouge_l, sentence_bleu, unigram_f1
-from tests.helpers import assert_vector_equals_sync
+from tests.helpers import assert_vector_equals_sync, gold_text_table
 
 SMALL = {"dataset_kwargs": {"sizes": {"train": 200, "validation": 40, "test": 60}}}
 
@@ -341,27 +342,15 @@ def test_text_action_mask_and_strict() -> None:
 def test_text_evaluate_with_a_gold_policy() -> None:
     """``evaluate(..., obs_mode="text")`` with prompt -> gold answer: f1 is the mean gold reward (0.9537 on
     DialogReply-v0 test, see above; one prompt of the 1188 is shared by two examples with the same reference)."""
-    env = gym.make("DialogReply-v0", obs_mode="text", split="test")
-    base = env.unwrapped
-    gold: dict[str, str] = {}
-    for i in range(base.num_examples):
-        prompt, _ = env.reset(seed=0, options={"index": i})
-        assert gold.setdefault(prompt, base.gold_answer()) == base.gold_answer()
+    gold = gold_text_table("DialogReply-v0", seed=0)
     res = nlp_envs.evaluate("DialogReply-v0", lambda prompts: [gold[p] for p in prompts], obs_mode="text", num_envs=8)
-    assert res["num_examples"] == base.num_examples and res["f1"] == pytest.approx(0.9537, abs=1e-4)
+    assert res["num_examples"] == 1188 and res["f1"] == pytest.approx(0.9537, abs=1e-4)
     assert res["mean_reply_tokens"] > 5
 
 
 @pytest.mark.data
 def test_text_sgd(data_dir) -> None:
-    import warnings
-
-    from gymnasium.utils.env_checker import check_env
-
-    env = gym.make("DialogReply-SGD-v0", obs_mode="text", data_dir=data_dir).unwrapped
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env)
+    testing.check_gymnasium("DialogReply-SGD-v0", obs_mode="text", data_dir=data_dir)  # strict check_env
     text = gym.make("DialogReply-SGD-v0", obs_mode="text", split="test", data_dir=data_dir).unwrapped
     ids = gym.make("DialogReply-SGD-v0", split="test", data_dir=data_dir).unwrapped
     for i in range(0, text.num_examples, max(1, text.num_examples // 200)):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import nlp_envs
+from nlp_envs import testing
 from tests.helpers import assert_vector_equals_sync
 
 SMALL = {"dataset_kwargs": {"sizes": {"train": 200, "validation": 40, "test": 60}}}
@@ -162,14 +163,7 @@ def test_text_evaluate_with_a_gold_policy() -> None:
 
 @pytest.mark.data
 def test_text_sgd_provided_candidates(data_dir) -> None:
-    import warnings
-
-    from gymnasium.utils.env_checker import check_env
-
-    env = gym.make("DialogSelect-SGD-v0", obs_mode="text", data_dir=data_dir).unwrapped
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env)
+    testing.check_gymnasium("DialogSelect-SGD-v0", obs_mode="text", data_dir=data_dir)  # strict check_env
     test = gym.make("DialogSelect-SGD-v0", obs_mode="text", split="test", data_dir=data_dir).unwrapped
     assert test.uses_provided_candidates
     for i in range(0, test.num_examples, max(1, test.num_examples // 200)):

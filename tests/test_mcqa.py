@@ -14,6 +14,7 @@ from gymnasium.error import InvalidAction
 
 import nlp_envs
 from nlp_envs.mcqa import ANSWER, NEXT
+from tests.helpers import gold_text_table
 from nlp_envs.readers import DataError
 
 SMALL = {"dataset_kwargs": {"sizes": {"train": 400, "validation": 120, "test": 60}}}
@@ -202,12 +203,8 @@ def test_text_prompt_cuts_the_question_never_the_options() -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_text_evaluate_gold_and_garbage_policies(mode: str) -> None:
-    env = gym.make("MultiChoiceQA-v0", obs_mode="text", split="test", mode=mode)
-    gold = {}
-    for i in range(env.unwrapped.num_examples):
-        prompt, _ = env.reset(options={"index": i})
-        gold[prompt] = env.unwrapped.gold_answer()
-    assert len(gold) == env.unwrapped.num_examples
+    gold = gold_text_table("MultiChoiceQA-v0", mode=mode)
+    assert len(gold) == 800
     perfect = nlp_envs.evaluate("MultiChoiceQA-v0", lambda prompts: [gold[p] for p in prompts], obs_mode="text",
                                 num_envs=8, mode=mode)
     assert perfect["num_examples"] == 800 and perfect["accuracy"] == 1.0

@@ -14,6 +14,7 @@ from gymnasium.error import InvalidAction
 
 import nlp_envs
 from nlp_envs.metrics import multilabel_metrics
+from tests.helpers import gold_text_table
 
 SMALL = {"dataset_kwargs": {"sizes": {"train": 400, "validation": 120, "test": 60}}}
 
@@ -307,12 +308,8 @@ def test_text_empty_set_and_prompt(tmp_path) -> None:
 
 
 def test_text_evaluate_gold_and_garbage_policies() -> None:
-    env = gym.make("MultiLabelCls-v0", obs_mode="text", split="test")
-    gold = {}
-    for i in range(env.unwrapped.num_examples):
-        prompt, _ = env.reset(options={"index": i})
-        gold[prompt] = env.unwrapped.gold_answer()
-    assert len(gold) == env.unwrapped.num_examples
+    gold = gold_text_table("MultiLabelCls-v0")
+    assert len(gold) == 800
     perfect = nlp_envs.evaluate("MultiLabelCls-v0", lambda prompts: [gold[p] for p in prompts], obs_mode="text",
                                 num_envs=8)
     assert perfect["num_examples"] == 800 and perfect["example_f1"] == 1.0 and perfect["micro_f1"] == 1.0

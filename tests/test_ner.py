@@ -17,7 +17,7 @@ from nlp_envs.metrics import IncrementalEntityF1, TagScheme
 from nlp_envs.ner import NerTagEnv, gold_chunk_arrays, map_tags, tag_vocabulary
 from nlp_envs.readers import DataError
 from nlp_envs.testing import check_vector_matches_sync
-from tests.helpers import write_file
+from tests.helpers import gold_text_table, write_file
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")
 
@@ -615,19 +615,8 @@ def test_text_parse_never_raises() -> None:
     check()
 
 
-def gold_policy_table(env_id: str = "NerTag-v0", split: str = "test") -> dict[str, str]:
-    env = text_env(env_id, split=split)
-    u = env.unwrapped
-    table: dict[str, str] = {}
-    for i in range(u.num_examples):
-        env.reset(options={"index": i})
-        prompt, gold = u.prompt(), u.gold_answer()
-        assert table.setdefault(prompt, gold) == gold, f"sentence {i}: one prompt, two gold answers"
-    return table
-
-
 def test_text_evaluate_gold_and_garbage_policies() -> None:
-    table = gold_policy_table()
+    table = gold_text_table("NerTag-v0")
     result = nlp_envs.evaluate("NerTag-v0", lambda prompts: [table[p] for p in prompts], obs_mode="text",
                                num_envs=8)
     assert result["num_examples"] == 800 and result["entity_f1"] == pytest.approx(1.0)
