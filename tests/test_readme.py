@@ -24,28 +24,27 @@ def test_readme_names_both_setup_commands_and_ci_calls_the_test_one() -> None:
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_readme_quickstart_runs() -> None:
-    """The Quickstart's Python block runs as printed (in a fresh interpreter, offline, embedded data)."""
+def run_readme_block(heading: str) -> str:
+    """Run the first Python block after ``heading`` in README.md as printed (a fresh interpreter, offline,
+    embedded data); its stdout."""
     import re
     import subprocess
 
-    readme = (ROOT / "README.md").read_text()
-    quickstart = readme.split("## Quickstart", 1)[1]
-    code = re.search(r"```python\n(.*?)```", quickstart, re.S).group(1)
+    section = (ROOT / "README.md").read_text().split(heading, 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, f"README Quickstart failed:\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, f"README block after {heading!r} failed:\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+def test_readme_quickstart_runs() -> None:
+    """The Quickstart's Python block runs as printed."""
+    run_readme_block("## Quickstart")
 
 
 def test_readme_text_mode_block_runs() -> None:
     """The text-mode Quickstart block runs as printed, and the gold answer earns the full reward."""
-    import re
-    import subprocess
-
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Text mode: the same tasks for language models", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, f"README text-mode block failed:\n{out.stderr[-3000:]}"
-    lines = out.stdout.strip().splitlines()
-    assert "1.0 ''" in lines, out.stdout[-2000:]
-    assert lines[-1] == "[1.0, 1.0]", out.stdout[-2000:]
+    stdout = run_readme_block("### Text mode: the same tasks for language models")
+    lines = stdout.strip().splitlines()
+    assert "1.0 ''" in lines, stdout[-2000:]
+    assert lines[-1] == "[1.0, 1.0]", stdout[-2000:]
