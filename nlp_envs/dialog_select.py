@@ -14,8 +14,7 @@ from nlp_envs.dialog import DIALOG_DATA, DialogEnvBase, dialog_encoder, ids_dtyp
 from nlp_envs.family import GOLD_RESET_INFO, Family, register_family
 from nlp_envs.prepared import Prepared, TextColumn
 from nlp_envs.readers import DataError
-from nlp_envs.text_cls import first_line, strip_prefix
-from nlp_envs.text_mode import Parsed, TextCodec, fail, fit, normalize
+from nlp_envs.text_mode import Parsed, TextCodec, fail, first_line, fit, normalize, strip_prefix
 
 _MAX_ROUNDS = 1000  # redraw rounds for clashing distractors before giving up (never reached on real data)
 

@@ -18,8 +18,7 @@ from nlp_envs.data import TaskData, load_task_data
 from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, register_family
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
-from nlp_envs.text_cls import first_line, strip_prefix
-from nlp_envs.text_mode import Parsed, TextCodec, fail, fit, normalize
+from nlp_envs.text_mode import Parsed, TextCodec, fail, first_line, fit, normalize, strip_prefix
 from nlp_envs.tokenization import build_encoder
 
 #: Values of the ``mode=`` argument.

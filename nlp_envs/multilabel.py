@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -17,8 +16,8 @@ from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, reg
 from nlp_envs.metrics import multilabel_metrics
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
-from nlp_envs.text_cls import Where, _label_key, at_row, first_line, label_vocabulary, strip_prefix
-from nlp_envs.text_mode import Parsed, TextCodec, fail, fit
+from nlp_envs.text_cls import Where, at_row, label_vocabulary
+from nlp_envs.text_mode import Parsed, TextCodec, fail, first_line, fit, label_key, label_lookup, strip_prefix
 from nlp_envs.tokenization import build_encoder
 
 #: Values of the ``reward=`` argument.
@@ -576,19 +575,9 @@ _SEPARATORS = re.compile(r"[,;]")
 _ITEM_JUNK = "`'\"*[]"
 
 
-@functools.lru_cache(maxsize=64)
-def _label_keys(names: tuple[str, ...]) -> dict[str, int]:
-    """answer key -> label id (:func:`nlp_envs.text_cls._label_key`; a key shared by two labels maps to -1)."""
-    out: dict[str, int] = {}
-    for i, n in enumerate(names):
-        k = _label_key(n)
-        out[k] = -1 if k in out and out[k] != i else i
-    return out
-
-
 def empty_set_answer(names: Sequence[str]) -> str:
     """The answer that means "no label": ``none``, or ``(none)`` when a label itself is called ``none``."""
-    return "(none)" if "none" in _label_keys(tuple(names)) else "none"
+    return "(none)" if "none" in label_lookup(tuple(names)) else "none"
 
 
 class MultiLabelClsCodec(TextCodec):
@@ -625,9 +614,9 @@ class MultiLabelClsCodec(TextCodec):
         line = strip_prefix(first_line(answer), ("labels", "label", "answer"))
         line = line.strip().removeprefix("[").removesuffix("]").strip()
         names = tuple(env.label_names)
-        keys = _label_keys(names)
+        keys = label_lookup(names)
         raw = [p.strip().strip(_ITEM_JUNK).strip() for p in _SEPARATORS.split(line)]
-        items = [(p, _label_key(p)) for p in raw if _label_key(p)]
+        items = [(p, label_key(p)) for p in raw if label_key(p)]
         if not items:
             return fail("empty answer: expected label names separated by commas, or "
                         f"{empty_set_answer(names)!r} for no label")

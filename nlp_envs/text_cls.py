@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Union
@@ -16,7 +15,7 @@ from nlp_envs.core import NO_FLAG, NO_ID, BlockRows, NlpEnv, NlpVectorEnv, fast_
 from nlp_envs.family import GOLD_EPISODES, DataSchema, Family, GoldEpisodes, register_family
 from nlp_envs.prepared import Prepared, TextColumn, tokenize_texts
 from nlp_envs.readers import DataError
-from nlp_envs.text_mode import Parsed, TextCodec, fail, fit, normalize
+from nlp_envs.text_mode import Parsed, TextCodec, fail, first_line, fit, label_key, label_lookup, strip_prefix
 from nlp_envs.tokenization import build_encoder
 
 
@@ -393,36 +392,6 @@ class ClassificationEvaluator:
         return dict(classification_metrics(pred, gold, self.num_labels))
 
 
-def _label_key(name: str) -> str:
-    """A label name or an answer, compared: :func:`nlp_envs.text_mode.normalize`, with ``_`` and ``-`` as spaces."""
-    return normalize(name.replace("_", " ").replace("-", " "))
-
-
-@functools.lru_cache(maxsize=64)
-def _label_lookup(names: tuple[str, ...]) -> dict[str, int]:
-    """answer key -> label id (exact names first; a key shared by two labels maps to -1: ambiguous)."""
-    out: dict[str, int] = {}
-    for i, n in enumerate(names):
-        k = _label_key(n)
-        out[k] = -1 if k in out and out[k] != i else i
-    return out
-
-
-def first_line(answer: str) -> str:
-    """The first non-empty line of an answer, without surrounding quotes, backticks or ``*``."""
-    line = next((ln for ln in answer.splitlines() if ln.strip()), "")
-    return line.strip().strip("`'\"*").strip()
-
-
-def strip_prefix(line: str, prefixes: tuple[str, ...]) -> str:
-    """``line`` without one leading ``prefix:`` (any case), e.g. ``"Label: billing"`` -> ``"billing"``."""
-    low = line.lower()
-    for p in prefixes:
-        if low.startswith(p + ":"):
-            return line[len(p) + 1:].strip().strip("`'\"*").strip()
-    return line
-
-
 class TextClsCodec(TextCodec):
     """Text mode of ``TextCls`` (:mod:`nlp_envs.text_mode`): one label name per text."""
 
@@ -446,7 +415,7 @@ class TextClsCodec(TextCodec):
         line = strip_prefix(first_line(answer), ("label", "answer"))
         if not line:
             return fail("empty answer: expected one label name")
-        i = _label_lookup(tuple(env.label_names)).get(_label_key(line))
+        i = label_lookup(tuple(env.label_names)).get(label_key(line))
         if i is None:
             return fail(f"{line[:80]!r} is not a label; expected one of {list(env.label_names)[:10]}"
                         f"{' ...' if env.num_labels > 10 else ''}")

@@ -32,6 +32,7 @@ not batch into arrays, and a language model, not the env, is the cost).
 
 from __future__ import annotations
 
+import functools
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -142,6 +143,36 @@ def normalize(s: str) -> str:
     return " ".join(s.split()).lower().rstrip(".").strip()
 
 
+def label_key(name: str) -> str:
+    """A label name or an answer, compared: :func:`normalize`, with ``_`` and ``-`` as spaces."""
+    return normalize(name.replace("_", " ").replace("-", " "))
+
+
+@functools.lru_cache(maxsize=64)
+def label_lookup(names: tuple[str, ...]) -> dict[str, int]:
+    """answer key -> label id (exact names first; a key shared by two labels maps to -1: ambiguous)."""
+    out: dict[str, int] = {}
+    for i, n in enumerate(names):
+        k = label_key(n)
+        out[k] = -1 if k in out and out[k] != i else i
+    return out
+
+
+def first_line(answer: str) -> str:
+    """The first non-empty line of an answer, without surrounding quotes, backticks or ``*``."""
+    line = next((ln for ln in answer.splitlines() if ln.strip()), "")
+    return line.strip().strip("`'\"*").strip()
+
+
+def strip_prefix(line: str, prefixes: tuple[str, ...]) -> str:
+    """``line`` without one leading ``prefix:`` (any case), e.g. ``"Label: billing"`` -> ``"billing"``."""
+    low = line.lower()
+    for p in prefixes:
+        if low.startswith(p + ":"):
+            return line[len(p) + 1:].strip().strip("`'\"*").strip()
+    return line
+
+
 def charset(codec: TextCodec, env: NlpEnv) -> str:
     """Printable ASCII plus every character of the split's strings (sorted: a stable space)."""
     chars = set(_BASE_CHARSET) | codec.chars(env)
@@ -224,9 +255,6 @@ class TextVectorEnv(gym.vector.SyncVectorEnv):
         """The family's evaluator (:meth:`nlp_envs.core.NlpEnv.make_evaluator`)."""
         return self.env.unwrapped.make_evaluator(self.num_envs)
 
-    def action_masks(self) -> None:
-        return None
-
 
 def as_answers(out: Any, num_envs: int, name: str) -> tuple[str, ...]:
     """A text policy's output as a tuple of ``num_envs`` answers (a clear error otherwise)."""
@@ -240,4 +268,5 @@ def as_answers(out: Any, num_envs: int, name: str) -> tuple[str, ...]:
 
 
 __all__ = ["DEFAULT_MAX_ANSWER_CHARS", "DEFAULT_MAX_PROMPT_CHARS", "ELLIPSIS", "Parsed", "TextCodec",
-           "TextVectorEnv", "as_answers", "charset", "fail", "fit", "normalize", "text_spaces"]
+           "TextVectorEnv", "as_answers", "charset", "fail", "first_line", "fit", "label_key", "label_lookup",
+           "normalize", "strip_prefix", "text_spaces"]
