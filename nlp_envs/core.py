@@ -368,11 +368,6 @@ class NlpEnv(gym.Env[dict, np.int64]):
         self._action_space = space
 
     @property
-    def int_action_space(self) -> spaces.Discrete:
-        """The family's ``Discrete`` action space (whatever ``obs_mode`` is): what a text answer is parsed into."""
-        return self._action_space  # type: ignore[return-value]
-
-    @property
     def text_codec(self) -> text_mode.TextCodec:
         """The family's text interface (:class:`nlp_envs.text_mode.TextCodec`)."""
         codec = getattr(self.family, "text", None)
@@ -581,16 +576,14 @@ class NlpEnv(gym.Env[dict, np.int64]):
         if not actions:
             raise RuntimeError(f"{type(codec).__name__} gave no actions for the unit on show")
         total, terminated, truncated, info = 0.0, False, False, {}
-        n = self._action_space.n  # type: ignore[attr-defined]
-        masks = getattr(self, "action_masks", None) if getattr(self, "strict", False) else None
         for a in actions:
-            if not 0 <= a < n:
-                raise RuntimeError(f"{type(codec).__name__} gave action {a}, out of [0, {n})")
-            if masks is not None and not masks()[a]:
-                raise RuntimeError(f"{type(codec).__name__} gave action {a}, masked under strict=True (a codec "
-                                   "must turn such an answer into a parse error)")
-            self._last_action = a
-            _, reward, terminated, truncated, info = self._step_action(a)
+            try:  # the int mode's own checks: the range, and the family's masks under strict=True
+                a = self._validate_action(a)
+                self._last_action = a
+                _, reward, terminated, truncated, info = self._step_action(a)
+            except InvalidAction as e:
+                raise RuntimeError(f"{type(codec).__name__} gave an invalid action ({e}); a codec must give valid "
+                                   "actions and turn an answer that has none into a parse error") from e
             total += float(reward)
             if terminated or truncated:
                 self._needs_reset = True
