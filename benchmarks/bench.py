@@ -56,6 +56,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -112,6 +113,10 @@ def load_config(path: Path) -> dict[str, Any]:
             for key in ("name", "envs", "agents", "seeds"):
                 if key not in b:
                     raise ValueError(f"{path}: {section} block {b.get('name', b)!r} lacks {key!r}")
+            ws = b.get("warm_start_from")
+            if ws is not None and (ws not in agents or agents[ws].get("algo") != "supervised"):
+                raise ValueError(f"{path}: block {b['name']!r} has warm_start_from: {ws!r}; give the name of a "
+                                 "supervised agent of `agents:` (its cell of the same env and seed is the warm start)")
             for a in b["agents"]:
                 if a not in agents:
                     raise ValueError(f"{path}: block {b['name']!r} uses agent {a!r}, not defined under `agents:`")
@@ -144,7 +149,13 @@ def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
                         {**{k: spec[k] for k in ("env_id", "agent", "seed", "kind", "algo", "backbone", "set", "budget")},
                          **({"env_kwargs": spec["env_kwargs"]} if spec["env_kwargs"] else {}),
                          "settings": agent_settings(spec)}, sort_keys=True, default=str).encode()).hexdigest()[:12]
+                    if b.get("warm_start_from") and a["kind"] == "transformer" and a.get("algo") != "supervised":
+                        spec["warm_start_cell"] = cell_name({"env_id": env_id, "agent": b["warm_start_from"], "seed": seed})
                     cells.append(spec)
+    by_name = {cell_name(c): c for c in cells}
+    for c in cells:
+        if "warm_start_cell" in c:
+            pair_warm_start(c, by_name)
     seen: dict[str, str] = {}
     for c in cells:  # one file per cell name: two blocks must not share (env, agent, seed)
         name = cell_name(c)
@@ -155,6 +166,39 @@ def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
     return cells
 
 
+def pair_warm_start(spec: dict[str, Any], by_name: dict[str, dict[str, Any]]) -> None:
+    """A generation RL cell of a block with ``warm_start_from: AGENT``: its MLE warm start is the finished
+    supervised cell of the same env and seed (``Config.warm_start_from``, bit-identical to training it again), so
+    the grid trains each warm start once. Sets ``spec["warm_start_run"]`` (that cell's run folder name); fails here,
+    before any run, when that cell is not in the grid or is not the fit the RL config's warm start would train.
+    Not part of the hash: the result is the same either way (a cell run without its pair trains the warm start)."""
+    from nlp_envs.agents.config import make_config
+    from nlp_envs.agents.policy import warm_starts
+    from nlp_envs.agents.recipes import recipe
+    from nlp_envs.agents.supervised import warm_start_mismatches
+
+    name = spec.pop("warm_start_cell")
+    if not warm_starts(spec["env_id"]):
+        return
+    sup = by_name.get(name)
+    if sup is None or sup["env_kwargs"] != spec["env_kwargs"] or sup["backbone"] != spec["backbone"]:
+        raise ValueError(f"cell {cell_name(spec)} (block {spec['block']!r}) takes its warm start from {name}, which "
+                         "the grid lacks (same env, seed, env_kwargs and backbone): add it, or drop warm_start_from")
+
+    def config(c: dict[str, Any]) -> Any:
+        recipe_set = recipe(c["env_id"], c["algo"], c["backbone"])[0] if c.get("recipe", True) else {}
+        return make_config(c["algo"], **{**recipe_set, **c["set"], "total_steps": c["budget"], "seed": c["seed"]})
+
+    info = {"env_id": sup["env_id"], "env_kwargs": sup["env_kwargs"], "backbone": sup["backbone"], "algo": "supervised",
+            "config": config(sup).to_dict()}
+    bad = warm_start_mismatches(config(spec), info, env_id=spec["env_id"], env_kwargs=spec["env_kwargs"],
+                                backbone=spec["backbone"])
+    if bad:
+        raise ValueError(f"cell {cell_name(spec)} takes its warm start from {name}, which is another fit (its value vs "
+                         f"the warm start's): {'; '.join(bad)}. Align the supervised agent's recipe or budget")
+    spec["warm_start_run"] = f"{name}-{sup['hash']}"
+
+
 #: config fields that do not change what a cell learns (budget and seed are hashed on their own; a cell's
 #: ``set`` is hashed as written, so an explicit ``curve_points`` still reruns it)
 NOT_HASHED = ("total_steps", "seed", "progress", "device", "curve_points", "checkpoint_seconds")
@@ -163,7 +207,7 @@ NOT_HASHED = ("total_steps", "seed", "progress", "device", "curve_points", "chec
 #: config fields at the value that reproduces the trainer from before the field existed: left out of the hash,
 #: so that adding a knob does not rerun a grid (any other value is hashed, and reruns the cells it changes)
 NEUTRAL: dict[str, Any] = {"backbone_lr": None, "warm_start_lr": None, "warmup_frac": 0.0, "lr_decay": "constant", "freeze_backbone": False,
-                          "warm_start_patience": 3}
+                          "warm_start_patience": 3, "warm_start_from": ""}
 _MISSING = object()
 
 
@@ -285,6 +329,8 @@ def run_cell(spec: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
         from nlp_envs.agents.train import train
 
         overrides = {"progress": False, **spec["set"]}
+        if spec.get("warm_start_run") and (runs_dir / spec["warm_start_run"] / "final_metrics.json").exists():
+            overrides["warm_start_from"] = str(runs_dir / spec["warm_start_run"])  # else the run trains its own
         finished = run_dir / "final_metrics.json"
         res = None
         if finished.exists():  # trained and evaluated before a stop between the run and the cell file
@@ -425,9 +471,12 @@ def apply_cli_settings(cfg: dict[str, Any], set_items: list[str], env_kwarg_item
 
 def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: str | None,
              retry_errors: bool = True, jobs: int = 1, config: Path = DEFAULT_CONFIG,
-             extra_args: list[str] | None = None) -> list[dict[str, Any]]:
-    """Run the cells still to do (in order; with ``jobs`` > 1 in that many worker processes, each with
-    ``cores // jobs`` torch threads, cells dealt round-robin) and return the grid's cells."""
+             extra_args: list[str] | None = None, claims: Path | None = None) -> list[dict[str, Any]]:
+    """Run the cells still to do and return the grid's cells. Order (:func:`schedule`): longest first by the
+    wall-clock of their last run, a warm start before the cells that reuse it. With ``jobs`` > 1, that many
+    worker processes (each with ``cores // jobs`` torch threads) share the list: each takes the next cell no
+    other has claimed (``claims``: a folder of claim files) and whose warm start is done, so a long cell never
+    holds up the others."""
     cells_dir = out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
     patterns = [p for p in (only or "").split(",") if p]
@@ -442,13 +491,30 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
         old = json.loads(path.read_text())
         return old.get("hash") == c["hash"] and (old.get("status") == "ok" or errors_count)
 
-    todo = [c for c in cells if not done(c, errors_count=not retry_errors)]
-    print(f"grid: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run", flush=True)
+    todo = schedule([c for c in cells if not done(c, errors_count=not retry_errors)], cells_dir)
+    if claims is None:
+        print(f"grid: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run", flush=True)
     if jobs > 1 and len(todo) > 1:
         run_workers(todo, jobs, out, runs_dir, quick, config, extra_args or [])
         return cells
+    todo_names = {cell_name(c): c for c in todo}
+
+    def blocked(c: dict[str, Any]) -> bool:
+        """Its warm start is a cell of this run not finished yet (it reuses that cell's run once it is)."""
+        dep = todo_names.get(c.get("warm_start_run", "").rsplit("-", 1)[0])
+        return dep is not None and not done(dep, errors_count=True)
+
     t0 = time.perf_counter()
-    for i, c in enumerate(todo, 1):
+    pending, i = list(todo), 0
+    while pending:
+        c = next((c for c in pending if not blocked(c)), None)
+        if c is None:  # every cell left waits for a warm start another worker is training
+            time.sleep(5)
+            continue
+        pending.remove(c)
+        if claims is not None and not _claim(claims, cell_name(c)):
+            continue  # another worker runs it
+        i += 1
         if not env_available(c["env_id"]):
             print(f"[{i}/{len(todo)}] {cell_name(c)}: data not available, skipped", flush=True)
             continue
@@ -464,24 +530,58 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
     return cells
 
 
+def schedule(todo: list[dict[str, Any]], cells_dir: Path) -> list[dict[str, Any]]:
+    """The cells in the order to start them: longest first (the wall-clock in their cell file from an earlier
+    run, whatever its hash; a cell never run counts as longest), so that two workers end together; then each
+    cell that reuses a warm start moved just after that warm start's cell when it came before it."""
+    def last_wall(c: dict[str, Any]) -> float:
+        path = cells_dir / f"{cell_name(c)}.json"
+        with contextlib.suppress(OSError, ValueError):
+            return float(json.loads(path.read_text()).get("wall_seconds") or 0.0)
+        return float("inf")
+
+    order = sorted(todo, key=last_wall, reverse=True)
+    names = [cell_name(c) for c in order]
+    for c in list(order):
+        dep = c.get("warm_start_run", "").rsplit("-", 1)[0]
+        if dep in names and names.index(dep) > names.index(cell_name(c)):
+            order.remove(c)
+            names.remove(cell_name(c))
+            k = names.index(dep) + 1
+            order.insert(k, c)
+            names.insert(k, cell_name(c))
+    return order
+
+
+def _claim(claims: Path, name: str) -> bool:
+    """Claim cell ``name`` for this worker (an atomic create); False when another worker has it."""
+    try:
+        os.close(os.open(claims / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
 def run_workers(todo: list[dict[str, Any]], jobs: int, out: Path, runs_dir: Path, quick: bool, config: Path,
                 extra_args: list[str] | None = None) -> None:
-    """Deal ``todo`` round-robin to ``jobs`` processes of this script (``learn --only <their cells>``), each
-    with ``cores // jobs`` torch threads; their output is printed line by line with a ``[wN]`` prefix.
-    Small models gain little from a second intra-op thread, so two single-thread workers finish a grid
-    on 2 cores sooner than one process with 2 threads."""
+    """``jobs`` processes of this script (``learn --only <the cells to do>``), each with ``cores // jobs``
+    torch threads, take the cells from one list through claim files in a fresh folder (removed at the end);
+    their output is printed line by line with a ``[wN]`` prefix. Small models gain little from a second
+    intra-op thread, so two single-thread workers finish a grid on 2 cores sooner than one process with 2
+    threads."""
+    import tempfile
     import threading
 
     jobs = min(jobs, len(todo))
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    procs = []
-    for w in range(jobs):
-        names = [cell_name(c) for c in todo[w::jobs]]
-        cmd = [sys.executable, str(Path(__file__).resolve()), "learn", "--config", str(config), "--out", str(out),
-               "--runs", str(runs_dir), "--only", ",".join(names), "--no-reports"] + (["--quick"] if quick else []) + list(extra_args or [])
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      cwd=os.getcwd()))
+    claims = Path(tempfile.mkdtemp(dir=out, prefix=".claims-"))
+    names = ",".join(cell_name(c) for c in todo)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "learn", "--config", str(config), "--out", str(out),
+           "--runs", str(runs_dir), "--only", names, "--claims", str(claims), "--no-reports"] + \
+        (["--quick"] if quick else []) + list(extra_args or [])
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=os.getcwd())
+             for _ in range(jobs)]
 
     def relay(w: int, proc: subprocess.Popen) -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
@@ -493,6 +593,7 @@ def run_workers(todo: list[dict[str, Any]], jobs: int, out: Path, runs_dir: Path
     codes = [pr.wait() for pr in procs]
     for t in relays:
         t.join()
+    shutil.rmtree(claims, ignore_errors=True)
     if any(codes):
         print(f"grid workers exited with {codes} (failed cells are in their cell files)", flush=True)
 
@@ -875,6 +976,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env kwarg of every cell (JSON value, else string), repeatable; part of the cells' hash; "
                         "needs --out")
     p.add_argument("--no-reports", action="store_true", help=argparse.SUPPRESS)  # a --jobs worker: cells only
+    p.add_argument("--claims", default=None, help=argparse.SUPPRESS)  # a --jobs worker: the shared claim folder
     return p
 
 
@@ -909,7 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
         run_throughput(out if args.quick else HERE / "results", args.quick)
     if args.part in ("all", "learn"):
         run_grid(cfg, out, runs_dir, args.quick, args.only, jobs=args.jobs, config=Path(args.config),
-                 extra_args=extra_args)
+                 extra_args=extra_args, claims=Path(args.claims) if args.claims else None)
     if args.no_reports:
         return 0
     if args.part in ("all", "learn", "tables"):

@@ -45,6 +45,14 @@ class Config:
     warm_start_patience: int = 3
     """Generation only: validation evaluations of the MLE warm start (one every 2,000 examples) without
     improvement before it stops; a noisy, slow validation curve (SGD) wants more."""
+    warm_start_from: str = ""
+    """Generation only: a finished supervised run folder (``nlp-envs train ENV --algo supervised``) whose
+    final checkpoint is the MLE warm start, instead of training one here: its best weights, and the
+    optimizer and random states it ended with, so RL after it is RL after the in-process warm start, bit for
+    bit on a CPU. Its env, backbone, seed and fit settings must be the ones this config's warm start would
+    train with (``total_steps = warm_start_examples``, its rates, ``eval_every`` 2,000, ``patience =
+    warm_start_patience``); a mismatch fails naming the field. The learning grid trains each generation
+    warm start once this way: the supervised cell of a seed is the warm start of its RL cells."""
     backbone_lr: float | None = None
     """Learning rate of the backbone's parameters (encoder / decoder); None: ``lr``. The heads always use
     ``lr``: a pretrained encoder wants ~5e-5 while its freshly initialised heads want ~1e-3."""
@@ -96,6 +104,10 @@ class Config:
             raise ValueError(f"lr_decay={self.lr_decay!r}: use 'constant', 'linear' or 'cosine'")
         if not isinstance(self.warm_start_patience, int) or self.warm_start_patience < 1:
             raise ValueError(f"warm_start_patience={self.warm_start_patience!r} must be an int >= 1")
+        if self.warm_start_from and self.warm_start_examples <= 0:
+            raise ValueError(f"warm_start_from={self.warm_start_from!r} with warm_start_examples="
+                             f"{self.warm_start_examples}: a warm start of 0 examples has nothing to reuse; set "
+                             "warm_start_examples to the supervised run's budget")
         if self.warm_start_lr is not None and not self.warm_start_lr > 0:
             raise ValueError(f"warm_start_lr={self.warm_start_lr} must be > 0 (or None: lr)")
         if self.kl_coef < 0 or self.ent_coef < 0:

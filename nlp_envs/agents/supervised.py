@@ -305,11 +305,88 @@ def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | No
     return summary
 
 
+def warm_start_mismatches(cfg: Any, info: dict[str, Any], *, env_id: str, env_kwargs: dict[str, Any],
+                          backbone: str, world_size: int = 1) -> list[str]:
+    """How the supervised run described by ``info`` (its ``run.json``) differs from the warm start that the RL
+    config ``cfg`` would train (:func:`fit`) on ``env_id``: ``"field: the run's value vs the warm start's"``
+    lines, none when it is that fit."""
+    have = {**dict(info.get("config") or {}), **{k: info.get(k) for k in ("env_id", "env_kwargs", "backbone", "algo")},
+            "world_size": info.get("world_size", 1)}
+    # the warm start trains every parameter group at warm_start_lr when it is set, else at RL's own rates
+    lr, backbone_lr = (cfg.lr, cfg.backbone_lr) if cfg.warm_start_lr is None else (cfg.warm_start_lr, None)
+    if cfg.warm_start_lr is not None and have.get("backbone_lr") == cfg.warm_start_lr:
+        backbone_lr = cfg.warm_start_lr  # the same rate, written out
+    want: dict[str, Any] = {
+        "env_id": env_id, "env_kwargs": env_kwargs, "backbone": backbone, "algo": "supervised",
+        "world_size": world_size, "seed": cfg.seed, "total_steps": cfg.warm_start_examples,
+        "lr": lr, "backbone_lr": backbone_lr, "num_envs": cfg.num_envs, "weight_decay": cfg.weight_decay,
+        "adam_eps": cfg.adam_eps, "max_grad_norm": cfg.max_grad_norm, "freeze_backbone": cfg.freeze_backbone,
+        "warmup_frac": 0.0, "lr_decay": "constant", "label_smoothing": 0.0, "early_stopping": True,
+        "val_split": "validation", "eval_every": WARM_START_EVAL_EVERY, "patience": cfg.warm_start_patience,
+    }
+    return [f"{k}: {have.get(k)!r} vs {v!r}" for k, v in want.items() if have.get(k) != v]
+
+
+def reuse_warm_start(run: Run, folder: str | Path) -> WarmStartSummary:
+    """Make the finished supervised run in ``folder`` this run's warm start (``Config.warm_start_from``):
+    load its final checkpoint's weights (its best validated ones), the optimizer state and the random
+    states it ended with: the state :func:`fit` reaches in this process, without training it again. The
+    summary is the run's early-stopping record; ``OUT/warm_start.json`` also names the folder."""
+    from safetensors.torch import load_model
+
+    from nlp_envs.agents.runfolder import (CheckpointError, RunError, checkpoint_dir, load_state, read_json,
+                                           read_run_json, reading, verify_checkpoint)
+    from nlp_envs.agents.seeding import set_rng_state
+
+    folder = Path(folder)
+    info = read_run_json(folder)
+    bad = warm_start_mismatches(run.cfg, info, env_id=run.env_id, env_kwargs=run.env_kwargs, backbone=run.backbone,
+                                world_size=run.world_size)
+    if bad:
+        raise RunError(f"warm_start_from={str(folder)!r} is not the warm start this config trains "
+                       f"(its value vs the warm start's): {'; '.join(bad)}. Train that supervised run with the "
+                       f"warm start's settings (nlp-envs train {run.env_id} --algo supervised --seed {run.cfg.seed} "
+                       f"--total-steps {run.cfg.warm_start_examples} --set eval_every={WARM_START_EVAL_EVERY} "
+                       f"--set patience={run.cfg.warm_start_patience} ...), or leave warm_start_from empty")
+    final = folder / "final_metrics.json"
+    if not final.exists():
+        raise RunError(f"{folder} has no final_metrics.json: the supervised run has not finished "
+                       f"(`nlp-envs train --resume {folder}` finishes it)")
+    result = read_json(final)
+    ckpt = checkpoint_dir(folder)
+    try:
+        verify_checkpoint(ckpt)
+        state = read_json(ckpt / "trainer_state.json", CheckpointError)
+        if int(state.get("step", -1)) != int(result.get("step", -2)):
+            raise CheckpointError(f"{ckpt} is at step {state.get('step')}, not the run's last ({result.get('step')})")
+        with reading(ckpt / "model.safetensors"):
+            load_model(run.policy, str(ckpt / "model.safetensors"), device=str(run.device))
+        optimizer_state = load_state(ckpt, "optimizer")
+        with reading(ckpt / "optimizer.json"):
+            run.optimizer.load_state_dict(optimizer_state)
+        rng = load_state(ckpt, "rng")
+        with reading(ckpt / "rng.json"):
+            set_rng_state(rng)
+    except CheckpointError as e:
+        raise CheckpointError(f"warm_start_from={str(folder)!r}: {e}") from None
+    found = {"early_stopping": result.get("early_stopping", "off"), "examples": int(result["step"]),
+             **{k: result[k] for k in ("best_examples", "best_epoch", "val_curve", "stopped_early", "val_seconds")
+                if k in result},
+             **{k: v for k, v in result.items() if k.startswith("val_") and k not in ("val_curve", "val_seconds")}}
+    summary = WarmStartSummary.from_dict(found)
+    run.log({"warm_start/examples": float(summary.examples),
+             **({f"warm_start/val_{summary.metric}": summary.best} if summary.best is not None else {})})
+    if run.is_main:
+        (run.out / "warm_start.json").write_text(json.dumps({**summary.to_dict(), "from": str(folder)}, indent=2))
+    return summary
+
+
 def warm_start(run: Run) -> None:
     """Generation's warm start, called first by the RL algorithms: MLE on the train replies (:func:`fit`, at
-    ``warm_start_lr`` when set; RL's rates come back afterwards), then a frozen copy of the policy becomes the
-    KL reference ``run.ref``; the summary is ``run.state.warm_start`` (saved in the checkpoints). Other
-    families, and a resumed run that has its reference: nothing."""
+    ``warm_start_lr`` when set; RL's rates come back afterwards), or the finished supervised run of
+    ``warm_start_from`` (:func:`reuse_warm_start`); then a frozen copy of the policy becomes the KL reference
+    ``run.ref``; the summary is ``run.state.warm_start`` (saved in the checkpoints). Other families, and a
+    resumed run that has its reference: nothing."""
     if not run.policy.warm_start or run.ref is not None:
         return
     if run.cfg.warm_start_examples > 0:
@@ -318,7 +395,10 @@ def warm_start(run: Run) -> None:
             for g in run.optimizer.param_groups:
                 g["lr"] = g["base_lr"] = run.cfg.warm_start_lr
         try:
-            run.state.warm_start = fit(run, run.cfg.warm_start_examples, prefix="warm_start/")
+            if run.cfg.warm_start_from:
+                run.state.warm_start = reuse_warm_start(run, run.cfg.warm_start_from)
+            else:
+                run.state.warm_start = fit(run, run.cfg.warm_start_examples, prefix="warm_start/")
         finally:
             for g, (lr, base) in zip(run.optimizer.param_groups, peaks):
                 g["lr"], g["base_lr"] = lr, base
