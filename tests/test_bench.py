@@ -312,3 +312,50 @@ def test_summary_keeps_test_curves_best_epoch_and_efficiency(tmp_path: Path) -> 
     assert "| 48 | 3 |" in tables and "best at epoch 2.0" in tables
     assert (tmp_path / "curves" / "TextCls-v0.png").exists()
     assert (tmp_path / "curves" / "TextCls-v0-efficiency.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# warm-start pairing and the shared cell list of the workers: specs only, no training
+# ---------------------------------------------------------------------------------------------------------
+def _pairing_cfg(sup_set: dict, sup_budget: int = 300) -> dict:
+    return {
+        "agents": {
+            "supervised": {"kind": "transformer", "algo": "supervised", "backbone": "tiny", "set": sup_set},
+            "grpo": {"kind": "transformer", "algo": "grpo", "backbone": "tiny", "recipe": False,
+                     "set": {"warm_start_examples": 300, "warm_start_lr": 1.0e-3, "lr": 2.0e-5}},
+        },
+        "blocks": [{"name": "gen", "envs": ["DialogReply-v0", "TextCls-v0"], "agents": ["supervised", "grpo"],
+                    "seeds": [0, 1], "warm_start_from": "supervised",
+                    "steps": {"transformer": 64, "supervised": sup_budget}}],
+    }
+
+
+def test_generation_rl_cells_reuse_the_supervised_cell_of_their_seed() -> None:
+    bench = _bench_module()
+    same = {"lr": 1.0e-3, "eval_every": 2000, "patience": 3}
+    cells = {bench.cell_name(c): c for c in bench.cells_of(_pairing_cfg(same), quick=False)}
+    sup = cells["DialogReply-v0__supervised__s1"]
+    assert cells["DialogReply-v0__grpo__s1"]["warm_start_run"] == f"DialogReply-v0__supervised__s1-{sup['hash']}"
+    assert "warm_start_run" not in cells["TextCls-v0__grpo__s1"]  # no warm start outside generation
+    unpaired = _pairing_cfg(same)
+    del unpaired["blocks"][0]["warm_start_from"]
+    plain = {bench.cell_name(c): c for c in bench.cells_of(unpaired, quick=False)}
+    assert plain["DialogReply-v0__grpo__s1"]["hash"] == cells["DialogReply-v0__grpo__s1"]["hash"]  # the same result
+    with pytest.raises(ValueError, match=r"another fit .*eval_every: 1000 vs 2000"):
+        bench.cells_of(_pairing_cfg({**same, "eval_every": 1000}), quick=False)
+    with pytest.raises(ValueError, match=r"total_steps: 400 vs 300"):
+        bench.cells_of(_pairing_cfg(same, sup_budget=400), quick=False)
+    lacking = _pairing_cfg(same)
+    lacking["blocks"][0]["agents"] = ["grpo"]
+    with pytest.raises(ValueError, match="which the grid lacks"):
+        bench.cells_of(lacking, quick=False)
+
+
+def test_schedule_is_longest_first_with_each_warm_start_before_its_users(tmp_path: Path) -> None:
+    bench = _bench_module()
+    cells = [{"env_id": "E", "agent": a, "seed": 0} for a in ("rl", "short", "sup", "new")]
+    cells[0]["warm_start_run"] = "E__sup__s0-abc"
+    for c, wall in zip(cells[:3], (500, 10, 200)):
+        (tmp_path / f"{bench.cell_name(c)}.json").write_text(json.dumps({"wall_seconds": wall}))
+    order = [c["agent"] for c in bench.schedule(cells, tmp_path)]
+    assert order == ["new", "sup", "rl", "short"]  # never run first; rl (500 s) waits for its warm start

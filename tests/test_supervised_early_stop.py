@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import nlp_envs  # noqa: F401
 from nlp_envs.agents import load_policy, supervised
@@ -142,3 +143,34 @@ def test_warm_start_lr_is_the_mle_rate_and_rl_gets_its_own_back(tmp_path, monkey
     assert seen and set(seen) == {5e-4}
     assert {(g["lr"], g["base_lr"]) for g in run.optimizer.param_groups} == {(2e-5, 2e-5)}
     run.logger.close()
+
+
+def test_warm_start_from_a_supervised_run_is_the_same_fit_bit_for_bit(tmp_path, monkeypatch):
+    """``warm_start_from``: RL after a finished supervised run = RL after training that warm start in process
+    (weights, optimizer and random states), and a run of other settings is refused, naming the field."""
+    from safetensors.torch import load_file
+
+    from nlp_envs.agents.runfolder import RunError
+
+    monkeypatch.setattr(supervised, "WARM_START_EVAL_EVERY", 64)
+    common = {"seed": 3, "env_kwargs": SIZES, "use_recipe": False, **QUICK}
+    rl = {"total_steps": 128, "warm_start_examples": 256, "warm_start_lr": 1e-3, "lr": 1e-4, "warm_start_patience": 2}
+    a = train("DialogReply-v0", "grpo", out=str(tmp_path / "in-process"), **rl, **common)
+    sup = tmp_path / "mle"
+    train("DialogReply-v0", "supervised", total_steps=256, lr=1e-3, eval_every=64, patience=2, curve_points=2,
+          out=str(sup), **common)  # test-curve evaluations in between change nothing
+    b = train("DialogReply-v0", "grpo", out=str(tmp_path / "reused"), warm_start_from=str(sup), **rl, **common)
+    wa = load_file(str(tmp_path / "in-process" / "checkpoint" / "model.safetensors"))
+    wb = load_file(str(tmp_path / "reused" / "checkpoint" / "model.safetensors"))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a["eval"] == b["eval"]
+    summary_a = json.loads((tmp_path / "in-process" / "warm_start.json").read_text())
+    summary_b = json.loads((tmp_path / "reused" / "warm_start.json").read_text())
+    assert summary_b.pop("from") == str(sup)
+    summary_a.pop("val_seconds"), summary_b.pop("val_seconds")
+    assert summary_a == summary_b and summary_a["early_stopping"] == "on"
+    with pytest.raises(RunError, match=r"lr: 0\.001 vs 0\.0005.*patience: 2 vs 3"):
+        train("DialogReply-v0", "grpo", out=str(tmp_path / "other"), warm_start_from=str(sup),
+              **{**rl, "warm_start_lr": 5e-4, "warm_start_patience": 3}, **common)
+    with pytest.raises(ValueError, match="warm_start_examples=0"):
+        make_config("grpo", warm_start_from=str(sup), warm_start_examples=0)
