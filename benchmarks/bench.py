@@ -590,10 +590,12 @@ def run_workers(todo: list[dict[str, Any]], jobs: int, out: Path, runs_dir: Path
     relays = [threading.Thread(target=relay, args=(w, pr), daemon=True) for w, pr in enumerate(procs)]
     for t in relays:
         t.start()
-    codes = [pr.wait() for pr in procs]
-    for t in relays:
-        t.join()
-    shutil.rmtree(claims, ignore_errors=True)
+    try:
+        codes = [pr.wait() for pr in procs]
+        for t in relays:
+            t.join()
+    finally:  # also on Ctrl-C (a killed grid leaves a .claims-* folder, ignored by git and by the next run)
+        shutil.rmtree(claims, ignore_errors=True)
     if any(codes):
         print(f"grid workers exited with {codes} (failed cells are in their cell files)", flush=True)
 
