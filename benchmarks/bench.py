@@ -532,12 +532,13 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
 
 def schedule(todo: list[dict[str, Any]], cells_dir: Path) -> list[dict[str, Any]]:
     """The cells in the order to start them: longest first (the wall-clock in their cell file from an earlier
-    run, whatever its hash; a cell never run counts as longest), so that two workers end together; then each
-    cell that reuses a warm start moved just after that warm start's cell when it came before it."""
+    run, whatever its hash, in ``cells_dir``, else in the committed grid's ``benchmarks/results/grid/cells``; a
+    cell never run counts as longest), so that two workers end together; then each cell that reuses a warm
+    start moved just after that warm start's cell when it came before it."""
     def last_wall(c: dict[str, Any]) -> float:
-        path = cells_dir / f"{cell_name(c)}.json"
-        with contextlib.suppress(OSError, ValueError):
-            return float(json.loads(path.read_text()).get("wall_seconds") or 0.0)
+        for folder in (cells_dir, DEFAULT_OUT / "cells"):
+            with contextlib.suppress(OSError, ValueError):
+                return float(json.loads((folder / f"{cell_name(c)}.json").read_text()).get("wall_seconds") or 0.0)
         return float("inf")
 
     order = sorted(todo, key=last_wall, reverse=True)
