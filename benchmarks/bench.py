@@ -663,12 +663,13 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str, include
         }
     for e in envs.values():
         add_efficiency(e)
+    current = [r for rs in groups.values() for r in rs if not r.get("stale")]
     order = {c["env_id"]: i for i, c in enumerate(cells)}
     agent_order = list(cfg["agents"])
     summary = {
         "command": command, "quick": quick, "generated_at": time.strftime("%Y-%m-%d %H:%M"),
         "git_sha": git_sha(), "machine": machine(), "num_cells": len(cells),
-        "num_done": sum(len(v) for v in groups.values()), "errors": errors,
+        "num_done": sum(len(v) for v in groups.values()), "errors": errors, "timing": grid_timing(current),
         "envs": {k: {**envs[k], "agents": dict(sorted(envs[k]["agents"].items(), key=lambda kv: agent_order.index(kv[0])))}
                  for k in sorted(envs, key=order.get)},
     }
@@ -676,6 +677,23 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str, include
 
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=json_default))
     return summary
+
+
+def grid_timing(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The wall-clock of the grid from its cell files: ``cell_seconds`` (the cells' own wall-clock, summed) and
+    ``span_seconds`` (from the first cell's start, ``finished_at - wall_seconds``, to the last one's end): the
+    grid's wall-clock when all its cells ran in one ``bench learn`` call, an upper bound otherwise."""
+    ends = []
+    for r in records:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            ends.append((time.mktime(time.strptime(r["finished_at"], "%Y-%m-%dT%H:%M:%S")), float(r["wall_seconds"])))
+    if not ends:
+        return {}
+    first = min(end - wall for end, wall in ends)
+    last = max(end for end, _ in ends)
+    return {"cell_seconds": round(sum(wall for _, wall in ends), 1), "span_seconds": round(last - first, 1),
+            "first_start": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(first)),
+            "last_end": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(last)), "cells": len(ends)}
 
 
 def is_supervised(name: str, a: dict[str, Any]) -> bool:

@@ -217,6 +217,10 @@ AGENT_TARGETS = [
 ]
 
 
+#: the grid's wall-clock target (hours, 2 cores, ``--jobs 2``)
+GRID_HOURS = 2.0
+
+
 def agent_targets(d: dict[str, Any]) -> str:
     """The learning targets read off the grid: best RL mean / reference mean (ratio 1.0: above, per seed)."""
     lines = ["| env | metric | RL agent | reference | RL (mean ± std) | reference (mean ± std) | ratio | target | verdict |",
@@ -255,6 +259,12 @@ def agent_targets(d: dict[str, Any]) -> str:
         lines.append(f"| `{env_id}` | {m} | {a['label']} | {b['label']} | {x['mean']:.3f} ± {x['std']:.3f} "
                      f"(n={len(x['values'])}) | {y['mean']:.3f} ± {y['std']:.3f} (n={len(y['values'])}) | "
                      f"{ratio_text} | {target:.2f}x | {verdict}{note}: {what}{seeds} |")
+    t = d.get("timing") or {}
+    if t.get("span_seconds"):
+        span, total = t["span_seconds"] / 3600, t["cell_seconds"] / 3600
+        lines += ["", f"Grid wall-clock: {span:.2f} h from the first cell's start to the last one's end ({t['first_start']} "
+                      f"to {t['last_end']}; the cells' own wall-clock sums to {total:.2f} h); target: the whole grid in "
+                      f"<= {GRID_HOURS:g} h on 2 cores with `--jobs 2`: {'met' if span <= GRID_HOURS else 'missed'}."]
     lines += ["", f"From `benchmarks/results/grid/summary.json` (command `{d['command']}`, git `{d['git_sha']}`)."]
     return "\n".join(lines)
 
