@@ -364,8 +364,9 @@ def reuse_warm_start(run: Run, folder: str | Path) -> WarmStartSummary:
         optimizer_state = load_state(ckpt, "optimizer")
         with reading(ckpt / "optimizer.json"):
             run.optimizer.load_state_dict(optimizer_state)
-        rng = load_state(ckpt, "rng")
-        with reading(ckpt / "rng.json"):
+        own = ckpt if run.rank == 0 else ckpt / f"rank{run.rank}"  # each rank's own random states (torchrun)
+        rng = load_state(own, "rng")
+        with reading(own / "rng.json"):
             set_rng_state(rng)
     except CheckpointError as e:
         raise CheckpointError(f"warm_start_from={str(folder)!r}: {e}") from None
