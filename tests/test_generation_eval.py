@@ -48,3 +48,34 @@ def test_kv_cached_greedy_equals_full_forward(env_kwargs: dict) -> None:
     env.close()
     assert checked > 500 and ends >= 8
     assert calls["n"] <= 1 + 2 * ends  # one batched decode per group of episode starts, not one per token
+
+
+def test_greedy_decoding_stops_at_the_end_of_every_reply_with_the_same_metrics(tmp_path) -> None:
+    """``stop_token`` (the env's ``eos_id``, bound by ``build_policy``): a batch stops decoding once each reply has
+    ended; the tokens it skips are never played, so the evaluation is the same, with fewer forwards."""
+    from nlp_envs.agents.run import load_policy
+    from nlp_envs.agents.train import train
+    from nlp_envs.evaluation import evaluate
+
+    sizes = {"dataset_kwargs": {"sizes": {"train": 256, "validation": 32, "test": 64}}}
+    train("DialogReply-v0", "supervised", total_steps=640, lr=2e-3, num_envs=32, early_stopping=False, eval_split="",
+          progress=False, env_kwargs=sizes, use_recipe=False, out=str(tmp_path / "mle"))  # learns to end replies
+    env_id, env_kwargs, greedy = load_policy(tmp_path / "mle", device="cpu")
+    policy = greedy.policy
+    assert policy.stop_token == gym.make(env_id, **env_kwargs).unwrapped.eos_id
+    forwards = {"n": 0}
+    original = policy._forward
+
+    def counting(*args, **kwargs):
+        forwards["n"] += 1
+        return original(*args, **kwargs)
+
+    policy._forward = counting
+    results = {}
+    for stop in (policy.stop_token, None):
+        policy.stop_token, forwards["n"] = stop, 0
+        greedy.cache.clear()
+        results[stop] = (evaluate(env_id, greedy, split="test", num_envs=16, **env_kwargs), forwards["n"])
+    (stopped, n_stopped), (full, n_full) = results[next(iter(results))], results[None]
+    assert stopped == full and stopped["mean_reply_tokens"] < 20
+    assert n_stopped < 0.8 * n_full

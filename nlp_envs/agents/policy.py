@@ -263,6 +263,10 @@ class Policy(nn.Module):
         max_len = max(s.shape[-1] for s in observation_space.spaces.values() if s.shape)
         return cls(int(action_space.n), backbone, vocab_size, max_len + 2)
 
+    def bind(self, env: Any) -> None:
+        """Read what the policy needs beyond the spaces from the env's public API (``build_policy`` calls it
+        once, with the single env the policy is built for); by default nothing."""
+
     def after_step(self, state: Any, actions: torch.Tensor) -> None:
         """Called by the rollout after each sampled step with the actions (generation feeds its cache)."""
 
@@ -431,6 +435,12 @@ class GeneratePolicy(Policy):
         super().__init__(num_actions)
         self.lm, h = build_decoder(backbone, max(vocab_size, num_actions), max_length)
         self.value_head = mlp(h, h, 1)
+        #: the action that ends a reply (the env's ``eos_id``, :meth:`bind`); greedy decoding stops once every
+        #: reply of a batch has chosen it (None: it decodes ``max_steps`` tokens)
+        self.stop_token: int | None = None
+
+    def bind(self, env):
+        self.stop_token = int(env.unwrapped.eos_id)
 
     @classmethod
     def build(cls, observation_space, action_space, backbone, vocab_size):
@@ -456,13 +466,21 @@ class GeneratePolicy(Policy):
     def greedy_replies(self, obs: dict[str, torch.Tensor], action_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Greedy replies ``(B, R)`` for a batch of first observations, decoded with the KV cache (one
         prefill of the contexts, then one token per forward); ``action_mask`` ``(B, A)`` is applied at
-        every step (the env's mask is constant within an episode)."""
+        every step (the env's mask is constant within an episode). Once every reply has chosen
+        ``stop_token`` the decoding stops and the rest is ``stop_token``: the env ends a reply there, so no
+        step ever plays those tokens."""
         state = self.begin(obs)
-        out = []
-        for t in range(self.max_steps(obs)):
+        out, R = [], self.max_steps(obs)
+        ended = torch.zeros(len(state["logits"]), dtype=torch.bool, device=state["logits"].device)
+        for t in range(R):
             tok = apply_mask(state["logits"], action_mask).argmax(-1)
             out.append(tok)
-            if t + 1 < self.max_steps(obs):
+            if self.stop_token is not None:
+                ended |= tok == self.stop_token
+                if bool(ended.all()):
+                    out += [torch.full_like(tok, self.stop_token)] * (R - t - 1)
+                    break
+            if t + 1 < R:
                 self.feed(state, tok)
         return torch.stack(out, 1)
 

@@ -43,6 +43,7 @@ def build_policy(env_id: str, env_kwargs: dict[str, Any], backbone: str, freeze:
     try:
         vocab = int(env.unwrapped.encoder.vocab_size)
         policy = make_policy(env.observation_space, env.action_space, backbone, vocab, policy_family(env))
+        policy.bind(env)
     finally:
         env.close()
     if freeze:
