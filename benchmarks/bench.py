@@ -170,15 +170,17 @@ def pair_warm_start(spec: dict[str, Any], by_name: dict[str, dict[str, Any]]) ->
     """A generation RL cell of a block with ``warm_start_from: AGENT``: its MLE warm start is the finished
     supervised cell of the same env and seed (``Config.warm_start_from``, bit-identical to training it again), so
     the grid trains each warm start once. Sets ``spec["warm_start_run"]`` (that cell's run folder name); fails here,
-    before any run, when that cell is not in the grid or is not the fit the RL config's warm start would train.
+    before any run, when that cell is not in the grid or is not the fit the RL config's warm start would train
+    (``spec["warm_start_cell"]``, its cell name, stays for the scheduler; it is dropped off generation).
     Not part of the hash: the result is the same either way (a cell run without its pair trains the warm start)."""
     from nlp_envs.agents.config import make_config
     from nlp_envs.agents.policy import warm_starts
     from nlp_envs.agents.recipes import recipe
     from nlp_envs.agents.supervised import warm_start_mismatches
 
-    name = spec.pop("warm_start_cell")
+    name = spec["warm_start_cell"]
     if not warm_starts(spec["env_id"]):
+        del spec["warm_start_cell"]
         return
     sup = by_name.get(name)
     if sup is None or sup["env_kwargs"] != spec["env_kwargs"] or sup["backbone"] != spec["backbone"]:
@@ -501,7 +503,7 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
 
     def blocked(c: dict[str, Any]) -> bool:
         """Its warm start is a cell of this run not finished yet (it reuses that cell's run once it is)."""
-        dep = todo_names.get(c.get("warm_start_run", "").rsplit("-", 1)[0])
+        dep = todo_names.get(c.get("warm_start_cell", ""))
         return dep is not None and not done(dep, errors_count=True)
 
     t0 = time.perf_counter()
@@ -544,7 +546,7 @@ def schedule(todo: list[dict[str, Any]], cells_dir: Path) -> list[dict[str, Any]
     order = sorted(todo, key=last_wall, reverse=True)
     names = [cell_name(c) for c in order]
     for c in list(order):
-        dep = c.get("warm_start_run", "").rsplit("-", 1)[0]
+        dep = c.get("warm_start_cell")
         if dep in names and names.index(dep) > names.index(cell_name(c)):
             order.remove(c)
             names.remove(cell_name(c))

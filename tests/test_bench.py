@@ -354,7 +354,7 @@ def test_generation_rl_cells_reuse_the_supervised_cell_of_their_seed() -> None:
 def test_schedule_is_longest_first_with_each_warm_start_before_its_users(tmp_path: Path) -> None:
     bench = _bench_module()
     cells = [{"env_id": "E", "agent": a, "seed": 0} for a in ("rl", "short", "sup", "new")]
-    cells[0]["warm_start_run"] = "E__sup__s0-abc"
+    cells[0]["warm_start_cell"] = "E__sup__s0"
     for c, wall in zip(cells[:3], (500, 10, 200)):
         (tmp_path / f"{bench.cell_name(c)}.json").write_text(json.dumps({"wall_seconds": wall}))
     order = [c["agent"] for c in bench.schedule(cells, tmp_path)]

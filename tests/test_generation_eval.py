@@ -12,6 +12,19 @@ from nlp_envs.agents.policy import apply_mask, to_torch
 from nlp_envs.agents.run import build_policy
 
 
+def _count_calls(obj: object, name: str) -> dict[str, int]:
+    """Wrap method ``name`` of ``obj`` so that the returned ``{"n": ...}`` counts its calls."""
+    calls = {"n": 0}
+    original = getattr(obj, name)
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    setattr(obj, name, counting)
+    return calls
+
+
 @pytest.mark.parametrize("env_kwargs", [{}, {"action_mask": "train_replies"}], ids=["unmasked", "masked"])
 def test_kv_cached_greedy_equals_full_forward(env_kwargs: dict) -> None:
     torch.manual_seed(0)
@@ -23,14 +36,7 @@ def test_kv_cached_greedy_equals_full_forward(env_kwargs: dict) -> None:
                        **env_kwargs)
     obs, info = env.reset(seed=0)
     greedy = GreedyPolicy(policy, torch.device("cpu"))
-    calls = {"n": 0}
-    original = policy.greedy_replies
-
-    def counting(*args, **kwargs):
-        calls["n"] += 1
-        return original(*args, **kwargs)
-
-    policy.greedy_replies = counting
+    calls = _count_calls(policy, "greedy_replies")
     checked = ends = 0
     for _ in range(80):
         mask = info.get("action_mask")
@@ -63,19 +69,14 @@ def test_greedy_decoding_stops_at_the_end_of_every_reply_with_the_same_metrics(t
     env_id, env_kwargs, greedy = load_policy(tmp_path / "mle", device="cpu")
     policy = greedy.policy
     assert policy.stop_token == gym.make(env_id, **env_kwargs).unwrapped.eos_id
-    forwards = {"n": 0}
-    original = policy._forward
+    forwards = _count_calls(policy, "_forward")
 
-    def counting(*args, **kwargs):
-        forwards["n"] += 1
-        return original(*args, **kwargs)
-
-    policy._forward = counting
-    results = {}
-    for stop in (policy.stop_token, None):
-        policy.stop_token, forwards["n"] = stop, 0
+    def evaluated(stop_token: int | None) -> tuple[dict, int]:
+        """The test metrics and the forwards they took, decoding with ``stop_token``."""
+        policy.stop_token, forwards["n"] = stop_token, 0
         greedy.cache.clear()
-        results[stop] = (evaluate(env_id, greedy, split="test", num_envs=16, **env_kwargs), forwards["n"])
-    (stopped, n_stopped), (full, n_full) = results[next(iter(results))], results[None]
+        return evaluate(env_id, greedy, split="test", num_envs=16, **env_kwargs), forwards["n"]
+
+    (stopped, n_stopped), (full, n_full) = evaluated(policy.stop_token), evaluated(None)
     assert stopped == full and stopped["mean_reply_tokens"] < 20
     assert n_stopped < 0.8 * n_full

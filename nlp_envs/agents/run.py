@@ -314,18 +314,13 @@ class Run:
         if not (path / "trainer_state.json").exists() and not (path / "manifest.json").exists():
             raise CheckpointError(f"no checkpoint in {path}: nothing to resume")
         try:
-            verify_checkpoint(path)
-            with reading(path / "model.safetensors"):
-                load_model(self.policy, str(path / "model.safetensors"), device=str(self.device))
+            self.load_fit_state(path)
             if (path / "ref.safetensors").exists():
                 import copy
 
                 self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
                 with reading(path / "ref.safetensors"):
                     load_model(self.ref, str(path / "ref.safetensors"), device=str(self.device))
-            optimizer_state = load_state(path, "optimizer")
-            with reading(path / "optimizer.json"):
-                self.optimizer.load_state_dict(optimizer_state)
             state = read_json(path / "trainer_state.json", CheckpointError)
             with reading(path / "trainer_state.json"):
                 self.step, self.iteration = int(state["step"]), int(state["iteration"])
@@ -341,11 +336,26 @@ class Run:
                 with reading(own / "data_order.json"):
                     self._pending_order = order.pop("sampler")
                     self.state = RunState.from_dict(order)
-                rng = load_state(own, "rng")
-                with reading(own / "rng.json"):
-                    set_rng_state(rng)
         except CheckpointError as e:
             raise checkpoint_problem(self.out, path, e) from None
+
+    def load_fit_state(self, path: Path) -> None:
+        """From checkpoint ``path`` (checked against its manifest first): the policy's weights, the optimizer
+        state and this rank's random states (a rank the checkpoint lacks keeps its own). What :meth:`load_checkpoint`
+        resumes from, and what a reused warm start is (:func:`nlp_envs.agents.supervised.reuse_warm_start`)."""
+        from safetensors.torch import load_model
+
+        verify_checkpoint(path)
+        with reading(path / "model.safetensors"):
+            load_model(self.policy, str(path / "model.safetensors"), device=str(self.device))
+        optimizer_state = load_state(path, "optimizer")
+        with reading(path / "optimizer.json"):
+            self.optimizer.load_state_dict(optimizer_state)
+        own = path if self.rank == 0 else path / f"rank{self.rank}"
+        if (own / "rng.json").exists():
+            rng = load_state(own, "rng")
+            with reading(own / "rng.json"):
+                set_rng_state(rng)
 
     # -- the end ---------------------------------------------------------------------------------
     def finish(self, extra_metrics: dict[str, float] | None = None) -> dict[str, Any]:

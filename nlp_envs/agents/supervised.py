@@ -332,11 +332,7 @@ def reuse_warm_start(run: Run, folder: str | Path) -> WarmStartSummary:
     load its final checkpoint's weights (its best validated ones), the optimizer state and the random
     states it ended with: the state :func:`fit` reaches in this process, without training it again. The
     summary is the run's early-stopping record; ``OUT/warm_start.json`` also names the folder."""
-    from safetensors.torch import load_model
-
-    from nlp_envs.agents.runfolder import (CheckpointError, RunError, checkpoint_dir, load_state, read_json,
-                                           read_run_json, reading, verify_checkpoint)
-    from nlp_envs.agents.seeding import set_rng_state
+    from nlp_envs.agents.runfolder import CheckpointError, RunError, checkpoint_dir, read_json, read_run_json
 
     folder = Path(folder)
     info = read_run_json(folder)
@@ -355,26 +351,13 @@ def reuse_warm_start(run: Run, folder: str | Path) -> WarmStartSummary:
     result = read_json(final)
     ckpt = checkpoint_dir(folder)
     try:
-        verify_checkpoint(ckpt)
         state = read_json(ckpt / "trainer_state.json", CheckpointError)
         if int(state.get("step", -1)) != int(result.get("step", -2)):
             raise CheckpointError(f"{ckpt} is at step {state.get('step')}, not the run's last ({result.get('step')})")
-        with reading(ckpt / "model.safetensors"):
-            load_model(run.policy, str(ckpt / "model.safetensors"), device=str(run.device))
-        optimizer_state = load_state(ckpt, "optimizer")
-        with reading(ckpt / "optimizer.json"):
-            run.optimizer.load_state_dict(optimizer_state)
-        own = ckpt if run.rank == 0 else ckpt / f"rank{run.rank}"  # each rank's own random states (torchrun)
-        rng = load_state(own, "rng")
-        with reading(own / "rng.json"):
-            set_rng_state(rng)
+        run.load_fit_state(ckpt)
     except CheckpointError as e:
         raise CheckpointError(f"warm_start_from={str(folder)!r}: {e}") from None
-    found = {"early_stopping": result.get("early_stopping", "off"), "examples": int(result["step"]),
-             **{k: result[k] for k in ("best_examples", "best_epoch", "val_curve", "stopped_early", "val_seconds")
-                if k in result},
-             **{k: v for k, v in result.items() if k.startswith("val_") and k not in ("val_curve", "val_seconds")}}
-    summary = WarmStartSummary.from_dict(found)
+    summary = WarmStartSummary.from_dict({**result, "examples": int(result["step"])})  # its early-stopping record
     run.log({"warm_start/examples": float(summary.examples),
              **({f"warm_start/val_{summary.metric}": summary.best} if summary.best is not None else {})})
     if run.is_main:
