@@ -466,23 +466,37 @@ class GeneratePolicy(Policy):
     def greedy_replies(self, obs: dict[str, torch.Tensor], action_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Greedy replies ``(B, R)`` for a batch of first observations, decoded with the KV cache (one
         prefill of the contexts, then one token per forward); ``action_mask`` ``(B, A)`` is applied at
-        every step (the env's mask is constant within an episode). Once every reply has chosen
-        ``stop_token`` the decoding stops and the rest is ``stop_token``: the env ends a reply there, so no
-        step ever plays those tokens."""
+        every step (the env's mask is constant within an episode). A reply that chooses ``stop_token``
+        leaves the batch (its rows of the KV cache are dropped), and the rest of it is ``stop_token``: the env
+        ends a reply there, so no step ever plays those tokens; the decoding stops once every reply has
+        ended. The others decode as they would in the full batch (each row attends only to its own cache)."""
         state = self.begin(obs)
-        out, R = [], self.max_steps(obs)
-        ended = torch.zeros(len(state["logits"]), dtype=torch.bool, device=state["logits"].device)
+        R, device = self.max_steps(obs), state["logits"].device
+        B = len(state["logits"])
+        out = torch.full((B, R), 0 if self.stop_token is None else self.stop_token, dtype=torch.long, device=device)
+        live = torch.arange(B, device=device)  # the batch rows still decoding, in the order of `state`'s rows
         for t in range(R):
             tok = apply_mask(state["logits"], action_mask).argmax(-1)
-            out.append(tok)
+            out[live, t] = tok
+            if t + 1 == R:
+                break
             if self.stop_token is not None:
-                ended |= tok == self.stop_token
-                if bool(ended.all()):
-                    out += [torch.full_like(tok, self.stop_token)] * (R - t - 1)
-                    break
-            if t + 1 < R:
-                self.feed(state, tok)
-        return torch.stack(out, 1)
+                going = tok != self.stop_token
+                if not bool(going.all()):
+                    if not bool(going.any()):
+                        break
+                    keep = going.nonzero().squeeze(1)
+                    self._keep_rows(state, keep)
+                    live, tok = live[keep], tok[keep]
+                    action_mask = None if action_mask is None else action_mask[keep]
+            self.feed(state, tok)
+        return out
+
+    @staticmethod
+    def _keep_rows(state: dict[str, Any], rows: torch.Tensor) -> None:
+        """Keep only ``rows`` of a decoding ``state`` (its KV cache, attention mask and positions)."""
+        state["cache"].batch_select_indices(rows)
+        state["mask"], state["pos"] = state["mask"][rows], state["pos"][rows]
 
     def next_token_logits(self, obs: dict[str, torch.Tensor], n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits (B, A), value (B,))`` of the next reply token after the first ``n`` ``(B,)`` tokens of
