@@ -38,9 +38,11 @@ from nlp_envs.agents import load_policy
 
 
 def _git_sha() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                         cwd=Path(__file__).parent, check=False)
-    return out.stdout.strip() or "unknown"
+    """The commit measured, ``+dirty`` when the working tree differs from it."""
+    here = Path(__file__).parent
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here, check=False)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=here, check=False).returncode != 0
+    return (out.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
 
 
 def measure(run_dir: Path, split: str, num_envs: int, stop: bool) -> dict[str, Any]:
