@@ -34,15 +34,14 @@ from typing import Any
 import torch
 
 import nlp_envs
+from bench import git_sha  # benchmarks/ is on sys.path when this script runs
 from nlp_envs.agents import load_policy
 
 
 def _git_sha() -> str:
-    """The commit measured, ``+dirty`` when the working tree differs from it."""
-    here = Path(__file__).parent
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here, check=False)
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=here, check=False).returncode != 0
-    return (out.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
+    """The commit measured (``bench.git_sha``), ``+dirty`` when the working tree differs from it."""
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=Path(__file__).parent, check=False).returncode
+    return git_sha() + ("+dirty" if dirty else "")
 
 
 def measure(run_dir: Path, split: str, num_envs: int, stop: bool) -> dict[str, Any]:

@@ -481,11 +481,10 @@ class GeneratePolicy(Policy):
             if t + 1 == R:
                 break
             if self.stop_token is not None:
-                going = tok != self.stop_token
-                if not bool(going.all()):
-                    if not bool(going.any()):
-                        break
-                    keep = going.nonzero().squeeze(1)
+                keep = (tok != self.stop_token).nonzero().squeeze(1)  # the replies still going
+                if len(keep) == 0:
+                    break
+                if len(keep) < len(live):
                     self._keep_rows(state, keep)
                     live, tok = live[keep], tok[keep]
                     action_mask = None if action_mask is None else action_mask[keep]
