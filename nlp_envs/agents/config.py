@@ -45,6 +45,9 @@ class Config:
     warm_start_patience: int = 3
     """Generation only: validation evaluations of the MLE warm start (one every 2,000 examples) without
     improvement before it stops; a noisy, slow validation curve (SGD) wants more."""
+    warm_start_val_stride: int = 1
+    """Generation only: the MLE warm start validates on every this-many-th example of the validation split
+    (a fixed subset spread evenly over it; 1: all of it), as ``SupervisedConfig.val_stride``."""
     warm_start_from: str = ""
     """Generation only: a finished supervised run folder (``nlp-envs train ENV --algo supervised``) whose
     final checkpoint is the MLE warm start, instead of training one here: its best weights, and the
@@ -66,7 +69,11 @@ class Config:
     device: str = "auto"
     """``auto`` (cuda, then mps, then cpu), or a torch device string."""
     bf16: bool = True
-    """bf16 autocast on CUDA (ignored elsewhere)."""
+    """bf16 autocast on CUDA (ignored elsewhere: see ``cpu_bf16``)."""
+    cpu_bf16: bool = False
+    """bf16 autocast on a CPU too (weights, optimizer and losses stay fp32). Worth it where the CPU computes
+    bf16 natively (AVX-512 BF16 or AMX): there it trains the tiny generation decoder about 2.5x faster
+    (benchmarks/results/cpu_bf16.json). Off by default: results then differ from fp32 at bf16 precision."""
     compile: bool = False
     """Wrap the backbone with ``torch.compile``."""
     checkpoint_every: int = 50
@@ -104,6 +111,9 @@ class Config:
             raise ValueError(f"lr_decay={self.lr_decay!r}: use 'constant', 'linear' or 'cosine'")
         if not isinstance(self.warm_start_patience, int) or self.warm_start_patience < 1:
             raise ValueError(f"warm_start_patience={self.warm_start_patience!r} must be an int >= 1")
+        if not isinstance(self.warm_start_val_stride, int) or self.warm_start_val_stride < 1:
+            raise ValueError(f"warm_start_val_stride={self.warm_start_val_stride!r} must be an int >= 1 (1: the whole "
+                             "validation split)")
         if self.warm_start_from and self.warm_start_examples <= 0:
             raise ValueError(f"warm_start_from={self.warm_start_from!r} with warm_start_examples="
                              f"{self.warm_start_examples}: a warm start of 0 examples has nothing to reuse; set "
@@ -251,6 +261,11 @@ class SupervisedConfig(Config):
     """Validation evaluations without improvement of the main metric before training stops."""
     val_split: str = "validation"
     """Split used for early stopping (never the test split)."""
+    val_stride: int = 1
+    """Early stopping validates on every this-many-th example of ``val_split`` (examples ``0, k, 2k...`` of
+    the env's own shard): a fixed subset spread evenly over the split, for a split whose full greedy
+    evaluation costs more than the training between two evaluations (SGD generation: ~3,900 replies). 1:
+    all of it. The test evaluations always read the whole ``eval_split``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -259,6 +274,8 @@ class SupervisedConfig(Config):
             raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
         if self.eval_every < 0 or self.patience < 1:
             raise ValueError(f"eval_every={self.eval_every} must be >= 0 and patience={self.patience} >= 1")
+        if not isinstance(self.val_stride, int) or self.val_stride < 1:
+            raise ValueError(f"val_stride={self.val_stride!r} must be an int >= 1 (1: the whole {self.val_split} split)")
         if self.early_stopping and self.val_split in ("", "test"):
             raise ValueError(f"val_split={self.val_split!r}: early stopping needs a validation split, never test")
 

@@ -18,8 +18,10 @@ def pick_device(spec: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when asked, else a no-op."""
+def autocast(device: torch.device, bf16: bool, cpu_bf16: bool = False) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when ``bf16``, on a CPU when ``cpu_bf16``, else a no-op."""
     if bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if cpu_bf16 and device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -115,7 +115,7 @@ class Run:
         self.device = distributed.rank_device(pick_device(cfg.device))
         distributed.init(self.device)
         self.rank, self.world_size, self.is_main = distributed.rank(), distributed.world_size(), distributed.is_main()
-        self.amp = autocast(self.device, cfg.bf16)
+        self.amp = autocast(self.device, cfg.bf16, cfg.cpu_bf16)
         seed_everything(cfg.seed)
         if not self.is_main:
             distributed.barrier()  # rank 0 prepares (and caches) the data first
@@ -225,12 +225,16 @@ class Run:
             return self.step
         return self.sampler.episodes * self.world_size
 
-    def evaluate(self, split: str) -> dict[str, Any]:
-        """``nlp_envs.evaluate`` of the greedy policy on ``split`` (rank 0); the policy goes back to train mode."""
+    def evaluate(self, split: str, stride: int = 1) -> dict[str, Any]:
+        """``nlp_envs.evaluate`` of the greedy policy on ``split`` (rank 0); the policy goes back to train mode.
+        ``stride`` k > 1: only every k-th example of the env's shard (``num_shards`` times k)."""
         from nlp_envs.evaluation import evaluate
 
+        kwargs = dict(self.env_kwargs)
+        if stride > 1:
+            kwargs["num_shards"] = int(kwargs.get("num_shards", 1)) * stride
         metrics = evaluate(self.env_id, GreedyPolicy(self.policy, self.device, self.amp), split=split,
-                           num_envs=self.cfg.eval_envs, seed=self.cfg.seed, **self.env_kwargs)
+                           num_envs=self.cfg.eval_envs, seed=self.cfg.seed, **kwargs)
         self.policy.train()
         return metrics
 

@@ -146,7 +146,7 @@ def num_examples(env_id: str, env_kwargs: dict[str, Any], split: str) -> int:
 class EarlyStopping:
     """Validation of the greedy policy every ``every`` examples; keeps the best weights; ``stop`` after
     ``patience`` evaluations without improvement (a strictly better main metric: higher, or lower when the
-    family contract says ``higher_is_better=False``).
+    family contract says ``higher_is_better=False``), on every ``stride``-th example of ``split``.
 
     Evaluations fall on the first batch reaching each multiple of ``every`` before ``budget``, plus one on
     the last batch of the budget when there was an earlier one (the final weights are a candidate too; a
@@ -159,8 +159,9 @@ class EarlyStopping:
     """
 
     def __init__(self, run: Run, *, every: int, patience: int, split: str, budget: int, num_train: int,
-                 saved: bool = False, save_dir: Path | None = None) -> None:
+                 saved: bool = False, save_dir: Path | None = None, stride: int = 1) -> None:
         self.run, self.every, self.patience, self.split = run, max(int(every), 1), int(patience), split
+        self.stride = int(stride)
         self.budget, self.num_train, self.save_dir = int(budget), int(num_train), save_dir
         fam = family_of_env(run.env_id)
         self.metric, self.higher_is_better = fam.main_metric, fam.higher_is_better
@@ -188,7 +189,7 @@ class EarlyStopping:
         run, s = self.run, self.state
         value, start = None, time.time()
         if run.is_main:
-            value = float(run.evaluate(self.split)[self.metric])
+            value = float(run.evaluate(self.split, self.stride)[self.metric])
         run.policy.train()
         value = float(distributed.broadcast_from_main(value))
         s.seconds = s.seconds + time.time() - start
@@ -239,18 +240,18 @@ class EarlyStopping:
 
     def summary(self, examples: int) -> dict[str, Any]:
         """``early_stopping``, ``best_examples``, ``best_epoch``, ``val_<metric>``, ``val_curve``, ``stopped_early``,
-        ``val_seconds`` (time spent validating)."""
+        ``val_seconds`` (time spent validating), and ``validation_stride`` when it validates on a subset."""
         s = self.state
         if not s.curve:
             return {"early_stopping": f"not evaluated (budget {self.budget} <= eval_every {self.every} examples)"}
         return {"early_stopping": "on", "best_examples": s.best_examples,
                 "best_epoch": s.best_examples / max(self.num_train, 1), f"val_{self.metric}": s.best,
                 "val_curve": [list(p) for p in s.curve], "stopped_early": bool(self.stop and examples < self.budget),
-                "val_seconds": s.seconds}
+                "val_seconds": s.seconds, **({"validation_stride": self.stride} if self.stride > 1 else {})}
 
 
 def _early_stopping(run: Run, data: GoldData, *, enabled: bool, every: int, patience: int, split: str,
-                    budget: int, saved: bool, save_dir: Path | None) -> tuple[EarlyStopping | None, str]:
+                    budget: int, saved: bool, save_dir: Path | None, stride: int = 1) -> tuple[EarlyStopping | None, str]:
     if not enabled:
         return None, "off"
     if not has_split(run.env_id, run.env_kwargs, split):
@@ -261,7 +262,7 @@ def _early_stopping(run: Run, data: GoldData, *, enabled: bool, every: int, pati
         return None, status
     num_train = data.n if data.n is not None else num_examples(run.env_id, run.env_kwargs, "train")
     es = EarlyStopping(run, every=every or num_train, patience=patience, split=split, budget=budget,
-                       num_train=num_train, saved=saved, save_dir=save_dir)
+                       num_train=num_train, saved=saved, save_dir=save_dir, stride=stride)
     return es, "on"
 
 
@@ -273,14 +274,16 @@ def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | No
     Early stopping (``early_stopping``; None: the config's ``early_stopping``, default True) evaluates the
     main metric on the config's ``val_split`` (default ``validation``) every ``warm_start_eval_every``
     examples (default :data:`WARM_START_EVAL_EVERY`), stops after ``warm_start_patience`` (the RL configs) or
-    ``patience`` (default 3) evaluations without improvement and restores the best weights.
+    ``patience`` (default 3) evaluations without improvement and restores the best weights; it validates on
+    every ``warm_start_val_stride``-th example (the RL configs; ``val_stride`` for a supervised config).
     """
     cfg = run.cfg
     data = GoldData(run, key=prefix + "order")
     enabled = getattr(cfg, "early_stopping", True) if early_stopping is None else early_stopping
     es, status = _early_stopping(run, data, enabled=enabled, every=getattr(cfg, "warm_start_eval_every", WARM_START_EVAL_EVERY),
                                  patience=getattr(cfg, "warm_start_patience", getattr(cfg, "patience", 3)), split=getattr(cfg, "val_split", "validation"),
-                                 budget=num_examples, saved=False, save_dir=None)
+                                 budget=num_examples, saved=False, save_dir=None,
+                                 stride=getattr(cfg, "warm_start_val_stride", getattr(cfg, "val_stride", 1)))
     seen = 0
     while seen < num_examples and not (es is not None and es.stop):
         obs, actions, mask = data.next_batch()
@@ -310,7 +313,8 @@ def warm_start_mismatches(cfg: Any, info: dict[str, Any], *, env_id: str, env_kw
     """How the supervised run described by ``info`` (its ``run.json``) differs from the warm start that the RL
     config ``cfg`` would train (:func:`fit`) on ``env_id``: ``"field: the run's value vs the warm start's"``
     lines, none when it is that fit."""
-    have = {**dict(info.get("config") or {}), **{k: info.get(k) for k in ("env_id", "env_kwargs", "backbone", "algo")},
+    have = {"val_stride": 1, "cpu_bf16": False,  # the defaults of runs from before these fields
+            **dict(info.get("config") or {}), **{k: info.get(k) for k in ("env_id", "env_kwargs", "backbone", "algo")},
             "world_size": info.get("world_size", 1)}
     # the warm start trains every parameter group at warm_start_lr when it is set, else at RL's own rates
     lr, backbone_lr = (cfg.lr, cfg.backbone_lr) if cfg.warm_start_lr is None else (cfg.warm_start_lr, None)
@@ -323,6 +327,7 @@ def warm_start_mismatches(cfg: Any, info: dict[str, Any], *, env_id: str, env_kw
         "adam_eps": cfg.adam_eps, "max_grad_norm": cfg.max_grad_norm, "freeze_backbone": cfg.freeze_backbone,
         "warmup_frac": 0.0, "lr_decay": "constant", "label_smoothing": 0.0, "early_stopping": True,
         "val_split": "validation", "eval_every": WARM_START_EVAL_EVERY, "patience": cfg.warm_start_patience,
+        "val_stride": cfg.warm_start_val_stride, "cpu_bf16": cfg.cpu_bf16,
     }
     return [f"{k}: {have.get(k)!r} vs {v!r}" for k, v in want.items() if have.get(k) != v]
 
@@ -399,7 +404,7 @@ def train(run: Run) -> dict[str, Any]:
     es, status = _early_stopping(run, data, enabled=getattr(cfg, "early_stopping", False),
                                  every=getattr(cfg, "eval_every", 0), patience=getattr(cfg, "patience", 3),
                                  split=getattr(cfg, "val_split", "validation"), budget=cfg.total_steps,
-                                 saved=True, save_dir=run.out)
+                                 saved=True, save_dir=run.out, stride=getattr(cfg, "val_stride", 1))
     run.policy.train()
     while run.step < cfg.total_steps and not (es is not None and es.stop):
         obs, actions, mask = data.next_batch()
