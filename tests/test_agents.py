@@ -171,3 +171,13 @@ def test_public_train_stays_callable_after_its_module_is_imported() -> None:
     with pytest.raises(ValueError, match="algo"):
         train("TextCls-v0", algo="no-such-algo", total_steps=1)
     assert callable(nlp_envs.agents.train.main)  # the module's CLI entry is still reachable
+
+
+def test_cpu_bf16_autocasts_on_a_cpu_only_when_asked():
+    from nlp_envs.agents.devices import autocast
+
+    cpu, x = torch.device("cpu"), torch.ones(4, 4)
+    with autocast(cpu, bf16=True):  # `bf16` is the CUDA switch: a CPU stays fp32
+        assert (x @ x).dtype == torch.float32
+    with autocast(cpu, bf16=False, cpu_bf16=True):
+        assert (x @ x).dtype == torch.bfloat16

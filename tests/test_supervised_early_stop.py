@@ -52,6 +52,26 @@ def test_stops_early_and_restores_the_best_weights(tmp_path):
     assert saved["best_examples"] == res["best_examples"] and saved["val_curve"] == curve
 
 
+def test_val_stride_validates_on_every_kth_example_and_tests_on_all(tmp_path, monkeypatch):
+    seen: list[tuple[str, int, int]] = []
+    evaluate_ = Run.evaluate
+
+    def spy(self, split, stride=1):
+        metrics = evaluate_(self, split, stride)
+        seen.append((split, stride, metrics["num_examples"]))
+        return metrics
+
+    monkeypatch.setattr(Run, "evaluate", spy)
+    res = train("TextCls-v0", "supervised", total_steps=64, out=str(tmp_path / "r"), env_kwargs=SIZES,
+                eval_every=32, patience=5, val_stride=4, **QUICK)
+    assert res["validation_stride"] == 4 and len(res["val_curve"]) == 2
+    assert seen == [("validation", 4, 16), ("validation", 4, 16), ("test", 1, 64)]  # 64 validation examples / 4
+    with pytest.raises(ValueError, match="val_stride=0"):
+        make_config("supervised", val_stride=0)
+    with pytest.raises(ValueError, match="warm_start_val_stride=0"):
+        make_config("grpo", warm_start_val_stride=0)
+
+
 def test_early_stopping_off_trains_exactly_total_steps(tmp_path):
     out = tmp_path / "off"
     res = train("TextCls-v0", "supervised", total_steps=96, out=str(out), env_kwargs=SIZES, early_stopping=False,
@@ -145,6 +165,25 @@ def test_warm_start_lr_is_the_mle_rate_and_rl_gets_its_own_back(tmp_path, monkey
     run.logger.close()
 
 
+def test_warm_start_cpu_bf16_is_the_mle_precision_and_rl_gets_its_own_back(tmp_path, monkeypatch):
+    cfg = make_config("ppo", num_envs=8, progress=False, warm_start_examples=32, warm_start_cpu_bf16=True)
+    sizes = {"dataset_kwargs": {"sizes": {"train": 32, "validation": 8, "test": 4}}}
+    run = Run("DialogReply-v0", cfg, backbone="tiny", out=tmp_path / "gen", env_kwargs=sizes)
+    seen: list[bool] = []
+    score = run.policy.score_actions
+
+    def spy(*a, **k):  # whether each MLE forward autocasts
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return score(*a, **k)
+
+    monkeypatch.setattr(run.policy, "score_actions", spy)
+    supervised.warm_start(run)
+    assert seen and set(seen) == {True}
+    with run.amp:  # RL's own precision (cpu_bf16 False) is back
+        assert not torch.is_autocast_enabled("cpu")
+    run.logger.close()
+
+
 def test_warm_start_from_a_supervised_run_is_the_same_fit_bit_for_bit(tmp_path, monkeypatch):
     """``warm_start_from``: RL after a finished supervised run = RL after training that warm start in process
     (weights, optimizer and random states), and a run of other settings is refused, naming the field."""
@@ -172,5 +211,8 @@ def test_warm_start_from_a_supervised_run_is_the_same_fit_bit_for_bit(tmp_path, 
     with pytest.raises(RunError, match=r"lr: 0\.001 vs 0\.0005.*patience: 2 vs 3"):
         train("DialogReply-v0", "grpo", out=str(tmp_path / "other"), warm_start_from=str(sup),
               **{**rl, "warm_start_lr": 5e-4, "warm_start_patience": 3}, **common)
+    with pytest.raises(RunError, match=r"val_stride: 1 vs 2; cpu_bf16: False vs True"):
+        train("DialogReply-v0", "grpo", out=str(tmp_path / "other2"), warm_start_from=str(sup),
+              **{**rl, "warm_start_val_stride": 2, "warm_start_cpu_bf16": True}, **common)
     with pytest.raises(ValueError, match="warm_start_examples=0"):
         make_config("grpo", warm_start_from=str(sup), warm_start_examples=0)

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from nlp_envs.agents import distributed
+from nlp_envs.agents.devices import autocast
 from nlp_envs.agents.policy import to_torch
 from nlp_envs.agents.run import Run
 from nlp_envs.agents.state import DataOrder, EarlyStoppingState, WarmStartSummary
@@ -308,6 +309,11 @@ def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | No
     return summary
 
 
+def warm_start_cpu_bf16(cfg: Any) -> bool:
+    """Whether the MLE warm start of the RL config ``cfg`` autocasts to bf16 on a CPU."""
+    return cfg.cpu_bf16 if cfg.warm_start_cpu_bf16 is None else cfg.warm_start_cpu_bf16
+
+
 def warm_start_mismatches(cfg: Any, info: dict[str, Any], *, env_id: str, env_kwargs: dict[str, Any],
                           backbone: str, world_size: int = 1) -> list[str]:
     """How the supervised run described by ``info`` (its ``run.json``) differs from the warm start that the RL
@@ -327,7 +333,7 @@ def warm_start_mismatches(cfg: Any, info: dict[str, Any], *, env_id: str, env_kw
         "adam_eps": cfg.adam_eps, "max_grad_norm": cfg.max_grad_norm, "freeze_backbone": cfg.freeze_backbone,
         "warmup_frac": 0.0, "lr_decay": "constant", "label_smoothing": 0.0, "early_stopping": True,
         "val_split": "validation", "eval_every": WARM_START_EVAL_EVERY, "patience": cfg.warm_start_patience,
-        "val_stride": cfg.warm_start_val_stride, "cpu_bf16": cfg.cpu_bf16,
+        "val_stride": cfg.warm_start_val_stride, "cpu_bf16": warm_start_cpu_bf16(cfg),
     }
     return [f"{k}: {have.get(k)!r} vs {v!r}" for k, v in want.items() if have.get(k) != v]
 
@@ -373,13 +379,16 @@ def reuse_warm_start(run: Run, folder: str | Path) -> WarmStartSummary:
 def warm_start(run: Run) -> None:
     """Generation's warm start, called first by the RL algorithms: MLE on the train replies (:func:`fit`, at
     ``warm_start_lr`` when set; RL's rates come back afterwards), or the finished supervised run of
-    ``warm_start_from`` (:func:`reuse_warm_start`); then a frozen copy of the policy becomes the KL reference
-    ``run.ref``; the summary is ``run.state.warm_start`` (saved in the checkpoints). Other families, and a
-    resumed run that has its reference: nothing."""
+    ``warm_start_from`` (:func:`reuse_warm_start`); the MLE runs in ``warm_start_cpu_bf16``'s precision (None:
+    RL's, ``cpu_bf16``). Then a frozen copy of the policy becomes the KL reference ``run.ref``; the summary is
+    ``run.state.warm_start`` (saved in the checkpoints). Other families, and a resumed run that has its
+    reference: nothing."""
     if not run.policy.warm_start or run.ref is not None:
         return
     if run.cfg.warm_start_examples > 0:
         peaks = [(g["lr"], g.get("base_lr", g["lr"])) for g in run.optimizer.param_groups]
+        amp = run.amp
+        run.amp = autocast(run.device, run.cfg.bf16, warm_start_cpu_bf16(run.cfg))
         if run.cfg.warm_start_lr is not None:  # MLE at its own rate; RL's rates come back afterwards
             for g in run.optimizer.param_groups:
                 g["lr"] = g["base_lr"] = run.cfg.warm_start_lr
@@ -389,6 +398,7 @@ def warm_start(run: Run) -> None:
             else:
                 run.state.warm_start = fit(run, run.cfg.warm_start_examples, prefix="warm_start/")
         finally:
+            run.amp = amp
             for g, (lr, base) in zip(run.optimizer.param_groups, peaks):
                 g["lr"], g["base_lr"] = lr, base
     import copy
