@@ -173,11 +173,15 @@ def test_public_train_stays_callable_after_its_module_is_imported() -> None:
     assert callable(nlp_envs.agents.train.main)  # the module's CLI entry is still reachable
 
 
-def test_cpu_bf16_autocasts_on_a_cpu_only_when_asked():
-    from nlp_envs.agents.devices import autocast
+def test_cpu_bf16_autocasts_on_a_cpu_only_when_asked_and_native(monkeypatch):
+    from nlp_envs.agents import devices
 
     cpu, x = torch.device("cpu"), torch.ones(4, 4)
-    with autocast(cpu, bf16=True):  # `bf16` is the CUDA switch: a CPU stays fp32
+    with devices.autocast(cpu, bf16=True):  # `bf16` is the CUDA switch: a CPU stays fp32
         assert (x @ x).dtype == torch.float32
-    with autocast(cpu, bf16=False, cpu_bf16=True):
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: True)
+    with devices.autocast(cpu, bf16=False, cpu_bf16=True):
         assert (x @ x).dtype == torch.bfloat16
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: False)  # emulated bf16: fp32 instead
+    with devices.autocast(cpu, bf16=False, cpu_bf16=True):
+        assert (x @ x).dtype == torch.float32

@@ -166,6 +166,9 @@ def test_warm_start_lr_is_the_mle_rate_and_rl_gets_its_own_back(tmp_path, monkey
 
 
 def test_warm_start_cpu_bf16_is_the_mle_precision_and_rl_gets_its_own_back(tmp_path, monkeypatch):
+    from nlp_envs.agents import devices
+
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: True)  # whatever this CPU is
     cfg = make_config("ppo", num_envs=8, progress=False, warm_start_examples=32, warm_start_cpu_bf16=True)
     sizes = {"dataset_kwargs": {"sizes": {"train": 32, "validation": 8, "test": 4}}}
     run = Run("DialogReply-v0", cfg, backbone="tiny", out=tmp_path / "gen", env_kwargs=sizes)

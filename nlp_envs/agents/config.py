@@ -75,9 +75,10 @@ class Config:
     bf16: bool = True
     """bf16 autocast on CUDA (ignored elsewhere: see ``cpu_bf16``)."""
     cpu_bf16: bool = False
-    """bf16 autocast on a CPU too (weights, optimizer and losses stay fp32). Worth it where the CPU computes
-    bf16 natively (AVX-512 BF16 or AMX): there it trains the tiny generation decoder about 2.5x faster
-    (sweep round 10: same losses as fp32 to 4 digits). Off by default: results differ from fp32 at bf16 precision."""
+    """bf16 autocast on a CPU too (weights, optimizer and losses stay fp32), where the CPU computes bf16 natively
+    (AVX-512 BF16 or AMX; elsewhere it is ignored: emulated bf16 is slower than fp32). There it trains the tiny
+    generation decoder 2x faster with the same losses as fp32 to 4 digits (sweep round 10). Off by default (a
+    recipe turns it on): results differ from fp32 at bf16 precision."""
     compile: bool = False
     """Wrap the backbone with ``torch.compile``."""
     checkpoint_every: int = 50
