@@ -34,8 +34,8 @@ cells' specs before hashing, exactly as if written in the YAML (:func:`apply_cli
 ``--out`` (a folder of their own: the grid's cell files are never replaced by variants). ``--set`` on an SB3
 cell, ``--set seed=``/``total_steps=`` and ``--env-kwarg split=``/``order=`` are errors saying why.
 
-**Sample efficiency**: a top-level ``curve_points: N`` in the grid YAML puts ``curve_points: N`` into the
-``set`` of every transformer cell (unless the agent's own ``set`` has it; part of the spec hash, so changing
+**Sample efficiency**: a top-level ``curve_points: N`` in the grid YAML (or a block's own, for its cells) puts
+``curve_points: N`` into the ``set`` of every transformer cell (unless the agent's own ``set`` has it; part of the spec hash, so changing
 it reruns those cells): the run evaluates its greedy policy on the test split at N evenly spaced points of
 its budget and at the end (``RUN_DIR/eval_curve.json``). The cell file keeps it as ``test_curve`` =
 ``[[examples seen, training seconds (evaluations excluded), test main metric], ...]``; for an RL agent an
@@ -139,8 +139,9 @@ def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
                     if a["kind"] != "baseline":
                         budget = int(b["steps"]["supervised" if a.get("algo") == "supervised" else a["kind"]])
                     agent_set = dict(a.get("set") or {})
-                    if a["kind"] == "transformer" and cfg.get("curve_points"):  # the sample-efficiency curve
-                        agent_set.setdefault("curve_points", int(cfg["curve_points"]))
+                    points = b.get("curve_points", cfg.get("curve_points"))  # a block's own, else the grid's
+                    if a["kind"] == "transformer" and points:  # the sample-efficiency curve
+                        agent_set.setdefault("curve_points", int(points))
                     spec = {"env_id": env_id, "agent": agent, "seed": int(seed), "block": b["name"],
                             "kind": a["kind"], "algo": a.get("algo", agent), "backbone": a.get("backbone"),
                             "set": agent_set, "budget": budget, "env_kwargs": b.get("env_kwargs") or {},
@@ -209,7 +210,8 @@ NOT_HASHED = ("total_steps", "seed", "progress", "device", "curve_points", "chec
 #: config fields at the value that reproduces the trainer from before the field existed: left out of the hash,
 #: so that adding a knob does not rerun a grid (any other value is hashed, and reruns the cells it changes)
 NEUTRAL: dict[str, Any] = {"backbone_lr": None, "warm_start_lr": None, "warmup_frac": 0.0, "lr_decay": "constant", "freeze_backbone": False,
-                          "warm_start_patience": 3, "warm_start_from": ""}
+                          "warm_start_patience": 3, "warm_start_from": "", "cpu_bf16": False, "val_stride": 1,
+                          "warm_start_val_stride": 1, "warm_start_cpu_bf16": None}
 _MISSING = object()
 
 

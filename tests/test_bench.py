@@ -322,7 +322,8 @@ def _pairing_cfg(sup_set: dict, sup_budget: int = 300) -> dict:
         "agents": {
             "supervised": {"kind": "transformer", "algo": "supervised", "backbone": "tiny", "set": sup_set},
             "grpo": {"kind": "transformer", "algo": "grpo", "backbone": "tiny", "recipe": False,
-                     "set": {"warm_start_examples": 300, "warm_start_lr": 1.0e-3, "lr": 2.0e-5}},
+                     "set": {"warm_start_examples": 300, "warm_start_lr": 1.0e-3, "lr": 2.0e-5,
+                             "warm_start_cpu_bf16": True}},  # as the supervised recipe's cpu_bf16
         },
         "blocks": [{"name": "gen", "envs": ["DialogReply-v0", "TextCls-v0"], "agents": ["supervised", "grpo"],
                     "seeds": [0, 1], "warm_start_from": "supervised",
