@@ -28,6 +28,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("nlp_envs/agents/sb3.py", "model._get_torch_save_params"):
         "Stable-Baselines3's own (third-party) list of the tensors it saves: loading a checkpoint without "
         "unpickling its `data` needs it, and SB3 has no public equivalent",
+    ("nlp_envs/agents/devices.py", "torch.ops.mkldnn._is_mkldnn_bf16_supported"):
+        "torch's (third-party) oneDNN query of native CPU bf16 (AVX-512 BF16 or AMX), the kernels CPU autocast runs "
+        "on; torch has no public equivalent (torch.backends.cpu.get_cpu_capability says AVX512, not whether bf16 is in it)",
     ("benchmarks/peers_nlpgym_child.py", "SeqTagEnv._tokenize"):
         "the peer benchmark patches the third-party NLPGym SeqTagEnv's tokenizer (a downloaded model) with a "
         "whitespace split, offline; NLPGym has no option for it",
