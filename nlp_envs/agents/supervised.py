@@ -276,7 +276,7 @@ def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | No
     main metric on the config's ``val_split`` (default ``validation``) every ``warm_start_eval_every``
     examples (default :data:`WARM_START_EVAL_EVERY`), stops after ``warm_start_patience`` (the RL configs) or
     ``patience`` (default 3) evaluations without improvement and restores the best weights; it validates on
-    every ``warm_start_val_stride``-th example (the RL configs; ``val_stride`` for a supervised config).
+    every ``warm_start_val_stride``-th example.
     """
     cfg = run.cfg
     data = GoldData(run, key=prefix + "order")
@@ -284,7 +284,7 @@ def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | No
     es, status = _early_stopping(run, data, enabled=enabled, every=getattr(cfg, "warm_start_eval_every", WARM_START_EVAL_EVERY),
                                  patience=getattr(cfg, "warm_start_patience", getattr(cfg, "patience", 3)), split=getattr(cfg, "val_split", "validation"),
                                  budget=num_examples, saved=False, save_dir=None,
-                                 stride=getattr(cfg, "warm_start_val_stride", getattr(cfg, "val_stride", 1)))
+                                 stride=cfg.warm_start_val_stride)
     seen = 0
     while seen < num_examples and not (es is not None and es.stop):
         obs, actions, mask = data.next_batch()
