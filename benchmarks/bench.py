@@ -127,8 +127,11 @@ def load_config(path: Path) -> dict[str, Any]:
     return cfg
 
 
-def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
-    """Every cell of the grid (or of the quick slice), in YAML order."""
+def cells_of(cfg: dict[str, Any], quick: bool, strict: bool = True) -> list[dict[str, Any]]:
+    """Every cell of the grid (or of the quick slice), in YAML order. A generation RL cell whose warm start
+    pairing fails (:func:`pair_warm_start`) raises; with ``strict`` False it carries the reason as
+    ``spec["unpaired"]`` instead, for callers that run only some cells (a sweep's older blocks were paired
+    with the recipes of their day) or only read the cell files."""
     cells = []
     for b in cfg["quick" if quick else "blocks"]:
         for env_id in b["envs"]:
@@ -156,7 +159,12 @@ def cells_of(cfg: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
     by_name = {cell_name(c): c for c in cells}
     for c in cells:
         if "warm_start_cell" in c:
-            pair_warm_start(c, by_name)
+            try:
+                pair_warm_start(c, by_name)
+            except ValueError as e:
+                if strict:
+                    raise
+                c["unpaired"] = str(e)
     seen: dict[str, str] = {}
     for c in cells:  # one file per cell name: two blocks must not share (env, agent, seed)
         name = cell_name(c)
@@ -211,7 +219,8 @@ NOT_HASHED = ("total_steps", "seed", "progress", "device", "curve_points", "chec
 #: so that adding a knob does not rerun a grid (any other value is hashed, and reruns the cells it changes)
 NEUTRAL: dict[str, Any] = {"backbone_lr": None, "warm_start_lr": None, "warmup_frac": 0.0, "lr_decay": "constant", "freeze_backbone": False,
                           "warm_start_patience": 3, "warm_start_from": "", "cpu_bf16": False, "val_stride": 1,
-                          "warm_start_val_stride": 1, "warm_start_cpu_bf16": None}
+                          "warm_start_val_stride": 1, "warm_start_cpu_bf16": None,
+                          "warm_start_eval_every": 2000}
 _MISSING = object()
 
 
@@ -440,7 +449,7 @@ def apply_cli_settings(cfg: dict[str, Any], set_items: list[str], env_kwarg_item
         return cfg
     cfg = copy.deepcopy(cfg)
     patterns = [p for p in (only or "").split(",") if p]
-    selected = [c for c in cells_of(cfg, quick) if not patterns or any(p in cell_name(c) for p in patterns)]
+    selected = [c for c in cells_of(cfg, quick, strict=False) if not patterns or any(p in cell_name(c) for p in patterns)]
     if set_items:
         for name in sorted({c["agent"] for c in selected}):
             a = cfg["agents"][name]
@@ -484,7 +493,10 @@ def run_grid(cfg: dict[str, Any], out: Path, runs_dir: Path, quick: bool, only: 
     cells_dir = out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
     patterns = [p for p in (only or "").split(",") if p]
-    cells = [c for c in cells_of(cfg, quick) if not patterns or any(p in cell_name(c) for p in patterns)]
+    cells = [c for c in cells_of(cfg, quick, strict=False) if not patterns or any(p in cell_name(c) for p in patterns)]
+    unpaired = [c["unpaired"] for c in cells if "unpaired" in c]
+    if unpaired:  # before any run
+        raise ValueError(unpaired[0] + (f" (and {len(unpaired) - 1} more cells)" if len(unpaired) > 1 else ""))
     from nlp_envs.testing import env_available
 
     def done(c: dict[str, Any], errors_count: bool) -> bool:
@@ -614,7 +626,7 @@ def summarize(cfg: dict[str, Any], out: Path, quick: bool, command: str, include
     A cell file whose spec hash differs from the grid's (its settings or budget changed since it ran) is
     kept, flagged ``stale``, until it is rerun: the tables mark those rows, so that a partly rerun grid
     shows what is new and what is not."""
-    cells = cells_of(cfg, quick)
+    cells = cells_of(cfg, quick, strict=False)  # reads cell files: an older sweep block's pairing may have drifted
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     errors = []
     for c in cells:

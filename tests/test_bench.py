@@ -352,6 +352,19 @@ def test_generation_rl_cells_reuse_the_supervised_cell_of_their_seed() -> None:
         bench.cells_of(lacking, quick=False)
 
 
+def test_an_unpaired_cell_fails_only_the_runs_that_select_it(tmp_path: Path) -> None:
+    """A sweep keeps blocks paired with the recipes of their day: reading the cell files (tables) and running other
+    cells go on; running the drifted cell fails before any run, naming the mismatch."""
+    bench = _bench_module()
+    drifted = _pairing_cfg({"lr": 1.0e-3, "eval_every": 1000, "patience": 3})
+    cells = {bench.cell_name(c): c for c in bench.cells_of(drifted, quick=False, strict=False)}
+    assert "eval_every: 1000 vs 2000" in cells["DialogReply-v0__grpo__s0"]["unpaired"]
+    assert "unpaired" not in cells["DialogReply-v0__supervised__s0"] and "unpaired" not in cells["TextCls-v0__grpo__s0"]
+    with pytest.raises(ValueError, match=r"another fit .*eval_every: 1000 vs 2000.*\(and 1 more cells\)"):
+        bench.run_grid(drifted, tmp_path / "out", tmp_path / "runs", quick=False, only="DialogReply-v0__grpo")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_schedule_is_longest_first_with_each_warm_start_before_its_users(tmp_path: Path) -> None:
     bench = _bench_module()
     cells = [{"env_id": "E", "agent": a, "seed": 0} for a in ("rl", "short", "sup", "new")]

@@ -68,6 +68,8 @@ def test_val_stride_validates_on_every_kth_example_and_tests_on_all(tmp_path, mo
     assert seen == [("validation", 4, 16), ("validation", 4, 16), ("test", 1, 64)]  # 64 validation examples / 4
     with pytest.raises(ValueError, match="val_stride=0"):
         make_config("supervised", val_stride=0)
+    with pytest.raises(ValueError, match="warm_start_eval_every=0"):
+        make_config("grpo", warm_start_eval_every=0)
     with pytest.raises(ValueError, match="warm_start_val_stride=0"):
         make_config("grpo", warm_start_val_stride=0)
 
@@ -129,9 +131,8 @@ def test_main_metric_is_the_benchmarks_main_metric():
         assert supervised.main_metric(env_id) == bench.main_metric(env_id)
 
 
-def test_warm_start_stops_on_validation_f1(tmp_path, monkeypatch):
-    monkeypatch.setattr(supervised, "WARM_START_EVAL_EVERY", 16)
-    cfg = make_config("ppo", num_envs=8, progress=False, warm_start_examples=2048)  # PPO: no early-stopping fields
+def test_warm_start_stops_on_validation_f1(tmp_path):
+    cfg = make_config("ppo", num_envs=8, progress=False, warm_start_examples=2048, warm_start_eval_every=16)  # PPO: no early-stopping fields
     cfg.patience = 1  # read with getattr (default 3)
     sizes = {"dataset_kwargs": {"sizes": {"train": 32, "validation": 8, "test": 4}}}
     run = Run("DialogReply-v0", cfg, backbone="tiny", out=tmp_path / "gen", env_kwargs=sizes)
@@ -187,16 +188,16 @@ def test_warm_start_cpu_bf16_is_the_mle_precision_and_rl_gets_its_own_back(tmp_p
     run.logger.close()
 
 
-def test_warm_start_from_a_supervised_run_is_the_same_fit_bit_for_bit(tmp_path, monkeypatch):
+def test_warm_start_from_a_supervised_run_is_the_same_fit_bit_for_bit(tmp_path):
     """``warm_start_from``: RL after a finished supervised run = RL after training that warm start in process
     (weights, optimizer and random states), and a run of other settings is refused, naming the field."""
     from safetensors.torch import load_file
 
     from nlp_envs.agents.runfolder import RunError
 
-    monkeypatch.setattr(supervised, "WARM_START_EVAL_EVERY", 64)
     common = {"seed": 3, "env_kwargs": SIZES, "use_recipe": False, **QUICK}
-    rl = {"total_steps": 128, "warm_start_examples": 256, "warm_start_lr": 1e-3, "lr": 1e-4, "warm_start_patience": 2}
+    rl = {"total_steps": 128, "warm_start_examples": 256, "warm_start_lr": 1e-3, "lr": 1e-4, "warm_start_patience": 2,
+          "warm_start_eval_every": 64}
     a = train("DialogReply-v0", "grpo", out=str(tmp_path / "in-process"), **rl, **common)
     sup = tmp_path / "mle"
     train("DialogReply-v0", "supervised", total_steps=256, lr=1e-3, eval_every=64, patience=2, curve_points=2,
@@ -214,6 +215,9 @@ def test_warm_start_from_a_supervised_run_is_the_same_fit_bit_for_bit(tmp_path, 
     with pytest.raises(RunError, match=r"lr: 0\.001 vs 0\.0005.*patience: 2 vs 3"):
         train("DialogReply-v0", "grpo", out=str(tmp_path / "other"), warm_start_from=str(sup),
               **{**rl, "warm_start_lr": 5e-4, "warm_start_patience": 3}, **common)
+    with pytest.raises(RunError, match=r"eval_every: 64 vs 32.*--set eval_every=32"):
+        train("DialogReply-v0", "grpo", out=str(tmp_path / "other3"), warm_start_from=str(sup),
+              **{**rl, "warm_start_eval_every": 32}, **common)
     with pytest.raises(RunError, match=r"val_stride: 1 vs 2; cpu_bf16: False vs True"):
         train("DialogReply-v0", "grpo", out=str(tmp_path / "other2"), warm_start_from=str(sup),
               **{**rl, "warm_start_val_stride": 2, "warm_start_cpu_bf16": True}, **common)

@@ -21,7 +21,7 @@ restored before the final checkpoint and test evaluation. ``final_metrics.json``
 ``best_examples``, ``best_epoch``, ``val_<metric>``, ``val_curve`` and ``stopped_early``. An env without the
 validation split trains the whole budget (``early_stopping: "unavailable (no validation split)"``).
 Generation's warm start (:func:`fit`) stops the same way on the validation F1 (every
-:data:`WARM_START_EVAL_EVERY` examples; ``warm_start_examples`` is then the most it trains).
+``warm_start_eval_every`` examples, default 2,000; ``warm_start_examples`` is then the most it trains).
 """
 
 from __future__ import annotations
@@ -43,11 +43,6 @@ from nlp_envs.agents.policy import to_torch
 from nlp_envs.agents.run import Run
 from nlp_envs.agents.state import DataOrder, EarlyStoppingState, WarmStartSummary
 from nlp_envs.family import FAMILIES, GOLD_RESET_INFO, family_of_env
-
-#: Warm start (``fit``): examples between two validation evaluations when the config has no ``eval_every``
-#: (the RL configs). DialogReply-v0 has 6021 train replies: about three evaluations per pass, each ~10-20 s
-#: on a CPU (802 greedy replies).
-WARM_START_EVAL_EVERY = 2000
 
 
 def main_metric(family_or_env_id: str) -> str:
@@ -274,14 +269,14 @@ def fit(run: Run, num_examples: int, prefix: str = "", early_stopping: bool | No
 
     Early stopping (``early_stopping``; None: the config's ``early_stopping``, default True) evaluates the
     main metric on the config's ``val_split`` (default ``validation``) every ``warm_start_eval_every``
-    examples (default :data:`WARM_START_EVAL_EVERY`), stops after ``warm_start_patience`` (the RL configs) or
+    examples, stops after ``warm_start_patience`` (the RL configs) or
     ``patience`` (default 3) evaluations without improvement and restores the best weights; it validates on
     every ``warm_start_val_stride``-th example.
     """
     cfg = run.cfg
     data = GoldData(run, key=prefix + "order")
     enabled = getattr(cfg, "early_stopping", True) if early_stopping is None else early_stopping
-    es, status = _early_stopping(run, data, enabled=enabled, every=getattr(cfg, "warm_start_eval_every", WARM_START_EVAL_EVERY),
+    es, status = _early_stopping(run, data, enabled=enabled, every=cfg.warm_start_eval_every,
                                  patience=getattr(cfg, "warm_start_patience", getattr(cfg, "patience", 3)), split=getattr(cfg, "val_split", "validation"),
                                  budget=num_examples, saved=False, save_dir=None,
                                  stride=cfg.warm_start_val_stride)
@@ -332,7 +327,7 @@ def warm_start_mismatches(cfg: Any, info: dict[str, Any], *, env_id: str, env_kw
         "lr": lr, "backbone_lr": backbone_lr, "num_envs": cfg.num_envs, "weight_decay": cfg.weight_decay,
         "adam_eps": cfg.adam_eps, "max_grad_norm": cfg.max_grad_norm, "freeze_backbone": cfg.freeze_backbone,
         "warmup_frac": 0.0, "lr_decay": "constant", "label_smoothing": 0.0, "early_stopping": True,
-        "val_split": "validation", "eval_every": WARM_START_EVAL_EVERY, "patience": cfg.warm_start_patience,
+        "val_split": "validation", "eval_every": cfg.warm_start_eval_every, "patience": cfg.warm_start_patience,
         "val_stride": cfg.warm_start_val_stride, "cpu_bf16": warm_start_cpu_bf16(cfg),
     }
     return [f"{k}: {have.get(k)!r} vs {v!r}" for k, v in want.items() if have.get(k) != v]
@@ -353,7 +348,7 @@ def reuse_warm_start(run: Run, folder: str | Path) -> WarmStartSummary:
         raise RunError(f"warm_start_from={str(folder)!r} is not the warm start this config trains "
                        f"(its value vs the warm start's): {'; '.join(bad)}. Train that supervised run with the "
                        f"warm start's settings (nlp-envs train {run.env_id} --algo supervised --seed {run.cfg.seed} "
-                       f"--total-steps {run.cfg.warm_start_examples} --set eval_every={WARM_START_EVAL_EVERY} "
+                       f"--total-steps {run.cfg.warm_start_examples} --set eval_every={run.cfg.warm_start_eval_every} "
                        f"--set patience={run.cfg.warm_start_patience} ...), or leave warm_start_from empty")
     final = folder / "final_metrics.json"
     if not final.exists():
