@@ -453,13 +453,23 @@ class GeneratePolicy(Policy):
     def frozen_rows(cls, env):
         raise ValueError("precompute: generation has no frozen encoder (its backbone is a decoder)")
 
-    def _forward(self, ids, mask, positions, cache=None):
+    def _forward(self, ids, mask, positions, cache=None, at=None):
+        """``(logits, value, cache)`` of the positions ``at`` selects from the hidden states ``(B, L, H)`` (a
+        slice, or a ``(B,)`` tensor of one position per row; None: all). The LM head (vocabulary x hidden, most
+        of a tiny decoder's work per position) runs only there, and only over the first ``num_actions`` words:
+        a prefill needs the last context position's logits, training the reply's, never the context's."""
         base = self.lm.base_model
         kw = _cache_keyword(base)  # transformers >= 5.2x: `cache`; before: `past_key_values`
         out = base(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=cache is not None,
                    **{kw: cache})
         hidden = out.last_hidden_state
-        logits = self.lm.get_output_embeddings()(hidden)[..., : self.num_actions]
+        if isinstance(at, torch.Tensor):
+            hidden = hidden[torch.arange(len(at), device=at.device), at]
+        elif at is not None:
+            hidden = hidden[:, at]
+        head = self.lm.get_output_embeddings()
+        bias = None if head.bias is None else head.bias[: self.num_actions]
+        logits = F.linear(hidden, head.weight[: self.num_actions], bias)
         return logits, self.value_head(hidden).squeeze(-1), out.get(kw)
 
     @torch.no_grad()
@@ -506,18 +516,17 @@ class GeneratePolicy(Policy):
         rmask = (torch.arange(R, device=n.device)[None] < n[:, None]).long()
         ids = torch.cat([ctx, obs["reply_ids"] * rmask], 1)
         mask = torch.cat([cmask, rmask], 1)
-        logits, value, _ = self._forward(ids, mask, _positions(mask))
         last = ctx.shape[1] - 1 + n  # (B,): the last context token, then n reply tokens
-        rows = torch.arange(len(n), device=n.device)
-        return logits[rows, last], value[rows, last]
+        logits, value, _ = self._forward(ids, mask, _positions(mask), at=last)
+        return logits, value
 
     def begin(self, obs):
         from transformers import DynamicCache
 
         ids, mask = left_align(obs["context_ids"], obs["context_mask"])
-        logits, value, cache = self._forward(ids, mask, _positions(mask), DynamicCache())
+        logits, value, cache = self._forward(ids, mask, _positions(mask), DynamicCache(), at=-1)
         lengths = mask.sum(-1)
-        return {"cache": cache, "mask": mask, "pos": lengths, "logits": logits[:, -1], "value": value[:, -1]}
+        return {"cache": cache, "mask": mask, "pos": lengths, "logits": logits, "value": value}
 
     def step(self, obs, state, t):
         return state["logits"], state["value"]  # the prefill's, then those `feed` computed
@@ -537,8 +546,8 @@ class GeneratePolicy(Policy):
         Lc, T = ctx.shape[1], actions.shape[1]
         ids = torch.cat([ctx, actions], 1)
         mask = torch.cat([cmask, step_mask.long()], 1)
-        logits, value, _ = self._forward(ids, mask, _positions(mask))
-        return logits[:, Lc - 1 : Lc - 1 + T], value[:, Lc - 1 : Lc - 1 + T]
+        logits, value, _ = self._forward(ids, mask, _positions(mask), at=slice(Lc - 1, Lc - 1 + T))
+        return logits, value
 
     def max_steps(self, first_obs):
         return int(first_obs["reply_ids"].shape[-1])
