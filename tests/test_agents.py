@@ -185,3 +185,23 @@ def test_cpu_bf16_autocasts_on_a_cpu_only_when_asked_and_native(monkeypatch):
     monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: False)  # emulated bf16: fp32 instead
     with devices.autocast(cpu, bf16=False, cpu_bf16=True):
         assert (x @ x).dtype == torch.float32
+
+
+@pytest.mark.parametrize("env_id,fields,eager", [
+    ("TextCls-v0", {"cpu_bf16": True}, True),
+    ("DialogReply-v0", {"warm_start_cpu_bf16": True, "warm_start_examples": 0}, True),  # bf16 in the MLE phase only
+    ("TextCls-v0", {}, False),
+])
+def test_a_run_autocasting_to_bf16_on_a_cpu_uses_the_eager_attention(tmp_path, monkeypatch, env_id, fields, eager):
+    """SDPA's CPU kernel is the slow part of a bf16 step of a tiny backbone (devices.eager_attention_for_cpu_bf16):
+    a run that autocasts on a native-bf16 CPU in any phase switches its transformers to eager; fp32 runs keep SDPA."""
+    from transformers import PreTrainedModel
+
+    import nlp_envs.agents.run as run_module
+
+    monkeypatch.setattr(run_module, "cpu_computes_bf16", lambda: True)
+    cfg = make_config("ppo", num_envs=4, progress=False, device="cpu", **fields)
+    run = Run(env_id, cfg, backbone="tiny", out=tmp_path, env_kwargs={"dataset_kwargs": TINY_SIZES})
+    impls = {m.config._attn_implementation for m in run.policy.modules() if isinstance(m, PreTrainedModel)}
+    assert impls == ({"eager"} if eager else {"sdpa"})
+    run.logger.close()

@@ -35,3 +35,21 @@ def autocast(device: torch.device, bf16: bool, cpu_bf16: bool = False) -> contex
     if cpu_bf16 and device.type == "cpu" and cpu_computes_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def eager_attention_for_cpu_bf16(module: torch.nn.Module) -> int:
+    """Switch the transformers models inside ``module`` to the eager (matmul + softmax) attention; returns how many.
+
+    For a run that autocasts to bf16 on a CPU: there, SDPA's CPU flash kernel is the slowest part of a tiny
+    backbone's step, while the eager attention's batched matmuls run in bf16 on oneDNN. Measured on this project's
+    CPU (AVX-512 BF16), one fwd+bwd of a batch of 64, tiny backbone: DialogReply-v0 decoder 284/244 -> 170 ms,
+    DialogSelect-v0 dual encoder 444/410 -> 238/235 ms, TextCls-v0 encoder 40/38 -> 26/25 ms; in fp32 the two are
+    equally fast (480 vs 489 ms, 687 vs 670 ms, 64 vs 65 ms). The same attention to float precision."""
+    from transformers import PreTrainedModel
+
+    n = 0
+    for m in module.modules():
+        if isinstance(m, PreTrainedModel) and hasattr(m, "set_attn_implementation"):
+            m.set_attn_implementation("eager")
+            n += 1
+    return n
