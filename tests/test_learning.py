@@ -25,8 +25,9 @@ CASES = [
     ("TextCls-v0", "reinforce", 8192, "accuracy", 0.55, 0.225),
     # old: gamma=1, ent_coef=0.05 -> 0.371 / 0.364 (MultiLabelCls-v0__ppo-ent0.05__s0/s1)
     ("MultiLabelCls-v0", "ppo", 6144, "example_f1", 0.48, 0.371),
-    # multiple choice and reply selection kept the config defaults (their sweeps found nothing better), so the
-    # bar is the majority baseline's score: MultiChoiceQA-v0 majority 0.268, PPO at 1,536 steps 0.380 / 0.410 /
+    # multiple choice and reply selection kept the config's learning settings (their sweeps found nothing better;
+    # their recipes now add bf16 autocast, and 2 passes x 2 minibatches per rollout for selection), so the bar is
+    # the majority baseline's score: MultiChoiceQA-v0 majority 0.268, PPO at 1,536 steps 0.380 / 0.410 /
     # 0.406 (grid cells' test curves, seeds 0-2); DialogSelect-v0 majority 0.135, PPO at 1,024 steps 0.236 /
     # 0.247 (test curves of the grid's 4,096-step DialogSelect-v0__ppo cells, seeds 0 and 2)
     ("MultiChoiceQA-v0", "ppo", 1536, "accuracy", 0.33, 0.268),
