@@ -197,9 +197,9 @@ def test_a_run_autocasting_to_bf16_on_a_cpu_uses_the_eager_attention(tmp_path, m
     a run that autocasts on a native-bf16 CPU in any phase switches its transformers to eager; fp32 runs keep SDPA."""
     from transformers import PreTrainedModel
 
-    import nlp_envs.agents.run as run_module
+    from nlp_envs.agents import devices
 
-    monkeypatch.setattr(run_module, "cpu_computes_bf16", lambda: True)
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: True)
     cfg = make_config("ppo", num_envs=4, progress=False, device="cpu", **fields)
     run = Run(env_id, cfg, backbone="tiny", out=tmp_path, env_kwargs={"dataset_kwargs": TINY_SIZES})
     impls = {m.config._attn_implementation for m in run.policy.modules() if isinstance(m, PreTrainedModel)}

@@ -27,18 +27,23 @@ def cpu_computes_bf16() -> bool:
         return False
 
 
+def autocasts_on_cpu(device: torch.device, cpu_bf16: bool) -> bool:
+    """Whether ``cpu_bf16`` means bf16 autocast on ``device``: a CPU that computes bf16 natively."""
+    return bool(cpu_bf16) and device.type == "cpu" and cpu_computes_bf16()
+
+
 def autocast(device: torch.device, bf16: bool, cpu_bf16: bool = False) -> contextlib.AbstractContextManager:
     """bf16 autocast on CUDA when ``bf16``; on a CPU when ``cpu_bf16`` and the CPU computes bf16 natively
-    (:func:`cpu_computes_bf16`); else a no-op (fp32)."""
+    (:func:`autocasts_on_cpu`); else a no-op (fp32)."""
     if bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
-    if cpu_bf16 and device.type == "cpu" and cpu_computes_bf16():
+    if autocasts_on_cpu(device, cpu_bf16):
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def eager_attention_for_cpu_bf16(module: torch.nn.Module) -> int:
-    """Switch the transformers models inside ``module`` to the eager (matmul + softmax) attention; returns how many.
+def eager_attention_for_cpu_bf16(module: torch.nn.Module) -> None:
+    """Switch the transformers models inside ``module`` to the eager (matmul + softmax) attention.
 
     For a run that autocasts to bf16 on a CPU: there, SDPA's CPU flash kernel is the slowest part of a tiny
     backbone's step, while the eager attention's batched matmuls run in bf16 on oneDNN. Measured on this project's
@@ -47,9 +52,6 @@ def eager_attention_for_cpu_bf16(module: torch.nn.Module) -> int:
     equally fast (480 vs 489 ms, 687 vs 670 ms, 64 vs 65 ms). The same attention to float precision."""
     from transformers import PreTrainedModel
 
-    n = 0
     for m in module.modules():
         if isinstance(m, PreTrainedModel) and hasattr(m, "set_attn_implementation"):
             m.set_attn_implementation("eager")
-            n += 1
-    return n
